@@ -1,0 +1,266 @@
+"""The EM template: outer iterations over random views, inner EM steps on a
+view, best-snapshot selection on the training likelihood and a final polish
+with plain EM.
+
+The engine works in internal coordinates (data centred and divided by one
+scalar, see :class:`Data`) so that floors and tolerances mean the same thing at
+every scale of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ._gaussian import (
+    SuffStats,
+    Whitener,
+    e_step_chunk,
+    floor_eigenvalues,
+    m_step,
+    precision_cholesky,
+    smooth_weights,
+)
+from ._views import View, draw_view, joint_view, write_back
+
+#: Eigenvalue floor (internal units, i.e. relative to the mean feature
+#: variance) used only to repair a covariance that stopped being positive definite.
+REPAIR_FLOOR = 1e-10
+
+
+@dataclass
+class Data:
+    """The training data with the affine map into internal coordinates.
+
+    ``X`` (N, D) is kept as given (any float dtype); chunks of ``chunk_size``
+    rows are converted to float64 as ``(X - shift) / scale`` on the fly.
+    """
+
+    X: np.ndarray
+    shift: np.ndarray
+    scale: float
+    chunk_size: int
+
+    @classmethod
+    def from_array(cls, X: np.ndarray, chunk_size: int | None) -> Data:
+        N, D = X.shape
+        if chunk_size is None:
+            chunk_size = default_chunk_size(D)
+        shift = np.zeros(D)
+        for s in range(0, N, chunk_size):
+            shift += X[s : s + chunk_size].sum(axis=0, dtype=np.float64)
+        shift /= N
+        # two passes with a max-abs pre-scale: no overflow for values near 1e150
+        peak = 0.0
+        for s in range(0, N, chunk_size):
+            peak = max(peak, float(np.abs(X[s : s + chunk_size] - shift).max()))
+        if peak == 0.0 or not np.isfinite(peak):
+            return cls(X, shift, 1.0 if peak == 0.0 else peak, chunk_size)
+        ss = 0.0
+        for s in range(0, N, chunk_size):
+            ss += float(np.square((X[s : s + chunk_size] - shift) / peak).sum())
+        return cls(X, shift, peak * np.sqrt(ss / (N * D)), chunk_size)
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    def chunks(self, view: View | None = None) -> Iterator[np.ndarray]:
+        """Internal-coordinate chunks seen through ``view``, each (n, m) float64."""
+        for s in range(0, self.n_samples, self.chunk_size):
+            Z = (self.X[s : s + self.chunk_size] - self.shift) / self.scale
+            yield Z if view is None else view.data(Z)
+
+
+def default_chunk_size(n_features: int) -> int:
+    """Rows per chunk so that one chunk of float64 data is about 8 MiB."""
+    return max(256, (1 << 20) // max(1, n_features))
+
+
+@dataclass
+class Params:
+    """Mixture parameters: weights (K,), means (K, D), covariances (K, D, D)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covs: np.ndarray
+
+    def copy(self) -> Params:
+        return Params(self.weights.copy(), self.means.copy(), self.covs.copy())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the loop needs besides data and parameters (internal units)."""
+
+    view_probs: tuple[float, float, float]
+    subset_beta: tuple[float, float]
+    n_inner: int
+    smoothing: float
+    eig_floor: float
+    reg_covar: float
+    update: str
+    max_iter: int
+    tol: float
+    patience: int | None
+    verbose: int = 0
+
+    @property
+    def plain(self) -> bool:
+        """Only joint views: the loop is EM and stops on ``tol`` as scikit-learn does."""
+        return self.view_probs[0] == 1.0
+
+
+@dataclass
+class Result:
+    params: Params
+    lower_bound: float
+    n_iter: int
+    converged: bool
+    lower_bounds: list[float] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+
+
+def safe_precision_cholesky(covs: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Precision Cholesky factors, repairing matrices that are not positive definite.
+
+    Returns the (possibly floored) covariances (K, m, m), their factors
+    (K, m, m) and the number of components that needed the repair.
+    """
+    try:
+        return covs, precision_cholesky(covs), 0
+    except np.linalg.LinAlgError:
+        pass
+    fixed = covs.copy()
+    repaired = 0
+    for k in range(covs.shape[0]):
+        try:
+            np.linalg.cholesky(covs[k])
+        except np.linalg.LinAlgError:
+            fixed[k] = floor_eigenvalues(covs[k : k + 1], max(floor, REPAIR_FLOOR))[0]
+            repaired += 1
+    return fixed, precision_cholesky(fixed), repaired
+
+
+def view_step(
+    data: Data, params: Params, view: View, settings: Settings, smoothing: float
+) -> tuple[Params, float, int]:
+    """One EM step on ``view``: E-step on ``Y = X P.T``, M-step in the view, write-back.
+
+    Returns the new parameters, the mean log-likelihood of the view data (in
+    the units of the original data) under the parameters the step started
+    from, and the number of repaired components.
+    """
+    means_v, covs_v = view.params(params.means, params.covs)
+    covs_v, prec_chol_v, repaired = safe_precision_cholesky(covs_v, settings.eig_floor)
+    wh = Whitener(params.weights, means_v, prec_chol_v)
+    stats = SuffStats.zeros(means_v)
+    for Y in data.chunks(view):
+        e_step_chunk(Y, wh, stats)
+    stats.finish()
+    weights, new_means_v, new_covs_v = m_step(stats, settings.reg_covar, settings.eig_floor)
+    means, covs = write_back(
+        view,
+        params.means,
+        params.covs,
+        (means_v, covs_v, prec_chol_v),
+        (new_means_v, new_covs_v),
+        settings.update,
+    )
+    if view.kind != "joint" and settings.update == "block":
+        covs = floor_eigenvalues(covs, settings.eig_floor)
+    new = Params(smooth_weights(weights, smoothing), means, covs)
+    return new, stats.ll / stats.n - view.m * np.log(data.scale), repaired
+
+
+Callback = Callable[[dict], None]
+
+
+def run(
+    data: Data,
+    params: Params,
+    settings: Settings,
+    rng: np.random.Generator,
+    lower_bound: float = -np.inf,
+    callback: Callback | None = None,
+) -> Result:
+    """Fit from ``params``: EM when ``settings.plain``, BigLearn-EM otherwise.
+
+    ``lower_bound`` is the likelihood a warm start continues from (plain EM
+    compares the first step against it, as scikit-learn does).
+    """
+    D = data.n_features
+    history: list[dict] = []
+    lower_bounds: list[float] = []
+    best: Params | None = None
+    best_ll = -np.inf
+    reset_ll = -np.inf
+    since_best = 0
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, settings.max_iter + 1):
+        view = joint_view(D) if settings.plain else draw_view(
+            rng, D, settings.view_probs, settings.subset_beta
+        )
+        record = {"iteration": n_iter, "kind": view.kind, "m": view.m,
+                  "log_likelihood": None, "repaired": 0}
+        if view.m > 0:
+            for _ in range(settings.n_inner):
+                new, ll, repaired = view_step(data, params, view, settings, settings.smoothing)
+                record["repaired"] += repaired
+                if view.kind == "joint":
+                    record["log_likelihood"] = ll
+                    lower_bounds.append(ll)
+                    if settings.plain:
+                        params = new
+                        converged = abs(ll - lower_bound) < settings.tol
+                        lower_bound = ll
+                        if converged:
+                            break
+                        continue
+                    if ll > best_ll:
+                        best, best_ll = params, ll
+                    if ll > reset_ll + settings.tol:
+                        reset_ll, since_best = ll, -1
+                params = new
+        history.append(record)
+        if callback is not None:
+            callback(record)
+        if settings.plain:
+            if converged:
+                break
+            continue
+        since_best += 1
+        if settings.patience is not None and since_best >= settings.patience:
+            break
+    if settings.plain:
+        return Result(params, lower_bound, n_iter, converged, lower_bounds, history)
+    return polish(data, best if best is not None else params, settings, n_iter, lower_bounds,
+                  history, callback)
+
+
+def polish(
+    data: Data,
+    params: Params,
+    settings: Settings,
+    n_iter: int,
+    lower_bounds: list[float],
+    history: list[dict],
+    callback: Callback | None,
+) -> Result:
+    """Plain EM (no smoothing) from the best snapshot until the LL changes by < tol."""
+    plain = replace(settings, view_probs=(1.0, 0.0, 0.0), n_inner=1, smoothing=0.0)
+    res = run(data, params, plain, np.random.default_rng(0), callback=None)
+    for rec in res.history:
+        rec = dict(rec, iteration=n_iter + rec["iteration"], kind="polish")
+        history.append(rec)
+        if callback is not None:
+            callback(rec)
+    return Result(res.params, res.lower_bound, n_iter + res.n_iter, res.converged,
+                  lower_bounds + res.lower_bounds, history)

@@ -1,0 +1,263 @@
+"""Pure numerics of a full-covariance Gaussian mixture.
+
+Everything here works on plain float64 NumPy arrays in the engine's internal
+(centred and scaled) coordinates. Shapes use ``n`` for the rows of a chunk,
+``K`` for components and ``m`` for the dimension of the current view.
+
+The E-step never builds an ``n x K x m`` array: the whitening matrices of all
+components are stacked into one ``m x (K m)`` matrix whose column blocks are
+multiplied with the chunk a few components at a time, so the working memory of
+one chunk is bounded by ``work_size`` elements whatever ``K`` is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LOG_2PI = np.log(2.0 * np.pi)
+#: Elements of scratch memory one chunk may use for the stacked whitening product.
+WORK_SIZE = 1 << 21
+
+
+def precision_cholesky(covariances: np.ndarray) -> np.ndarray:
+    """Upper-triangular factors ``U`` with ``U @ U.T = inv(Sigma)``.
+
+    Parameters
+    ----------
+    covariances : ndarray of shape (K, m, m)
+        Symmetric positive definite matrices.
+
+    Returns
+    -------
+    prec_chol : ndarray of shape (K, m, m)
+        ``U_k = inv(L_k).T`` where ``L_k`` is the lower Cholesky factor of
+        ``Sigma_k`` (scikit-learn's ``precisions_cholesky_`` convention).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a matrix is not positive definite.
+    """
+    lower = np.linalg.cholesky(covariances)
+    # one batched LAPACK call; the inverse of a triangular factor is triangular
+    return np.swapaxes(np.tril(np.linalg.inv(lower)), -1, -2)
+
+
+def log_det_precision_cholesky(prec_chol: np.ndarray) -> np.ndarray:
+    """``log det U_k`` (half the log-determinant of the precision), shape (K,)."""
+    return np.log(np.diagonal(prec_chol, axis1=-2, axis2=-1)).sum(axis=-1)
+
+
+@dataclass
+class Whitener:
+    """Components prepared for many log-density evaluations.
+
+    ``weights`` (K,), ``means`` (K, m) and ``prec_chol`` (K, m, m) describe the
+    mixture. ``Wt`` (m, K, m) holds ``U_k.T`` as ``Wt[:, k, :]`` and ``b``
+    (m, K, 1) holds ``U_k.T @ mu_k``, so that ``Wt @ y - b`` whitens ``y`` for
+    all components at once.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    prec_chol: np.ndarray
+    Wt: np.ndarray = field(init=False)
+    b: np.ndarray = field(init=False)
+    const: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        m = self.means.shape[1]
+        self.Wt = np.ascontiguousarray(self.prec_chol.transpose(2, 0, 1))
+        self.b = np.einsum("ki,kij->jk", self.means, self.prec_chol)[:, :, None]
+        with np.errstate(divide="ignore"):
+            log_w = np.log(self.weights)
+        self.const = (log_w + log_det_precision_cholesky(self.prec_chol) - 0.5 * m * LOG_2PI)[
+            :, None
+        ]
+
+
+def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE) -> np.ndarray:
+    """``log pi_k + log N(y_n; mu_k, Sigma_k)`` for one chunk, component-major.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n, m)
+    wh : Whitener
+        Prepared mixture with K components in m dimensions.
+    work_size : int
+        Scratch elements allowed for the ``m x g x n`` block of whitened rows.
+
+    Returns
+    -------
+    ndarray of shape (K, n)
+        Component-major, so that reductions over components run along
+        contiguous rows.
+    """
+    n, m = Y.shape
+    K = wh.means.shape[0]
+    out = np.empty((K, n))
+    group = max(1, min(K, work_size // max(1, n * m)))
+    for k0 in range(0, K, group):
+        k1 = min(K, k0 + group)
+        Z = (wh.Wt[:, k0:k1, :].reshape(m * (k1 - k0), m) @ Y.T).reshape(m, k1 - k0, n)
+        Z -= wh.b[:, k0:k1]
+        np.square(Z, out=Z)
+        np.sum(Z, axis=0, out=out[k0:k1])
+    out *= -0.5
+    out += wh.const
+    return out
+
+
+def weighted_log_prob(Y: np.ndarray, wh: Whitener) -> np.ndarray:
+    """``log pi_k + log N(y_n; mu_k, Sigma_k)``, shape (n, K), for Y (n, m)."""
+    return weighted_log_prob_t(Y, wh).T
+
+
+@dataclass
+class SuffStats:
+    """Additive sufficient statistics of one view, shifted by ``centers``.
+
+    ``nk`` (K,) = sum_n r_nk; ``s1`` (K, m) = sum_n r_nk (y_n - c_k);
+    ``s2`` (K, m, m) = sum_n r_nk (y_n - c_k)(y_n - c_k)^T; ``ll`` = sum_n log p(y_n);
+    ``n`` = rows seen. Two ``SuffStats`` with the same centres add up, which is
+    what a chunk loop, a Dask reduction or a GPU reduction needs.
+    """
+
+    centers: np.ndarray
+    nk: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    ll: float = 0.0
+    n: int = 0
+
+    @classmethod
+    def zeros(cls, centers: np.ndarray) -> SuffStats:
+        K, m = centers.shape
+        return cls(centers, np.zeros(K), np.zeros((K, m)), np.zeros((K, m, m)))
+
+    def __iadd__(self, other: SuffStats) -> SuffStats:
+        self.nk += other.nk
+        self.s1 += other.s1
+        self.s2 += other.s2
+        self.ll += other.ll
+        self.n += other.n
+        return self
+
+    def accumulate(self, Y: np.ndarray, resp_t: np.ndarray, work_size: int = WORK_SIZE) -> None:
+        """Add a chunk ``Y`` (n, m) with responsibilities ``resp_t`` (K, n).
+
+        Components are processed in groups whose weighted, shifted copies of
+        the chunk (g, m, n) fit in ``work_size`` elements; the long axis n is
+        innermost for the elementwise work.
+        """
+        n, m = Y.shape
+        K = self.centers.shape[0]
+        self.nk += resp_t.sum(axis=1)
+        self.n += n
+        sqrt_r = np.sqrt(resp_t)
+        Yt = np.ascontiguousarray(Y.T)
+        group = max(1, min(K, work_size // max(1, n * m)))
+        for k0 in range(0, K, group):
+            k1 = min(K, k0 + group)
+            diff = Yt[None, :, :] - self.centers[k0:k1, :, None]
+            diff *= sqrt_r[k0:k1, None, :]
+            self.s1[k0:k1] += (diff @ sqrt_r[k0:k1, :, None])[:, :, 0]
+            self.s2[k0:k1] += diff @ np.swapaxes(diff, 1, 2)
+
+    def finish(self) -> None:
+        """Symmetrise ``s2`` (removes the rounding asymmetry of the products)."""
+        self.s2 = 0.5 * (self.s2 + np.swapaxes(self.s2, -1, -2))
+
+
+def e_step_chunk(Y: np.ndarray, wh: Whitener, stats: SuffStats) -> None:
+    """E-step of one chunk ``Y`` (n, m): adds its statistics and LL to ``stats``."""
+    log_resp = weighted_log_prob_t(Y, wh)
+    stats.ll += float(log_normalize(log_resp).sum())
+    stats.accumulate(Y, np.exp(log_resp, out=log_resp))
+
+
+def log_normalize(log_prob: np.ndarray) -> np.ndarray:
+    """Normalise ``log_prob`` (K, n) over components, in place, into
+    log-posteriors; return the log-normalisers (n,)."""
+    top = log_prob.max(axis=0)
+    top[~np.isfinite(top)] = 0.0
+    log_prob -= top
+    with np.errstate(divide="ignore"):
+        norm = np.log(np.exp(log_prob).sum(axis=0))
+    log_prob -= norm
+    norm += top
+    return norm
+
+
+def m_step(
+    stats: SuffStats, reg_covar: float, eig_floor: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximum-likelihood weights, means and covariances from statistics.
+
+    Parameters
+    ----------
+    stats : SuffStats
+        Finished statistics of K components in m dimensions.
+    reg_covar : float
+        Added to every diagonal (scikit-learn's ``reg_covar``).
+    eig_floor : float
+        Eigenvalue floor applied to every covariance (0 disables it).
+
+    Returns
+    -------
+    weights : (K,), means : (K, m), covariances : (K, m, m)
+    """
+    nk = stats.nk + 10 * np.finfo(float).eps
+    shift = stats.s1 / nk[:, None]
+    means = stats.centers + shift
+    covs = stats.s2 / nk[:, None, None] - shift[:, :, None] * shift[:, None, :]
+    m = means.shape[1]
+    covs[:, np.arange(m), np.arange(m)] += reg_covar
+    covs = floor_eigenvalues(covs, eig_floor)
+    return nk / nk.sum(), means, covs
+
+
+def floor_eigenvalues(covs: np.ndarray, floor: float) -> np.ndarray:
+    """Clip the eigenvalues of each symmetric matrix at ``floor``.
+
+    A Cholesky factorisation of ``Sigma - floor I`` (a third of the cost of an
+    eigendecomposition) proves most matrices already satisfy the floor; only
+    the others are decomposed. With ``floor <= 0`` the input is returned.
+
+    Parameters
+    ----------
+    covs : ndarray of shape (K, m, m)
+    floor : float
+
+    Returns
+    -------
+    ndarray of shape (K, m, m)
+    """
+    if floor <= 0:
+        return covs
+    m = covs.shape[-1]
+    shifted = covs - floor * np.eye(m)
+    try:
+        np.linalg.cholesky(shifted)
+        return covs
+    except np.linalg.LinAlgError:
+        pass
+    out = covs.copy()
+    for k in range(covs.shape[0]):
+        try:
+            np.linalg.cholesky(shifted[k])
+        except np.linalg.LinAlgError:
+            vals, vecs = np.linalg.eigh(covs[k])
+            out[k] = (vecs * np.maximum(vals, floor)) @ vecs.T
+            out[k] = 0.5 * (out[k] + out[k].T)
+    return out
+
+
+def smooth_weights(weights: np.ndarray, a: float) -> np.ndarray:
+    """MAP smoothing ``(pi + a) / sum(pi + a)``, shape (K,)."""
+    if a == 0:
+        return weights
+    w = weights + a
+    return w / w.sum()

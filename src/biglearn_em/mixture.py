@@ -1,0 +1,394 @@
+"""``BigLearnGaussianMixture``: a scikit-learn estimator fitted by BigLearn-EM."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _em
+from ._em import Data, Params, Settings
+from ._gaussian import Whitener, log_normalize, precision_cholesky, weighted_log_prob_t
+from ._init import METHODS, initial_params
+from ._validation import (
+    ArrayLike,
+    Boolean,
+    Integer,
+    NoneValue,
+    Options,
+    PositivePair,
+    Probabilities,
+    RandomState,
+    Real,
+    validate_params,
+)
+
+#: Default eigenvalue floor relative to the mean per-feature variance of X.
+AUTO_FLOOR = 1e-3
+
+
+class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
+    """Full-covariance Gaussian mixture fitted by BigLearn-EM.
+
+    Each outer iteration draws a view of the data (the joint, a marginal on a
+    random subset of coordinates, or a marginal on a random subset of a
+    randomly rotated basis) and runs ``n_inner`` EM steps on it, writing the
+    view's update back into the full parameters. The fit keeps the parameters
+    with the best training log-likelihood seen on a joint view and finishes
+    with plain EM from them (Cong & Li, "Big Learning Expectation
+    Maximization", AAAI 2024).
+
+    Plain EM, exactly as :class:`sklearn.mixture.GaussianMixture` runs it, is
+    ``view_probs=(1, 0, 0), weight_smoothing=0, n_inner=1`` (with
+    ``eig_floor=0`` and scikit-learn's ``reg_covar=1e-6`` for identical
+    numbers): only joint views, stopping when the log-likelihood changes by
+    less than ``tol``, no snapshot and no polish.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components K.
+    covariance_type : {"full"}, default="full"
+        Only full covariances are implemented.
+    max_iter : int, default=1000
+        Outer iterations (EM iterations in plain-EM mode); also the cap of the
+        final polish.
+    n_inner : int, default=5
+        EM steps on each drawn view (paper: 5).
+    view_probs : tuple of 3 floats, default=(0.4, 0.1, 0.5)
+        Probabilities of the joint, marginal and rotated-marginal views.
+    subset_beta : tuple of 2 floats, default=(5.0, 1.0)
+        A marginal view keeps ``floor(D * Beta(a, b))`` dimensions.
+    weight_smoothing : "auto" or float >= 0, default="auto"
+        ``a`` in ``pi = (pi_hat + a) / sum(pi_hat + a)``; "auto" is 1/K.
+    eig_floor : "auto" or float >= 0, default="auto"
+        Eigenvalue floor of every covariance. A float is absolute (in units of
+        X squared); "auto" is ``1e-3`` times the mean per-feature variance of
+        X, so that ``fit(c * X)`` behaves as ``fit(X)``.
+    reg_covar : float >= 0, default=0.0
+        Added to the diagonal of every M-step covariance, as in scikit-learn.
+    update : {"block", "conditional"}, default="block"
+        How a view's update is written back: the paper's block rule, or the
+        rule that keeps the conditional law of x given the view fixed.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+    weights_init : array-like of shape (K,), default=None
+    means_init : array-like of shape (K, D), default=None
+    precisions_init : array-like of shape (K, D, D), default=None
+        User-provided initial parameters (precisions are inverse covariances).
+    tol : float >= 0, default=1e-3
+        Convergence threshold on the mean log-likelihood of plain EM and of
+        the polish; also the improvement that resets ``patience``.
+    patience : int >= 1 or None, default=100
+        Stop when the best joint log-likelihood has not improved by ``tol``
+        for this many outer iterations (None: run ``max_iter``).
+    n_init : int >= 1, default=1
+        Number of initialisations; the best final training likelihood wins.
+    random_state : None, int, RandomState or Generator, default=None
+    warm_start : bool, default=False
+        Start from the previous fit (and ignore ``n_init``).
+    verbose : int, default=0
+        1 prints a line per initialisation, 2 a line per outer iteration.
+    chunk_size : int or None, default=None
+        Rows per chunk of the data passes (None: about 8 MiB of rows).
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (K,)
+    means_ : ndarray of shape (K, D)
+    covariances_ : ndarray of shape (K, D, D)
+    precisions_ : ndarray of shape (K, D, D)
+    precisions_cholesky_ : ndarray of shape (K, D, D)
+    converged_ : bool
+    n_iter_ : int
+        Outer iterations plus polish iterations of the best initialisation.
+    lower_bound_ : float
+        Mean training log-likelihood of the last E-step of the best fit.
+    lower_bounds_ : list of float
+        Every joint mean log-likelihood computed during the best fit.
+    history_ : list of dict
+        One record per outer or polish iteration: ``iteration``, ``kind``
+        ("joint", "marginal", "rotated" or "polish"), ``m`` (view size, 0 =
+        skipped), ``log_likelihood`` (joint mean LL, None when not known) and
+        ``repaired`` (components whose covariance had to be repaired).
+    labels_ : ndarray of shape (N,)
+        Components of the training samples.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+    """
+
+    _param_spec = {
+        "n_components": (Integer(1),),
+        "covariance_type": (Options(("full",)),),
+        "max_iter": (Integer(0),),
+        "n_inner": (Integer(1),),
+        "view_probs": (Probabilities(3),),
+        "subset_beta": (PositivePair(),),
+        "weight_smoothing": (Options(("auto",)), Real(0.0)),
+        "eig_floor": (Options(("auto",)), Real(0.0)),
+        "reg_covar": (Real(0.0),),
+        "update": (Options(("block", "conditional")),),
+        "init_params": (Options(METHODS),),
+        "weights_init": (NoneValue(), ArrayLike()),
+        "means_init": (NoneValue(), ArrayLike()),
+        "precisions_init": (NoneValue(), ArrayLike()),
+        "tol": (Real(0.0),),
+        "patience": (NoneValue(), Integer(1)),
+        "n_init": (Integer(1),),
+        "random_state": (RandomState(),),
+        "warm_start": (Boolean(),),
+        "verbose": (Integer(0),),
+        "chunk_size": (NoneValue(), Integer(1)),
+    }
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        max_iter: int = 1000,
+        n_inner: int = 5,
+        view_probs: tuple[float, float, float] = (0.4, 0.1, 0.5),
+        subset_beta: tuple[float, float] = (5.0, 1.0),
+        weight_smoothing: str | float = "auto",
+        eig_floor: str | float = "auto",
+        reg_covar: float = 0.0,
+        update: str = "block",
+        init_params: str = "kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        tol: float = 1e-3,
+        patience: int | None = 100,
+        n_init: int = 1,
+        random_state=None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        chunk_size: int | None = None,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.max_iter = max_iter
+        self.n_inner = n_inner
+        self.view_probs = view_probs
+        self.subset_beta = subset_beta
+        self.weight_smoothing = weight_smoothing
+        self.eig_floor = eig_floor
+        self.reg_covar = reg_covar
+        self.update = update
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.tol = tol
+        self.patience = patience
+        self.n_init = n_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None) -> BigLearnGaussianMixture:
+        """Fit the mixture to X (n_samples, n_features); returns self."""
+        self.fit_predict(X, y)
+        return self
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fit the mixture to X and return the component of every sample, shape (N,)."""
+        validate_params(type(self).__name__, self.get_params(deep=False), self._param_spec)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        N, D = X.shape
+        K = self.n_components
+        if N < K:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {K}, n_samples = {N}"
+            )
+        data = Data.from_array(X, self.chunk_size)
+        settings = self._settings(data)
+        user = self._user_init(data, D)
+        rng = _generator(self.random_state)
+        warm = self.warm_start and hasattr(self, "converged_")
+        best: _em.Result | None = None
+        for init in range(1 if warm else self.n_init):
+            if warm:
+                start = Params(self.weights_.astype(float), (self.means_ - data.shift) / data.scale,
+                               self.covariances_.astype(float) / data.scale**2)
+                lb = self.lower_bound_
+            else:
+                start = initial_params(data, K, self.init_params, rng, settings.reg_covar,
+                                       settings.eig_floor, *user)
+                lb = -np.inf
+            res = _em.run(data, start, settings, rng, lb, self._progress(init))
+            if self.verbose:
+                print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
+                      f"{res.n_iter} iterations, converged={res.converged}")
+            if best is None or res.lower_bound > best.lower_bound:
+                best = res
+        assert best is not None
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                "The best initialization did not converge: increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._set_params_from(best.params, data, X.dtype)
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.lower_bound_ = float(best.lower_bound)
+        self.lower_bounds_ = [float(v) for v in best.lower_bounds]
+        self.history_ = best.history
+        self.labels_ = self.predict(X)
+        return self.labels_
+
+    def _settings(self, data: Data) -> Settings:
+        K = self.n_components
+        a = 1.0 / K if self.weight_smoothing == "auto" else float(self.weight_smoothing)
+        floor = AUTO_FLOOR if self.eig_floor == "auto" else float(self.eig_floor) / data.scale**2
+        probs = np.asarray(self.view_probs, dtype=float)
+        return Settings(
+            view_probs=tuple(probs / probs.sum()),
+            subset_beta=tuple(float(b) for b in self.subset_beta),
+            n_inner=self.n_inner,
+            smoothing=a,
+            eig_floor=floor,
+            reg_covar=float(self.reg_covar) / data.scale**2,
+            update=self.update,
+            max_iter=self.max_iter,
+            tol=float(self.tol),
+            patience=self.patience,
+            verbose=self.verbose,
+        )
+
+    def _user_init(self, data: Data, D: int):
+        """``weights_init``, ``means_init`` and ``precisions_init`` checked and
+        mapped into internal units (None where not given)."""
+        K = self.n_components
+        weights = means = covs = None
+        if self.weights_init is not None:
+            weights = _as_array("weights_init", self.weights_init, (K,))
+            if np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-6:
+                raise ValueError("The parameter 'weights_init' must be non-negative and sum to 1; "
+                                 f"got sum {weights.sum():.6g}.")
+        if self.means_init is not None:
+            means = (_as_array("means_init", self.means_init, (K, D)) - data.shift) / data.scale
+        if self.precisions_init is not None:
+            prec = _as_array("precisions_init", self.precisions_init, (K, D, D))
+            if not np.allclose(prec, np.swapaxes(prec, -1, -2)):
+                raise ValueError("The parameter 'precisions_init' must hold symmetric matrices.")
+            try:
+                chol = np.linalg.cholesky(prec)
+            except np.linalg.LinAlgError:
+                raise ValueError(
+                    "The parameter 'precisions_init' must hold positive definite matrices."
+                ) from None
+            inv_chol = np.linalg.solve(chol, np.broadcast_to(np.eye(D), prec.shape))
+            covs = np.swapaxes(inv_chol, -1, -2) @ inv_chol / data.scale**2
+        return weights, means, covs
+
+    def _progress(self, init: int):
+        if self.verbose < 2:
+            return None
+
+        def show(rec: dict) -> None:
+            ll = rec["log_likelihood"]
+            print(f"init {init} iter {rec['iteration']:5d} {rec['kind']:8s} m={rec['m']:4d} "
+                  + ("" if ll is None else f"LL={ll:.6f}"))
+        return show
+
+    def _set_params_from(self, params: Params, data: Data, dtype) -> None:
+        means = params.means * data.scale + data.shift
+        covs = params.covs * data.scale**2
+        covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
+        prec_chol = precision_cholesky(covs)
+        self.weights_ = params.weights.astype(dtype)
+        self.means_ = means.astype(dtype)
+        self.covariances_ = covs.astype(dtype)
+        self.precisions_cholesky_ = prec_chol.astype(dtype)
+        self.precisions_ = (prec_chol @ np.swapaxes(prec_chol, -1, -2)).astype(dtype)
+
+    # ------------------------------------------------------------- inference
+    def _log_prob_chunks(self, X) -> Iterator[np.ndarray]:
+        """Weighted log-densities of X, chunk by chunk, each (K, n)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        wh = Whitener(self.weights_.astype(float), self.means_.astype(float),
+                      self.precisions_cholesky_.astype(float))
+        step = self.chunk_size or _em.default_chunk_size(X.shape[1])
+        for s in range(0, X.shape[0], step):
+            yield weighted_log_prob_t(np.asarray(X[s : s + step], dtype=float), wh)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log-density of each sample, shape (N,)."""
+        out = np.concatenate([log_normalize(lp) for lp in self._log_prob_chunks(X)])
+        return out.astype(self._out_dtype())
+
+    def score(self, X, y=None) -> float:
+        """Mean log-density of the samples."""
+        return float(self.score_samples(X).mean())
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable component of each sample, shape (N,)."""
+        return np.concatenate([lp.argmax(axis=0) for lp in self._log_prob_chunks(X)])
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Posterior probability of each component, shape (N, K)."""
+        parts = []
+        for lp in self._log_prob_chunks(X):
+            log_normalize(lp)
+            parts.append(np.exp(lp.T))
+        return np.concatenate(parts).astype(self._out_dtype())
+
+    def _out_dtype(self):
+        return self.means_.dtype
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw samples from the fitted mixture: X (n_samples, D), labels (n_samples,)."""
+        check_is_fitted(self)
+        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(f"The parameter 'n_samples' must be an int >= 1; got {n_samples!r}.")
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_.astype(float) / self.weights_.sum())
+        X = np.vstack([
+            rng.multivariate_normal(mean, cov, int(c))
+            for mean, cov, c in zip(self.means_, self.covariances_, counts)
+        ])
+        y = np.concatenate([np.full(c, k, dtype=int) for k, c in enumerate(counts)])
+        return X.astype(self.means_.dtype), y
+
+    def _n_parameters(self) -> int:
+        K, D = self.means_.shape
+        return K * D * (D + 1) // 2 + K * D + K - 1
+
+    def bic(self, X) -> float:
+        """Bayesian information criterion of the model on X (lower is better)."""
+        n = np.asarray(X).shape[0]
+        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X) -> float:
+        """Akaike information criterion of the model on X (lower is better)."""
+        return -2.0 * self.score(X) * np.asarray(X).shape[0] + 2.0 * self._n_parameters()
+
+
+def _generator(random_state) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    return np.random.default_rng(random_state)
+
+
+def _as_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"The parameter {name!r} must be a numeric array of shape {shape}.") from None
+    if arr.shape != shape:
+        raise ValueError(f"The parameter {name!r} must have shape {shape}; got {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"The parameter {name!r} must be finite.")
+    return arr
