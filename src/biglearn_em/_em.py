@@ -71,6 +71,13 @@ class Data:
     def n_features(self) -> int:
         return self.X.shape[1]
 
+    def standardized(self) -> np.ndarray:
+        """All of X in internal coordinates, (N, D) float64 (one copy, filled by chunks)."""
+        out = np.empty((self.n_samples, self.n_features))
+        for s, Z in zip(range(0, self.n_samples, self.chunk_size), self.chunks()):
+            out[s : s + len(Z)] = Z
+        return out
+
     def chunks(self, view: View | None = None) -> Iterator[np.ndarray]:
         """Internal-coordinate chunks seen through ``view``, each (n, m) float64."""
         for s in range(0, self.n_samples, self.chunk_size):

@@ -68,14 +68,13 @@ def initial_params(
             stats = _stats_from(data, K, resp_chunks())
         else:
             if method == "kmeans":
-                Z = np.concatenate(list(data.chunks()))
-                labels = KMeans(K, n_init=1, random_state=_seed(rng)).fit(Z).labels_
-                del Z
+                # copy_x=False: k-means may centre our private copy in place
+                labels = KMeans(K, n_init=1, copy_x=False, random_state=_seed(rng)).fit(
+                    data.standardized()).labels_
             else:
                 if method == "k-means++":
-                    Z = np.concatenate(list(data.chunks()))
-                    centers, _ = kmeans_plusplus(Z, K, random_state=_seed(rng))
-                    del Z
+                    centers, _ = kmeans_plusplus(data.standardized(), K,
+                                                 random_state=_seed(rng))
                 else:  # random_from_data
                     idx = np.sort(rng.choice(data.n_samples, size=K, replace=False))
                     centers = (np.asarray(data.X[idx], dtype=float) - data.shift) / data.scale

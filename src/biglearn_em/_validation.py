@@ -2,7 +2,8 @@
 
 Each parameter maps to a tuple of accepted kinds; a value passes if any kind
 accepts it, otherwise the error names the parameter, what was expected and what
-was given.
+was given. The error is a ``ValueError`` when some kind takes the value's type
+(only the value is out of range) and a ``TypeError`` when none does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,21 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def _float_vector(value: object) -> np.ndarray | None:
+    """``value`` as a 1-D float array, or None if it is not a sequence of reals."""
+    try:
+        p = np.asarray(value)
+    except (TypeError, ValueError):  # e.g. ragged nested sequences
+        return None
+    # dtype kinds: signed, unsigned, float (no strings, complex or objects)
+    return p.astype(float) if p.ndim == 1 and p.dtype.kind in "iuf" else None
+
+
 class Kind:
+    def fits_type(self, value: object) -> bool:
+        """Whether the value's type is one this kind takes, its range aside."""
+        return self.accepts(value)
+
     def accepts(self, value: object) -> bool:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -26,9 +41,11 @@ class Kind:
 class Integer(Kind):
     low: int | None = None
 
+    def fits_type(self, value: object) -> bool:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
     def accepts(self, value: object) -> bool:
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        return ok and (self.low is None or value >= self.low)
+        return self.fits_type(value) and (self.low is None or value >= self.low)
 
     def describe(self) -> str:
         return "an int" + ("" if self.low is None else f" >= {self.low}")
@@ -37,24 +54,39 @@ class Integer(Kind):
 @dataclass(frozen=True)
 class Real(Kind):
     low: float = 0.0
+    #: Whether +inf is refused (NaN always is).
+    finite: bool = True
+
+    def fits_type(self, value: object) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
     def accepts(self, value: object) -> bool:
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        return ok and np.isfinite(value) and value >= self.low
+        if not self.fits_type(value) or np.isnan(value):
+            return False
+        return value >= self.low and (not self.finite or bool(np.isfinite(value)))
 
     def describe(self) -> str:
-        return f"a finite float >= {self.low:g}"
+        return ("a finite float" if self.finite else "a float") + f" >= {self.low:g}"
 
 
 @dataclass(frozen=True)
 class Options(Kind):
     options: tuple[str, ...]
+    #: Appended to the description, e.g. why the list is short.
+    note: str = ""
+
+    def fits_type(self, value: object) -> bool:
+        return isinstance(value, str)
 
     def accepts(self, value: object) -> bool:
         return isinstance(value, str) and value in self.options
 
     def describe(self) -> str:
-        return "one of " + ", ".join(repr(o) for o in self.options)
+        if len(self.options) == 1:
+            text = repr(self.options[0])
+        else:
+            text = "one of " + ", ".join(repr(o) for o in self.options)
+        return text + (f" ({self.note})" if self.note else "")
 
 
 @dataclass(frozen=True)
@@ -81,12 +113,12 @@ class Probabilities(Kind):
 
     size: int
 
+    def fits_type(self, value: object) -> bool:
+        return _float_vector(value) is not None
+
     def accepts(self, value: object) -> bool:
-        try:
-            p = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            return False
-        return (p.shape == (self.size,) and bool(np.all(np.isfinite(p)))
+        p = _float_vector(value)
+        return (p is not None and p.shape == (self.size,) and bool(np.all(np.isfinite(p)))
                 and bool(np.all(p >= 0)) and abs(p.sum() - 1.0) < 1e-8)
 
     def describe(self) -> str:
@@ -95,12 +127,13 @@ class Probabilities(Kind):
 
 @dataclass(frozen=True)
 class PositivePair(Kind):
+    def fits_type(self, value: object) -> bool:
+        return _float_vector(value) is not None
+
     def accepts(self, value: object) -> bool:
-        try:
-            p = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            return False
-        return p.shape == (2,) and bool(np.all(np.isfinite(p))) and bool(np.all(p > 0))
+        p = _float_vector(value)
+        return (p is not None and p.shape == (2,) and bool(np.all(np.isfinite(p)))
+                and bool(np.all(p > 0)))
 
     def describe(self) -> str:
         return "a pair of positive floats"
@@ -117,13 +150,20 @@ class ArrayLike(Kind):
 
 @dataclass(frozen=True)
 class RandomState(Kind):
-    def accepts(self, value: object) -> bool:
+    def fits_type(self, value: object) -> bool:
         return value is None or isinstance(
             value, (numbers.Integral, np.random.RandomState, np.random.Generator)
         ) and not isinstance(value, bool)
 
+    def accepts(self, value: object) -> bool:
+        # an int seeds both numpy.random.default_rng and RandomState, which
+        # takes only [0, 2**32)
+        if isinstance(value, numbers.Integral):
+            return self.fits_type(value) and 0 <= value < 2**32
+        return self.fits_type(value)
+
     def describe(self) -> str:
-        return "None, an int, a numpy RandomState or Generator"
+        return "None, an int in [0, 2**32), a numpy RandomState or Generator"
 
 
 def validate_params(owner: str, params: Mapping[str, object], spec: Mapping[str, tuple]) -> None:
@@ -141,7 +181,5 @@ def validate_params(owner: str, params: Mapping[str, object], spec: Mapping[str,
         if any(kind.accepts(value) for kind in kinds):
             continue
         expected = " or ".join(kind.describe() for kind in kinds)
-        numeric = isinstance(value, (numbers.Number, list, tuple, np.ndarray))
-        wants_number = any(isinstance(k, (Integer, Real, Probabilities, PositivePair)) for k in kinds)
-        error = ValueError if (numeric and wants_number) or isinstance(value, str) else TypeError
+        error = ValueError if any(kind.fits_type(value) for kind in kinds) else TypeError
         raise error(f"The {name!r} parameter of {owner} must be {expected}; got {value!r}.")

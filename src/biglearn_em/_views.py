@@ -63,7 +63,9 @@ class View:
             return covs @ self.basis.T
         return covs
 
-    def lift(self, delta_means: np.ndarray, delta_covs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lift(
+        self, delta_means: np.ndarray, delta_covs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``d_mu @ P`` (K, D) and ``P.T d_S P`` (K, D, D) for view-space changes."""
         if self.basis is not None:
             P = self.basis

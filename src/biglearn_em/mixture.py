@@ -80,7 +80,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     means_init : array-like of shape (K, D), default=None
     precisions_init : array-like of shape (K, D, D), default=None
         User-provided initial parameters (precisions are inverse covariances).
-    tol : float >= 0, default=1e-3
+    tol : float >= 0 (inf allowed), default=1e-3
         Convergence threshold on the mean log-likelihood of plain EM and of
         the polish; also the improvement that resets ``patience``.
     patience : int >= 1 or None, default=100
@@ -88,11 +88,11 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         for this many outer iterations (None: run ``max_iter``).
     n_init : int >= 1, default=1
         Number of initialisations; the best final training likelihood wins.
-    random_state : None, int, RandomState or Generator, default=None
+    random_state : None, int in [0, 2**32), RandomState or Generator, default=None
     warm_start : bool, default=False
         Start from the previous fit (and ignore ``n_init``).
-    verbose : int, default=0
-        1 prints a line per initialisation, 2 a line per outer iteration.
+    verbose : int >= 0 or bool, default=0
+        1 (or True) prints a line per initialisation, 2 a line per outer iteration.
     chunk_size : int or None, default=None
         Rows per chunk of the data passes (None: about 8 MiB of rows).
 
@@ -123,7 +123,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     _param_spec = {
         "n_components": (Integer(1),),
-        "covariance_type": (Options(("full",)),),
+        "covariance_type": (Options(("full",), note="only 'full' is implemented"),),
         "max_iter": (Integer(0),),
         "n_inner": (Integer(1),),
         "view_probs": (Probabilities(3),),
@@ -136,12 +136,13 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         "weights_init": (NoneValue(), ArrayLike()),
         "means_init": (NoneValue(), ArrayLike()),
         "precisions_init": (NoneValue(), ArrayLike()),
-        "tol": (Real(0.0),),
+        # inf is a valid tolerance: stop after one iteration (as in scikit-learn)
+        "tol": (Real(0.0, finite=False),),
         "patience": (NoneValue(), Integer(1)),
         "n_init": (Integer(1),),
         "random_state": (RandomState(),),
         "warm_start": (Boolean(),),
-        "verbose": (Integer(0),),
+        "verbose": (Boolean(), Integer(0)),
         "chunk_size": (NoneValue(), Integer(1)),
     }
 
@@ -201,7 +202,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def fit_predict(self, X, y=None) -> np.ndarray:
         """Fit the mixture to X and return the component of every sample, shape (N,)."""
         validate_params(type(self).__name__, self.get_params(deep=False), self._param_spec)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = self._check_X(X, reset=True)
         N, D = X.shape
         K = self.n_components
         if N < K:
@@ -213,6 +214,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         user = self._user_init(data, D)
         rng = _generator(self.random_state)
         warm = self.warm_start and hasattr(self, "converged_")
+        if warm and self.means_.shape != (K, D):
+            raise ValueError(
+                "warm_start=True needs the previous fit's shape: n_components = "
+                f"{self.means_.shape[0]} and n_features = {self.means_.shape[1]}; got "
+                f"n_components = {K} and n_features = {D}."
+            )
         best: _em.Result | None = None
         for init in range(1 if warm else self.n_init):
             if warm:
@@ -245,6 +252,14 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self.labels_ = self.predict(X)
         return self.labels_
 
+    def _check_X(self, X, reset: bool) -> np.ndarray:
+        """X as a finite 2-D float64 or float32 array; sets or checks ``n_features_in_``."""
+        # "numeric" rejects string arrays with a clear message (a float dtype would
+        # parse "1.5"); other numbers (int, bool, float16) are then cast to float64
+        X = validate_data(self, X, dtype="numeric", reset=reset,
+                          ensure_min_samples=2 if reset else 1)
+        return X if X.dtype in (np.float64, np.float32) else X.astype(np.float64)
+
     def _settings(self, data: Data) -> Settings:
         K = self.n_components
         a = 1.0 / K if self.weight_smoothing == "auto" else float(self.weight_smoothing)
@@ -271,9 +286,14 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         weights = means = covs = None
         if self.weights_init is not None:
             weights = _as_array("weights_init", self.weights_init, (K,))
-            if np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-6:
-                raise ValueError("The parameter 'weights_init' must be non-negative and sum to 1; "
-                                 f"got sum {weights.sum():.6g}.")
+            if np.any(weights < 0):
+                raise ValueError(
+                    f"The parameter 'weights_init' must be non-negative; got {weights}."
+                )
+            if abs(weights.sum() - 1.0) > 1e-6:
+                raise ValueError(
+                    f"The parameter 'weights_init' must sum to 1; got sum {weights.sum():.6g}."
+                )
         if self.means_init is not None:
             means = (_as_array("means_init", self.means_init, (K, D)) - data.shift) / data.scale
         if self.precisions_init is not None:
@@ -315,7 +335,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def _log_prob_chunks(self, X) -> Iterator[np.ndarray]:
         """Weighted log-densities of X, chunk by chunk, each (K, n)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = self._check_X(X, reset=False)
         wh = Whitener(self.weights_.astype(float), self.means_.astype(float),
                       self.precisions_cholesky_.astype(float))
         step = self.chunk_size or _em.default_chunk_size(X.shape[1])
@@ -349,13 +369,17 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture: X (n_samples, D), labels (n_samples,)."""
         check_is_fitted(self)
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool):
+            raise TypeError(f"The parameter 'n_samples' must be an int >= 1; got {n_samples!r}.")
+        if n_samples < 1:
             raise ValueError(f"The parameter 'n_samples' must be an int >= 1; got {n_samples!r}.")
-        rng = check_random_state(self.random_state)
+        # a Generator cannot seed a RandomState; both offer multinomial and multivariate_normal
+        rs = self.random_state
+        rng = rs if isinstance(rs, np.random.Generator) else check_random_state(rs)
         counts = rng.multinomial(n_samples, self.weights_.astype(float) / self.weights_.sum())
         X = np.vstack([
             rng.multivariate_normal(mean, cov, int(c))
-            for mean, cov, c in zip(self.means_, self.covariances_, counts)
+            for mean, cov, c in zip(self.means_, self.covariances_, counts, strict=True)
         ])
         y = np.concatenate([np.full(c, k, dtype=int) for k, c in enumerate(counts)])
         return X.astype(self.means_.dtype), y
@@ -384,9 +408,13 @@ def _generator(random_state) -> np.random.Generator:
 
 def _as_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"The parameter {name!r} must be a numeric array of shape {shape}.") from None
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # e.g. ragged nested sequences
+        arr = None
+    # dtype kinds: bool, signed, unsigned, float (complex would lose its imaginary part)
+    if arr is None or arr.dtype.kind not in "biuf":
+        raise TypeError(f"The parameter {name!r} must be a real array of shape {shape}.")
+    arr = arr.astype(float)
     if arr.shape != shape:
         raise ValueError(f"The parameter {name!r} must have shape {shape}; got {arr.shape}.")
     if not np.all(np.isfinite(arr)):

@@ -1,0 +1,115 @@
+"""Speed of one inner EM step per view kind against one scikit-learn EM
+iteration, and the peak memory of a fit, measured in the same run.
+
+    python benchmarks/em_step.py [--repeat R] [--quick]
+
+Prints milliseconds per step and the ratio to scikit-learn's full-covariance
+``GaussianMixture`` iteration (ratio <= 1 means at least as fast), then the
+peak traced memory of a fit at N = 200,000, D = 32, K = 16 relative to the
+size of X.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from biglearn_em import BigLearnGaussianMixture
+from biglearn_em._em import Data, Params, Settings, view_step
+from biglearn_em._views import View, haar_frame, joint_view
+
+SIZES = [(20000, 16, 12), (10000, 64, 10), (5000, 256, 10)]
+
+
+def make_data(rng, N, D, K):
+    centers = rng.normal(0, 3, (K, D))
+    return centers[rng.integers(K, size=N)] + rng.normal(size=(N, D))
+
+
+def best_of(fn, repeat: int) -> float:
+    """Minimum wall time of ``repeat`` calls, in seconds (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def sklearn_iteration(X, K, repeat: int) -> float:
+    """One EM iteration of GaussianMixture: (fit with 11 iterations - fit with 1) / 10."""
+    def fit(n_iter):
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                GaussianMixture(K, covariance_type="full", max_iter=n_iter, tol=0,
+                                init_params="random_from_data", random_state=0).fit(X)
+        return run
+    return (best_of(fit(11), repeat) - best_of(fit(1), repeat)) / 10
+
+
+def our_steps(X, K, repeat: int, rng) -> dict[str, float]:
+    """One inner step on a joint, a marginal and a rotated view (m = the mean
+    view size under Beta(5, 1), about 5/6 of D)."""
+    N, D = X.shape
+    data = Data.from_array(X, None)
+    Z = (X - data.shift) / data.scale
+    params = Params(np.full(K, 1 / K), Z[rng.choice(N, K, replace=False)],
+                    np.broadcast_to(np.eye(D), (K, D, D)).copy())
+    settings = Settings((0.4, 0.1, 0.5), (5.0, 1.0), 5, 1 / K, 1e-3, 0.0, "block", 1, 1e-3, None)
+    m = int(D * 5 / 6)
+    views = {
+        "joint": joint_view(D),
+        "marginal": View("marginal", D, index=np.sort(rng.choice(D, m, replace=False))),
+        "rotated": View("rotated", D, basis=haar_frame(rng, D, m).T),
+    }
+    return {kind: best_of(lambda v=view: view_step(data, params, v, settings, 1 / K), repeat)
+            for kind, view in views.items()}
+
+
+def peak_memory(fit) -> int:
+    tracemalloc.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="smaller memory benchmark")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+
+    print("One inner step (ms) and ratio to one scikit-learn EM iteration (full covariance)")
+    print(f"{'N':>6} {'D':>4} {'K':>3} {'sklearn':>9} {'joint':>14} {'marginal':>14} "
+          f"{'rotated':>14}")
+    for N, D, K in SIZES:
+        X = make_data(rng, N, D, K)
+        ref = sklearn_iteration(X, K, args.repeat)
+        ours = our_steps(X, K, args.repeat, rng)
+        cells = " ".join(f"{1e3 * t:7.1f} ({t / ref:4.2f})" for t in ours.values())
+        print(f"{N:>6} {D:>4} {K:>3} {1e3 * ref:9.1f} {cells}")
+
+    N, D, K = (50_000, 32, 16) if args.quick else (200_000, 32, 16)
+    X = make_data(rng, N, D, K)
+    ours = peak_memory(lambda: BigLearnGaussianMixture(K, max_iter=5, patience=None,
+                                                       random_state=0).fit(X))
+    ref = peak_memory(lambda: GaussianMixture(K, max_iter=5, random_state=0).fit(X))
+    print(f"\nPeak traced memory of a fit at N={N}, D={D}, K={K} (X = {X.nbytes / 2**20:.1f} MiB):")
+    print(f"  biglearn-em  {ours / 2**20:8.1f} MiB = {ours / X.nbytes:.2f} x X   (target < 3)")
+    print(f"  scikit-learn {ref / 2**20:8.1f} MiB = {ref / X.nbytes:.2f} x X")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Numerics against naive reference formulas."""
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from biglearn_em import BigLearnGaussianMixture
+from biglearn_em._gaussian import (
+    SuffStats,
+    Whitener,
+    e_step_chunk,
+    floor_eigenvalues,
+    log_normalize,
+    m_step,
+    precision_cholesky,
+    smooth_weights,
+    weighted_log_prob_t,
+)
+from conftest import random_mixture, random_spd
+
+
+def naive_log_density(X, weights, means, covs):
+    dens = sum(w * multivariate_normal(mu, S).pdf(X) for w, mu, S in zip(weights, means, covs))
+    return np.log(dens)
+
+
+def fitted_with(weights, means, covs) -> BigLearnGaussianMixture:
+    """An estimator fitted on throwaway data, then given these parameters."""
+    K, D = means.shape
+    model = BigLearnGaussianMixture(K, max_iter=1, tol=np.inf, random_state=0)
+    model.fit(np.random.default_rng(0).normal(size=(4 * K + 4, D)))
+    model.weights_, model.means_, model.covariances_ = weights, means, covs
+    model.precisions_cholesky_ = precision_cholesky(covs)
+    return model
+
+
+@pytest.mark.parametrize("D", [1, 2, 7, 30])
+def test_score_samples_matches_scipy(rng, D):
+    K = 4
+    weights, means, covs = random_mixture(rng, K, D)
+    X = means[rng.integers(K, size=50)] + rng.normal(size=(50, D))
+    expected = naive_log_density(X, weights, means, covs)
+    got = fitted_with(weights, means, covs).score_samples(X)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("D", [1, 3, 9])
+def test_predict_proba_matches_bayes_rule(rng, D):
+    weights, means, covs = random_mixture(rng, 3, D)
+    X = rng.normal(0, 3, size=(40, D))
+    joint = np.column_stack([w * multivariate_normal(mu, S).pdf(X)
+                             for w, mu, S in zip(weights, means, covs)])
+    model = fitted_with(weights, means, covs)
+    np.testing.assert_allclose(model.predict_proba(X), joint / joint.sum(1, keepdims=True),
+                               rtol=1e-9, atol=1e-14)
+    np.testing.assert_array_equal(model.predict(X), joint.argmax(1))
+
+
+def test_precision_cholesky_inverts_covariance(rng):
+    covs = random_spd(rng, 5, 6)
+    U = precision_cholesky(covs)
+    eye = np.broadcast_to(np.eye(6), covs.shape)
+    np.testing.assert_allclose(U @ np.swapaxes(U, 1, 2) @ covs, eye, atol=1e-10)
+    assert np.allclose(np.tril(U, -1), 0)
+
+
+@pytest.mark.parametrize("work_size", [1, 37, 1 << 21])
+def test_statistics_and_m_step_match_naive_formulas(rng, work_size):
+    K, D, n = 4, 5, 300
+    weights, means, covs = random_mixture(rng, K, D)
+    X = rng.normal(0, 3, (n, D))
+    wh = Whitener(weights, means, precision_cholesky(covs))
+    log_prob = weighted_log_prob_t(X, wh, work_size=work_size)
+    np.testing.assert_allclose(log_prob.T - np.log(weights),
+                               np.column_stack([multivariate_normal(m, S).logpdf(X)
+                                                for m, S in zip(means, covs)]), rtol=1e-10)
+    resp = np.exp(log_prob - np.logaddexp.reduce(log_prob, axis=0))
+    stats = SuffStats.zeros(means + 0.3)  # any shift gives the same M-step
+    stats.accumulate(X, resp, work_size=work_size)
+    stats.finish()
+    w, mu, S = m_step(stats, reg_covar=0.0, eig_floor=0.0)
+    nk = resp.sum(1)
+    ref_mu = resp @ X / nk[:, None]
+    ref_S = np.array([(resp[k, :, None] * (X - ref_mu[k])).T @ (X - ref_mu[k]) / nk[k]
+                      for k in range(K)])
+    np.testing.assert_allclose(w, nk / n, rtol=1e-12)
+    np.testing.assert_allclose(mu, ref_mu, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(S, ref_S, rtol=1e-10, atol=1e-12)
+
+
+def test_statistics_add_up_over_chunks(rng):
+    K, D = 3, 4
+    weights, means, covs = random_mixture(rng, K, D)
+    X = rng.normal(0, 2, (101, D))
+    wh = Whitener(weights, means, precision_cholesky(covs))
+    whole = SuffStats.zeros(means)
+    e_step_chunk(X, wh, whole)
+    parts = SuffStats.zeros(means)
+    for chunk in np.array_split(X, 7):
+        part = SuffStats.zeros(means)
+        e_step_chunk(chunk, wh, part)
+        parts += part
+    assert parts.n == whole.n == 101
+    np.testing.assert_allclose(parts.ll, whole.ll, rtol=1e-12)
+    for a, b in [(parts.nk, whole.nk), (parts.s1, whole.s1), (parts.s2, whole.s2)]:
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_log_normalize_is_stable():
+    lp = np.array([[-1000.0, 0.0], [-1001.0, -2000.0]])
+    norm = log_normalize(lp)
+    np.testing.assert_allclose(norm, [np.logaddexp(-1000, -1001), np.logaddexp(0, -2000)])
+    np.testing.assert_allclose(np.exp(lp).sum(0), 1.0)
+
+
+def test_floor_eigenvalues(rng):
+    covs = random_spd(rng, 4, 5)
+    covs[1] = np.diag([1e-9, 1.0, 2.0, 3.0, 4.0])
+    floored = floor_eigenvalues(covs, 1e-3)
+    assert np.linalg.eigvalsh(floored).min() >= 1e-3 * (1 - 1e-12)
+    np.testing.assert_array_equal(floored[[0, 2, 3]], covs[[0, 2, 3]])  # already above
+    np.testing.assert_allclose(np.linalg.eigvalsh(floored[1]), [1e-3, 1, 2, 3, 4])
+    assert floor_eigenvalues(covs, 0.0) is covs
+
+
+def test_smooth_weights():
+    np.testing.assert_allclose(smooth_weights(np.array([1.0, 0.0]), 0.5), [0.75, 0.25])
+    w = np.array([0.2, 0.8])
+    assert smooth_weights(w, 0.0) is w
