@@ -30,3 +30,14 @@ def blobs(rng: np.random.Generator, K: int, D: int, n_per: int, spread: float = 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def shared_datasets_dir():
+    """``$BIGLEARN_EM_DATA`` or ``../shared/datasets`` beside the repository; it
+    must exist (CI has it): a missing directory fails the test, never skips it."""
+    from pathlib import Path
+
+    root = os.environ.get("BIGLEARN_EM_DATA")
+    path = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    assert path.is_dir(), f"data sets not found at {path} (set BIGLEARN_EM_DATA)"
+    return path

@@ -119,13 +119,16 @@ def test_patience_stops_early(rng):
     assert len(outer) < 100
 
 
-def test_n_init_keeps_the_best(rng):
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_n_init_keeps_the_best(rng, capsys):
     X, _ = blobs(rng, 6, 2, 40, spread=3)
-    single = [BigLearnGaussianMixture(6, max_iter=20, init_params="random", random_state=s,
-                                      **PLAIN).fit(X).lower_bound_ for s in range(3)]
-    multi = BigLearnGaussianMixture(6, max_iter=20, init_params="random", n_init=3,
-                                    random_state=0, **PLAIN).fit(X)
-    assert multi.lower_bound_ >= single[0] - 1e-12
+    multi = BigLearnGaussianMixture(6, max_iter=20, init_params="random", n_init=4,
+                                    random_state=0, verbose=1, **PLAIN).fit(X)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Initialization")]
+    per_init = [float(ln.split("log-likelihood ")[1].split(",")[0]) for ln in lines]
+    assert len(per_init) == 4 and len(set(per_init)) > 1
+    assert multi.lower_bound_ == pytest.approx(max(per_init), rel=1e-5)
+    assert multi.score(X) == pytest.approx(max(per_init), abs=0.05)
 
 
 def test_warm_start_continues(rng):

@@ -40,3 +40,31 @@ def make_grid25(
     rng = np.random.default_rng(seed)
     w, mu, cov = grid25_params()
     return sample_gmm(rng, n_train, w, mu, cov)[0], sample_gmm(rng, n_test, w, mu, cov)[0]
+
+
+def load_mat(path) -> tuple[np.ndarray, np.ndarray]:
+    """Features (N, D) float64 and integer labels (N,) from a ``.mat`` file
+    whose key ``DataSet`` holds the label in column 0.
+
+    Values are converted to float64 before anything else (Vehicle's uint16
+    values go above 255, and integer arithmetic would wrap).
+    """
+    from pathlib import Path
+
+    from scipy.io import loadmat
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such data file: {path}")
+    try:
+        content = loadmat(path)
+    except Exception as exc:  # scipy raises several types for non-MAT files
+        raise ValueError(f"{path} is not a readable MATLAB .mat file ({exc})") from None
+    if "DataSet" not in content:
+        keys = sorted(k for k in content if not k.startswith("__"))
+        raise ValueError(f"{path} has no 'DataSet' variable (it has {keys})")
+    table = np.asarray(content["DataSet"], dtype=np.float64)
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise ValueError(f"{path}: 'DataSet' must be a 2-D table with a label column and "
+                         f"at least one feature; got shape {table.shape}")
+    return table[:, 1:], table[:, 0].astype(np.int64)
