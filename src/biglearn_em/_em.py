@@ -10,7 +10,7 @@ every scale of the input.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -134,6 +134,40 @@ class Result:
     history: list[dict] = field(default_factory=list)
 
 
+@dataclass
+class State:
+    """Where a fit stands between two outer iterations: everything needed to
+    continue it exactly (with the random generator's state), and nothing else.
+
+    ``phase`` is "em" (plain EM), "views" (BigLearn-EM), "polish" (plain EM from
+    the best snapshot) or "done".
+    """
+
+    params: Params
+    phase: str
+    n_iter: int = 0
+    n_polish: int = 0
+    lower_bound: float = -np.inf
+    converged: bool = False
+    best: Params | None = None
+    best_ll: float = -np.inf
+    reset_ll: float = -np.inf
+    since_best: int = 0
+    lower_bounds: list[float] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, params: Params, settings: Settings, lower_bound: float = -np.inf) -> State:
+        """``lower_bound`` is the likelihood a warm start continues from (plain
+        EM compares its first step against it, as scikit-learn does)."""
+        phase = "done" if settings.max_iter == 0 else "em" if settings.plain else "views"
+        return cls(params, phase, lower_bound=lower_bound)
+
+    def result(self) -> Result:
+        return Result(self.params, self.lower_bound, self.n_iter + self.n_polish, self.converged,
+                      self.lower_bounds, self.history)
+
+
 def safe_precision_cholesky(covs: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Precision Cholesky factors, repairing matrices that are not positive definite.
 
@@ -183,7 +217,7 @@ def view_step(
     if view.kind != "joint" and settings.update == "block":
         covs = floor_eigenvalues(covs, settings.eig_floor)
     new = Params(smooth_weights(weights, smoothing), means, covs)
-    return new, stats.ll / stats.n - view.m * np.log(data.scale), repaired
+    return new, float(stats.ll / stats.n - view.m * np.log(data.scale)), repaired
 
 
 Callback = Callable[[dict], None]
@@ -191,83 +225,89 @@ Callback = Callable[[dict], None]
 
 def run(
     data: Data,
-    params: Params,
+    state: State,
     settings: Settings,
     rng: np.random.Generator,
-    lower_bound: float = -np.inf,
     callback: Callback | None = None,
+    after_iteration: Callable[[State], None] | None = None,
 ) -> Result:
-    """Fit from ``params``: EM when ``settings.plain``, BigLearn-EM otherwise.
+    """Advance ``state`` until the fit is done: EM when ``settings.plain``,
+    BigLearn-EM and its polish otherwise.
 
-    ``lower_bound`` is the likelihood a warm start continues from (plain EM
-    compares the first step against it, as scikit-learn does).
+    ``callback`` receives each iteration's history record; ``after_iteration``
+    the state after it (where a checkpoint can be written).
     """
-    D = data.n_features
-    history: list[dict] = []
-    lower_bounds: list[float] = []
-    best: Params | None = None
-    best_ll = -np.inf
-    reset_ll = -np.inf
-    since_best = 0
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, settings.max_iter + 1):
-        view = joint_view(D) if settings.plain else draw_view(
-            rng, D, settings.view_probs, settings.subset_beta
-        )
-        record = {"iteration": n_iter, "kind": view.kind, "m": view.m,
-                  "log_likelihood": None, "repaired": 0}
-        if view.m > 0:
-            for _ in range(settings.n_inner):
-                new, ll, repaired = view_step(data, params, view, settings, settings.smoothing)
-                record["repaired"] += repaired
-                if view.kind == "joint":
-                    record["log_likelihood"] = ll
-                    lower_bounds.append(ll)
-                    if settings.plain:
-                        params = new
-                        converged = abs(ll - lower_bound) < settings.tol
-                        lower_bound = ll
-                        if converged:
-                            break
-                        continue
-                    if ll > best_ll:
-                        best, best_ll = params, ll
-                    if ll > reset_ll + settings.tol:
-                        reset_ll, since_best = ll, -1
-                params = new
-        history.append(record)
+    while state.phase != "done":
+        record = advance(data, state, settings, rng)
         if callback is not None:
             callback(record)
-        if settings.plain:
-            if converged:
-                break
-            continue
-        since_best += 1
-        if settings.patience is not None and since_best >= settings.patience:
+        if after_iteration is not None:
+            after_iteration(state)
+    return state.result()
+
+
+def advance(data: Data, state: State, settings: Settings, rng: np.random.Generator) -> dict:
+    """One outer iteration of ``state`` (in place); returns its history record."""
+    if state.phase == "views":
+        record = _views_iteration(data, state, settings, rng)
+    else:
+        record = _em_iteration(data, state, settings)
+    state.history.append(record)
+    return record
+
+
+def _views_iteration(
+    data: Data, state: State, settings: Settings, rng: np.random.Generator
+) -> dict:
+    state.n_iter += 1
+    view = draw_view(rng, data.n_features, settings.view_probs, settings.subset_beta)
+    record = {"iteration": state.n_iter, "kind": view.kind, "m": view.m,
+              "log_likelihood": None, "repaired": 0}
+    for _ in range(settings.n_inner if view.m > 0 else 0):
+        new, ll, repaired = view_step(data, state.params, view, settings, settings.smoothing)
+        record["repaired"] += repaired
+        if view.kind == "joint":
+            # the E-step scored the parameters the step started from
+            record["log_likelihood"] = ll
+            state.lower_bounds.append(ll)
+            if ll > state.best_ll:
+                state.best, state.best_ll = state.params, ll
+            if ll > state.reset_ll + settings.tol:
+                state.reset_ll, state.since_best = ll, -1
+        state.params = new
+    state.since_best += 1
+    out_of_patience = settings.patience is not None and state.since_best >= settings.patience
+    if state.n_iter >= settings.max_iter or out_of_patience:
+        # polish: plain EM from the best snapshot (views never change it in place)
+        state.phase = "polish"
+        state.params = state.best if state.best is not None else state.params
+        state.best = None
+        state.lower_bound = -np.inf
+    return record
+
+
+def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
+    polish = state.phase == "polish"
+    if polish:
+        state.n_polish += 1
+    else:
+        state.n_iter += 1
+    record = {"iteration": state.n_iter + state.n_polish, "kind": state.phase, "m": data.n_features,
+              "log_likelihood": None, "repaired": 0}
+    n_steps, smoothing = (1, 0.0) if polish else (settings.n_inner, settings.smoothing)
+    view = joint_view(data.n_features)
+    for _ in range(n_steps):
+        state.params, ll, repaired = view_step(data, state.params, view, settings, smoothing)
+        record["repaired"] += repaired
+        record["log_likelihood"] = ll
+        state.lower_bounds.append(ll)
+        state.converged = abs(ll - state.lower_bound) < settings.tol
+        state.lower_bound = ll
+        if state.converged:
             break
-    if settings.plain:
-        return Result(params, lower_bound, n_iter, converged, lower_bounds, history)
-    return polish(data, best if best is not None else params, settings, n_iter, lower_bounds,
-                  history, callback)
-
-
-def polish(
-    data: Data,
-    params: Params,
-    settings: Settings,
-    n_iter: int,
-    lower_bounds: list[float],
-    history: list[dict],
-    callback: Callback | None,
-) -> Result:
-    """Plain EM (no smoothing) from the best snapshot until the LL changes by < tol."""
-    plain = replace(settings, view_probs=(1.0, 0.0, 0.0), n_inner=1, smoothing=0.0)
-    res = run(data, params, plain, np.random.default_rng(0), callback=None)
-    for rec in res.history:
-        rec = dict(rec, iteration=n_iter + rec["iteration"], kind="polish")
-        history.append(rec)
-        if callback is not None:
-            callback(rec)
-    return Result(res.params, res.lower_bound, n_iter + res.n_iter, res.converged,
-                  lower_bounds + res.lower_bounds, history)
+    count = state.n_polish if polish else state.n_iter
+    if state.converged or count >= settings.max_iter:
+        state.phase = "done"
+    if not polish:
+        record["kind"] = "joint"
+    return record

@@ -230,7 +230,8 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                 start = initial_params(data, K, self.init_params, rng, settings.reg_covar,
                                        settings.eig_floor, *user)
                 lb = -np.inf
-            res = _em.run(data, start, settings, rng, lb, self._progress(init))
+            res = _em.run(data, _em.State.start(start, settings, lb), settings, rng,
+                          self._progress(init))
             if self.verbose:
                 print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
                       f"{res.n_iter} iterations, converged={res.converged}")
