@@ -301,7 +301,7 @@ def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
         record["repaired"] += repaired
         record["log_likelihood"] = ll
         state.lower_bounds.append(ll)
-        state.converged = abs(ll - state.lower_bound) < settings.tol
+        state.converged = bool(abs(ll - state.lower_bound) < settings.tol)
         state.lower_bound = ll
         if state.converged:
             break

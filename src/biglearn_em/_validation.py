@@ -9,6 +9,7 @@ was given. The error is a ``ValueError`` when some kind takes the value's type
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -183,3 +184,21 @@ def validate_params(owner: str, params: Mapping[str, object], spec: Mapping[str,
         expected = " or ".join(kind.describe() for kind in kinds)
         error = ValueError if any(kind.fits_type(value) for kind in kinds) else TypeError
         raise error(f"The {name!r} parameter of {owner} must be {expected}; got {value!r}.")
+
+
+@dataclass(frozen=True)
+class PathLike(Kind):
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, (str, os.PathLike))
+
+    def describe(self) -> str:
+        return "a path (str or os.PathLike)"
+
+
+@dataclass(frozen=True)
+class CallableKind(Kind):
+    def accepts(self, value: object) -> bool:
+        return callable(value)
+
+    def describe(self) -> str:
+        return "a callable"

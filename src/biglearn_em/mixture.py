@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
@@ -11,16 +13,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _em
+from . import _checkpoint, _em
 from ._em import Data, Params, Settings
 from ._gaussian import Whitener, log_normalize, precision_cholesky, weighted_log_prob_t
 from ._init import METHODS, initial_params
 from ._validation import (
     ArrayLike,
     Boolean,
+    CallableKind,
     Integer,
     NoneValue,
     Options,
+    PathLike,
     PositivePair,
     Probabilities,
     RandomState,
@@ -95,6 +99,17 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         1 (or True) prints a line per initialisation, 2 a line per outer iteration.
     chunk_size : int or None, default=None
         Rows per chunk of the data passes (None: about 8 MiB of rows).
+    checkpoint : path or None, default=None
+        File where the fit's state is saved (atomically) every
+        ``checkpoint_interval`` seconds and at its end. If the file exists when
+        ``fit`` starts, the fit resumes from it and ends with exactly the model
+        an uninterrupted fit would give; a file written for other data or
+        settings is refused with a ``ValueError``.
+    checkpoint_interval : float >= 0, default=60.0
+        Seconds between checkpoints (0: after every outer iteration).
+    callback : callable or None, default=None
+        Called after every outer and polish iteration with that iteration's
+        ``history_`` record plus ``init`` (e.g. to draw a progress bar).
 
     Attributes
     ----------
@@ -144,6 +159,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         "warm_start": (Boolean(),),
         "verbose": (Boolean(), Integer(0)),
         "chunk_size": (NoneValue(), Integer(1)),
+        "checkpoint": (NoneValue(), PathLike()),
+        "checkpoint_interval": (Real(0.0),),
+        "callback": (NoneValue(), CallableKind()),
     }
 
     def __init__(
@@ -170,6 +188,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         warm_start: bool = False,
         verbose: int = 0,
         chunk_size: int | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_interval: float = 60.0,
+        callback: Callable[[dict], None] | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -192,6 +213,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.chunk_size = chunk_size
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
+        self.callback = callback
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None) -> BigLearnGaussianMixture:
@@ -220,23 +244,27 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                 f"{self.means_.shape[0]} and n_features = {self.means_.shape[1]}; got "
                 f"n_components = {K} and n_features = {D}."
             )
-        best: _em.Result | None = None
-        for init in range(1 if warm else self.n_init):
-            if warm:
-                start = Params(self.weights_.astype(float), (self.means_ - data.shift) / data.scale,
-                               self.covariances_.astype(float) / data.scale**2)
-                lb = self.lower_bound_
-            else:
-                start = initial_params(data, K, self.init_params, rng, settings.reg_covar,
-                                       settings.eig_floor, *user)
-                lb = -np.inf
-            res = _em.run(data, _em.State.start(start, settings, lb), settings, rng,
-                          self._progress(init))
+        ckpt = _Checkpointer(self, X, rng)
+        best, first_init, state = ckpt.resume()
+        for init in range(first_init, 1 if warm else self.n_init):
+            if state is None:
+                if warm:
+                    start = Params(self.weights_.astype(float),
+                                   (self.means_ - data.shift) / data.scale,
+                                   self.covariances_.astype(float) / data.scale**2)
+                else:
+                    start = initial_params(data, K, self.init_params, rng, settings.reg_covar,
+                                           settings.eig_floor, *user)
+                state = _em.State.start(start, settings, self.lower_bound_ if warm else -np.inf)
+            res = _em.run(data, state, settings, rng, self._iteration_callback(init),
+                          ckpt.after_iteration(init, best))
             if self.verbose:
                 print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
                       f"{res.n_iter} iterations, converged={res.converged}")
             if best is None or res.lower_bound > best.lower_bound:
-                best = res
+                best = state
+            state = None
+        best = best.result()
         assert best is not None
         if not best.converged and self.max_iter > 0:
             warnings.warn(
@@ -311,15 +339,20 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             covs = np.swapaxes(inv_chol, -1, -2) @ inv_chol / data.scale**2
         return weights, means, covs
 
-    def _progress(self, init: int):
-        if self.verbose < 2:
+    def _iteration_callback(self, init: int):
+        """What runs after each outer or polish iteration: ``callback`` and the
+        ``verbose=2`` line."""
+        if self.verbose < 2 and self.callback is None:
             return None
 
-        def show(rec: dict) -> None:
-            ll = rec["log_likelihood"]
-            print(f"init {init} iter {rec['iteration']:5d} {rec['kind']:8s} m={rec['m']:4d} "
-                  + ("" if ll is None else f"LL={ll:.6f}"))
-        return show
+        def report(rec: dict) -> None:
+            if self.verbose >= 2:
+                ll = rec["log_likelihood"]
+                print(f"init {init} iter {rec['iteration']:5d} {rec['kind']:8s} m={rec['m']:4d} "
+                      + ("" if ll is None else f"LL={ll:.6f}"))
+            if self.callback is not None:
+                self.callback(dict(rec, init=init))
+        return report
 
     def _set_params_from(self, params: Params, data: Data, dtype) -> None:
         means = params.means * data.scale + data.shift
@@ -421,3 +454,44 @@ def _as_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"The parameter {name!r} must be finite.")
     return arr
+
+
+class _Checkpointer:
+    """Saves and resumes a fit when the estimator has a ``checkpoint`` path."""
+
+    def __init__(self, model: BigLearnGaussianMixture, X: np.ndarray,
+                 rng: np.random.Generator) -> None:
+        self.path = model.checkpoint
+        self.interval = float(model.checkpoint_interval)
+        self.rng = rng
+        self.last = time.monotonic()
+        if self.path is not None:
+            params = model.get_params(deep=False)
+            for name in ("verbose", "checkpoint", "checkpoint_interval", "callback"):
+                params.pop(name)
+            for name in ("weights_init", "means_init", "precisions_init"):
+                if params[name] is not None:
+                    params[name] = np.asarray(params[name], dtype=float).tolist()
+            if not isinstance(params["random_state"], (int, np.integer, type(None))):
+                # a generator's own state is saved; its identity cannot be compared
+                params["random_state"] = "generator"
+            self.key = _checkpoint.fingerprint(X, params)
+
+    def resume(self) -> tuple[_em.State | None, int, _em.State | None]:
+        """The best finished state, the initialisation to continue and its state."""
+        if self.path is None or not os.path.exists(self.path):
+            return None, 0, None
+        state, rng_state, init, best = _checkpoint.load(self.path, self.key)
+        self.rng.bit_generator.state = rng_state
+        return best, init, state
+
+    def after_iteration(self, init: int, best: _em.State | None):
+        if self.path is None:
+            return None
+
+        def save(state: _em.State) -> None:
+            now = time.monotonic()
+            if state.phase == "done" or now - self.last >= self.interval:
+                _checkpoint.save(self.path, state, self.rng, init, best, self.key)
+                self.last = now
+        return save

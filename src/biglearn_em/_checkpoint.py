@@ -1,0 +1,110 @@
+"""Checkpoints of a running fit: the engine's :class:`~biglearn_em._em.State`,
+the random generator's state and a fingerprint of the data and settings, in
+one ``.npz`` file (arrays plus one JSON entry; never pickle), written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ._em import Params, State
+
+FORMAT = "biglearn-em-checkpoint"
+VERSION = 1
+_PARAM_FIELDS = ("weights", "means", "covs")
+_SCALARS = ("phase", "n_iter", "n_polish", "lower_bound", "converged", "best_ll", "reset_ll",
+            "since_best", "lower_bounds", "history")
+
+
+def fingerprint(X: np.ndarray, settings: dict) -> str:
+    """SHA-256 of the data (shape, dtype, bytes) and of the JSON of ``settings``."""
+    h = hashlib.sha256()
+    h.update(repr((X.shape, X.dtype.str)).encode())
+    step = max(1, (1 << 24) // max(1, X.itemsize * X.shape[1]))
+    for s in range(0, X.shape[0], step):
+        h.update(np.ascontiguousarray(X[s : s + step]).tobytes())
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def save(path: str | os.PathLike, state: State, rng: np.random.Generator, init: int,
+         best: State | None, key: str) -> None:
+    """Write the fit's state atomically: a temporary file in the same folder,
+    flushed to disk, then renamed over ``path``.
+
+    ``init`` is the index of the initialisation in progress and ``best`` the
+    finished state of the best earlier initialisation (with ``n_init > 1``).
+    """
+    arrays: dict[str, np.ndarray] = {}
+    meta = {"format": FORMAT, "version": VERSION, "key": key, "init": init,
+            "rng": rng.bit_generator.state, "state": _put(arrays, "state", state),
+            "best": None if best is None else _put(arrays, "best", best)}
+    arrays["meta"] = np.array(json.dumps(meta))
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | os.PathLike, key: str) -> tuple[State, dict, int, State | None]:
+    """Read a checkpoint written by :func:`save` for the same data and settings.
+
+    Returns the state, the generator state, the initialisation index and the
+    best earlier state.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a readable checkpoint of this format, or was written
+        for other data or settings (its ``key`` differs).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a readable biglearn-em checkpoint ({exc})") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(f"{path} is not a biglearn-em checkpoint of version {VERSION}")
+    if meta.get("key") != key:
+        raise ValueError(f"{path} was written for other data or settings; delete it or "
+                         "choose another checkpoint file to start afresh")
+    try:
+        state = _get(arrays, "state", meta["state"])
+        best = None if meta["best"] is None else _get(arrays, "best", meta["best"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is an incomplete checkpoint (missing {exc})") from None
+    return state, meta["rng"], int(meta["init"]), best
+
+
+def _put(arrays: dict, prefix: str, state: State) -> dict:
+    for name, params in (("params", state.params), ("best", state.best)):
+        if params is not None:
+            for f in _PARAM_FIELDS:
+                arrays[f"{prefix}.{name}.{f}"] = getattr(params, f)
+    scalars = {name: getattr(state, name) for name in _SCALARS}
+    scalars["has_best"] = state.best is not None
+    return scalars
+
+
+def _get(arrays: dict, prefix: str, scalars: dict) -> State:
+    def params(name: str) -> Params:
+        return Params(*(arrays[f"{prefix}.{name}.{f}"] for f in _PARAM_FIELDS))
+
+    values = {name: scalars[name] for name in _SCALARS}
+    best = params("best") if scalars["has_best"] else None
+    return State(params("params"), best=best, **values)

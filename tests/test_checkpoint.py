@@ -1,0 +1,118 @@
+"""Checkpoints: atomic, refused for other data, and a resumed fit ends exactly
+where an uninterrupted one does (also after SIGKILL)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from biglearn_em import BigLearnGaussianMixture
+from conftest import blobs
+
+SETTINGS = {"n_components": 4, "max_iter": 120, "patience": None, "random_state": 5}
+
+
+def _same_model(a, b):
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.history_ == b.history_
+    assert a.lower_bounds_ == b.lower_bounds_
+
+
+class Stop(Exception):
+    pass
+
+
+def _stop_at(n):
+    def callback(record):
+        if record["iteration"] == n:
+            raise Stop
+    return callback
+
+
+@pytest.mark.parametrize("n_init,stop", [(1, 40), (1, 121), (2, 60)])
+def test_resume_gives_the_uninterrupted_model(rng, tmp_path, n_init, stop):
+    X, _ = blobs(rng, 4, 3, 100, spread=2.5)
+    path = tmp_path / "fit.ckpt"
+    reference = BigLearnGaussianMixture(n_init=n_init, **SETTINGS).fit(X)
+    interrupted = BigLearnGaussianMixture(n_init=n_init, checkpoint=path, checkpoint_interval=0,
+                                          callback=_stop_at(stop), **SETTINGS)
+    with pytest.raises(Stop):
+        interrupted.fit(X)
+    assert path.exists() and not list(tmp_path.glob("*.tmp"))
+    resumed = BigLearnGaussianMixture(n_init=n_init, checkpoint=path, **SETTINGS).fit(X)
+    _same_model(resumed, reference)
+
+
+def test_checkpoint_of_other_data_or_settings_is_refused(rng, tmp_path):
+    X, _ = blobs(rng, 4, 3, 50)
+    path = tmp_path / "fit.ckpt"
+    BigLearnGaussianMixture(checkpoint=path, **SETTINGS).fit(X)
+    with pytest.raises(ValueError, match="other data or settings"):
+        BigLearnGaussianMixture(checkpoint=path, **SETTINGS).fit(X + 1)
+    with pytest.raises(ValueError, match="other data or settings"):
+        BigLearnGaussianMixture(checkpoint=path, **dict(SETTINGS, n_inner=2)).fit(X)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04truncated"])
+def test_corrupted_checkpoint_is_a_clear_error(rng, tmp_path, content):
+    X, _ = blobs(rng, 4, 3, 50)
+    path = tmp_path / "fit.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="not a readable biglearn-em checkpoint"):
+        BigLearnGaussianMixture(checkpoint=path, **SETTINGS).fit(X)
+
+
+def test_truncated_checkpoint_is_a_clear_error(rng, tmp_path):
+    X, _ = blobs(rng, 4, 3, 50)
+    path = tmp_path / "fit.ckpt"
+    BigLearnGaussianMixture(checkpoint=path, **SETTINGS).fit(X)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match="checkpoint"):
+        BigLearnGaussianMixture(checkpoint=path, **SETTINGS).fit(X)
+
+
+CHILD = """
+import sys
+import numpy as np
+from biglearn_em import BigLearnGaussianMixture
+X = np.load(sys.argv[1])
+model = BigLearnGaussianMixture(5, max_iter=250, patience=None, random_state=11,
+                                checkpoint=sys.argv[2], checkpoint_interval=0).fit(X)
+np.savez(sys.argv[3], weights=model.weights_, means=model.means_, covs=model.covariances_,
+         lbs=np.array(model.lower_bounds_))
+"""
+
+
+def test_sigkill_at_a_random_moment_then_resume(rng, tmp_path):
+    X, _ = blobs(rng, 5, 4, 400, spread=2.0)
+    data, ckpt, out = tmp_path / "X.npy", tmp_path / "fit.ckpt", tmp_path / "out.npz"
+    np.save(data, X)
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    cmd = [sys.executable, str(script), str(data), str(ckpt), str(out)]
+    start = time.monotonic()
+    subprocess.run(cmd, env=env, check=True)
+    full_seconds = time.monotonic() - start
+    reference = dict(np.load(out))
+    out.unlink()
+    ckpt.unlink()
+
+    killed = subprocess.Popen(cmd, env=env)
+    delay = np.random.default_rng().uniform(0.3, 0.9) * full_seconds
+    time.sleep(delay)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL, "the fit ended before the kill"
+    assert not out.exists()
+    subprocess.run(cmd, env=env, check=True)
+    resumed = np.load(out)
+    for name, value in reference.items():
+        np.testing.assert_array_equal(resumed[name], value,
+                                      err_msg=f"{name} after kill at {delay:.2f} s")
