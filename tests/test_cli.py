@@ -19,8 +19,17 @@ def test_help_lists_commands():
     assert "reproduce" in out and "--version" in out
 
 
-def test_reproduce_grid25_small(capsys):
-    assert main(["reproduce", "grid25", "--seeds", "1", "--max-iter", "20"]) == 0
+def test_reproduce_grid25_small(capsys, tmp_path):
+    assert main(["reproduce", "grid25", "--seeds", "1", "--max-iter", "20",
+                 "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "BigLearn-EM (block)" in out and "EM (plain)" in out
-    assert "5079" in out  # the first of the paper's seeds
+    for method in ("EM", "BigLearn-EM (block)", "BigLearn-EM (conditional)",
+                   "sklearn k-means init, n_init=1", "sklearn k-means init, n_init=10"):
+        assert f"| {method} |" in out
+    report = (tmp_path / "report.md").read_text()
+    assert "5079" in report  # the first of the paper's seeds
+    assert "scikit-learn" in report and "numpy" in report  # settings and versions
+    figures = ["kl_boxplot.png", "contours_seed5079.png", "ll_trace.png"]
+    for name in figures:
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+        assert f"({name})" in report

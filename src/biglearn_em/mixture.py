@@ -225,37 +225,13 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         """Fit the mixture to X and return the component of every sample, shape (N,)."""
-        validate_params(type(self).__name__, self.get_params(deep=False), self._param_spec)
-        X = self._check_X(X, reset=True)
-        N, D = X.shape
-        K = self.n_components
-        if N < K:
-            raise ValueError(
-                f"Expected n_samples >= n_components but got n_components = {K}, n_samples = {N}"
-            )
-        data = Data.from_array(X, self.chunk_size)
-        settings = self._settings(data)
-        user = self._user_init(data, D)
-        rng = _generator(self.random_state)
+        X, data, settings, rng = self._prepare(X)
         warm = self.warm_start and hasattr(self, "converged_")
-        if warm and self.means_.shape != (K, D):
-            raise ValueError(
-                "warm_start=True needs the previous fit's shape: n_components = "
-                f"{self.means_.shape[0]} and n_features = {self.means_.shape[1]}; got "
-                f"n_components = {K} and n_features = {D}."
-            )
         ckpt = _Checkpointer(self, X, rng)
         best, first_init, state = ckpt.resume()
         for init in range(first_init, 1 if warm else self.n_init):
             if state is None:
-                if warm:
-                    start = Params(self.weights_.astype(float),
-                                   (self.means_ - data.shift) / data.scale,
-                                   self.covariances_.astype(float) / data.scale**2)
-                else:
-                    start = initial_params(data, K, self.init_params, rng, settings.reg_covar,
-                                           settings.eig_floor, *user)
-                state = _em.State.start(start, settings, self.lower_bound_ if warm else -np.inf)
+                state = self._initial_state(data, settings, rng, warm)
             res = _em.run(data, state, settings, rng, self._iteration_callback(init),
                           ckpt.after_iteration(init, best))
             if self.verbose:
@@ -280,6 +256,38 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self.history_ = best.history
         self.labels_ = self.predict(X)
         return self.labels_
+
+    def _prepare(self, X) -> tuple[np.ndarray, Data, Settings, np.random.Generator]:
+        """Validated parameters and X, the data in internal units, the engine's
+        settings and the random generator of a fit."""
+        validate_params(type(self).__name__, self.get_params(deep=False), self._param_spec)
+        X = self._check_X(X, reset=True)
+        N, D = X.shape
+        K = self.n_components
+        if N < K:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {K}, n_samples = {N}"
+            )
+        if self.warm_start and hasattr(self, "converged_") and self.means_.shape != (K, D):
+            raise ValueError(
+                "warm_start=True needs the previous fit's shape: n_components = "
+                f"{self.means_.shape[0]} and n_features = {self.means_.shape[1]}; got "
+                f"n_components = {K} and n_features = {D}."
+            )
+        data = Data.from_array(X, self.chunk_size)
+        return X, data, self._settings(data), _generator(self.random_state)
+
+    def _initial_state(self, data: Data, settings: Settings, rng: np.random.Generator,
+                       warm: bool) -> _em.State:
+        """The engine's state at the start of one initialisation."""
+        if warm:
+            start = Params(self.weights_.astype(float), (self.means_ - data.shift) / data.scale,
+                           self.covariances_.astype(float) / data.scale**2)
+            return _em.State.start(start, settings, self.lower_bound_)
+        start = initial_params(data, self.n_components, self.init_params, rng,
+                               settings.reg_covar, settings.eig_floor,
+                               *self._user_init(data, data.n_features))
+        return _em.State.start(start, settings)
 
     def _check_X(self, X, reset: bool) -> np.ndarray:
         """X as a finite 2-D float64 or float32 array; sets or checks ``n_features_in_``."""
@@ -430,6 +438,14 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def aic(self, X) -> float:
         """Akaike information criterion of the model on X (lower is better)."""
         return -2.0 * self.score(X) * np.asarray(X).shape[0] + 2.0 * self._n_parameters()
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write the fitted model to ``path`` as an ``.npz`` archive with JSON
+        metadata (no pickle); :func:`biglearn_em.load` reads it back."""
+        from .persist import save  # persist imports this module
+
+        save(self, path)
 
 
 def _generator(random_state) -> np.random.Generator:

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
 
+from .. import _em
+from .._views import joint_view
 from ..datasets import GRID25_SEEDS, grid25_params, make_grid25
 from ..metrics import test_kl
 from ..mixture import BigLearnGaussianMixture
@@ -60,10 +63,15 @@ class Row:
 def run(
     methods: dict[str, Callable[[int], object]],
     seeds: Sequence[int] = GRID25_SEEDS,
-) -> list[Row]:
-    """Fit every method on every seed's training data and score it on the test data."""
+    keep_models: Sequence[int] = (),
+) -> list[Row] | tuple[list[Row], dict]:
+    """Fit every method on every seed's training data and score it on the test data.
+
+    Returns the rows; with ``keep_models``, also the fitted models of those
+    seeds keyed by ``(method, seed)``.
+    """
     truth = grid25_params()
-    rows = []
+    rows, models = [], {}
     for seed in seeds:
         X_train, X_test = make_grid25(seed)
         for name, make in methods.items():
@@ -74,35 +82,118 @@ def run(
                 model.fit(X_train)
             rows.append(Row(name, seed, test_kl(X_test, truth, model),
                             time.perf_counter() - start))
-    return rows
+            if seed in keep_models:
+                models[(name, seed)] = model
+    return (rows, models) if keep_models else rows
+
+
+def scikit_learn(seed: int, n_init: int) -> GaussianMixture:
+    """What a user would otherwise run: scikit-learn with k-means initialisation."""
+    return GaussianMixture(K, covariance_type="full", n_init=n_init, random_state=seed)
+
+
+def methods(max_iter: int) -> dict[str, Callable[[int], object]]:
+    """Every method of the comparison, by name."""
+    return {
+        "EM": lambda s: plain_em(s, max_iter=max_iter),
+        "BigLearn-EM (block)": lambda s: biglearn(s, max_iter=max_iter),
+        "BigLearn-EM (conditional)": lambda s: biglearn(s, max_iter=max_iter,
+                                                        update="conditional"),
+        "sklearn k-means init, n_init=1": lambda s: scikit_learn(s, 1),
+        "sklearn k-means init, n_init=10": lambda s: scikit_learn(s, 10),
+    }
+
+
+def joint_ll_trace(seed: int, max_iter: int) -> tuple[list[str], np.ndarray]:
+    """BigLearn-EM on ``seed`` step by step: the kind of every outer (or polish)
+    iteration and the joint training log-likelihood after it."""
+    model = biglearn(seed, max_iter=max_iter)
+    X_train, _ = make_grid25(seed)
+    data, settings, rng = model._prepare(X_train)[1:]
+    state = model._initial_state(data, settings, rng, warm=False)
+    joint = joint_view(data.n_features)
+    kinds, lls = [], []
+    while state.phase != "done":
+        kinds.append(_em.advance(data, state, settings, rng)["kind"])
+        lls.append(_em.view_step(data, state.params, joint, settings, 0.0)[1])
+    return kinds, np.array(lls)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--quick", action="store_true", help="3 seeds, 300 outer iterations")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 seeds, 300 outer iterations (under a minute)")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="use the first N of the paper's seeds")
+                        help="use the first N of the paper's 10 seeds")
     parser.add_argument("--max-iter", type=int, default=None,
-                        help="outer iterations (paper: 2000)")
+                        help="outer iterations of BigLearn-EM and EM (paper: 2000)")
+    parser.add_argument("--out", default="out/grid25",
+                        help="folder for report.md and the figures (default: out/grid25)")
+
+
+def summarize(rows: list[Row], names: Sequence[str]) -> list[dict]:
+    """Per method: mean, sd, min, max of KL, seeds with KL <= 0.1, mean seconds."""
+    out = []
+    for name in names:
+        kl = np.array([r.kl for r in rows if r.method == name])
+        sec = np.array([r.seconds for r in rows if r.method == name])
+        out.append({"method": name, "mean": kl.mean(), "sd": kl.std(ddof=1) if len(kl) > 1 else 0.0,
+                    "min": kl.min(), "max": kl.max(), "good": int((kl <= 0.1).sum()),
+                    "n": len(kl), "seconds": sec.mean()})
+    return out
 
 
 def main(args) -> int:
-    seeds = GRID25_SEEDS[: args.seeds or (3 if args.quick else len(GRID25_SEEDS))]
+    from . import report
+
+    seeds = list(GRID25_SEEDS[: args.seeds or (3 if args.quick else len(GRID25_SEEDS))])
     max_iter = args.max_iter or (300 if args.quick else PAPER["max_iter"])
-    methods = {
-        "EM (plain)": lambda s: plain_em(s, max_iter=max_iter),
-        "BigLearn-EM (block)": lambda s: biglearn(s, max_iter=max_iter),
-    }
-    print(f"grid25: {len(seeds)} seeds, {max_iter} outer iterations, test KL(q || p) "
-          "of the final model (lower is better; about 0.03-0.06 is optimal)")
-    rows = run(methods, seeds)
-    print(f"{'seed':>6} " + " ".join(f"{name:>22}" for name in methods))
-    for seed in seeds:
-        cells = [f"{r.kl:12.3f} ({r.seconds:5.1f} s)" for name in methods for r in rows
-                 if r.method == name and r.seed == seed]
-        print(f"{seed:>6} " + " ".join(f"{c:>22}" for c in cells))
-    for name in methods:
-        kl = np.array([r.kl for r in rows if r.method == name])
-        sec = np.array([r.seconds for r in rows if r.method == name])
-        print(f"{name:>22}: KL {kl.mean():.3f} +- {kl.std(ddof=1) if len(kl) > 1 else 0:.3f}, "
-              f"{(kl <= 0.1).sum()}/{len(kl)} seeds <= 0.1, {sec.mean():.1f} s per seed")
+    compared = methods(max_iter)
+    print(f"grid25: {len(seeds)} seeds, {max_iter} outer iterations; test KL(q || p) of the "
+          "final model (lower is better; EM from the true parameters reaches about 0.03-0.06)")
+    rows, models = run(compared, seeds, keep_models=seeds[:3])
+    summary = summarize(rows, list(compared))
+    per_seed = [[str(seed)] + [f"{r.kl:.3f} ({r.seconds:.1f} s)" for name in compared
+                               for r in rows if r.method == name and r.seed == seed]
+                for seed in seeds]
+    per_seed_table = report.table(["seed", *compared], per_seed)
+    summary_table = report.table(
+        ["method", "test KL mean +- sd", "min - max", "seeds with KL <= 0.1", "time per seed"],
+        [[m["method"], f"{m['mean']:.3f} +- {m['sd']:.3f}", f"{m['min']:.3f} - {m['max']:.3f}",
+          f"{m['good']}/{m['n']}", f"{m['seconds']:.2f} s"] for m in summary])
+    print(summary_table)
+
+    out = report.prepare(args.out)
+    figures = []
+    if report.have_matplotlib():
+        from . import plots
+
+        kl_by_method = {name: [r.kl for r in rows if r.method == name] for name in compared}
+        figures.append(plots.box_plot(kl_by_method, "test KL(q || p)",
+                                      out / "kl_boxplot.png", "grid25: test KL per method"))
+        truth = grid25_params()
+        for seed in seeds[:3]:
+            fits = {"EM": models[("EM", seed)],
+                    "BigLearn-EM (block)": models[("BigLearn-EM (block)", seed)]}
+            figures.append(plots.density_contours(truth, fits, out / f"contours_seed{seed}.png",
+                                                  f"seed {seed}"))
+        kinds, lls = joint_ll_trace(seeds[0], max_iter)
+        figures.append(plots.ll_trace(kinds, lls, out / "ll_trace.png",
+                                      f"BigLearn-EM on seed {seeds[0]}: joint training LL"))
+    else:
+        print(report.NO_MATPLOTLIB)
+    settings = report.table(["setting", "value"], [
+        ["seeds", ", ".join(map(str, seeds))],
+        ["data", "2,000 training and 5,000 test points per seed"],
+        ["initialisation (EM, BigLearn-EM)", "pi uniform, mu ~ N(0, I), Sigma = I"],
+        ["BigLearn-EM", f"{max_iter} outer x {PAPER['n_inner']} inner, a = 1/sqrt(25), "
+                        f"eps = {PAPER['eig_floor']:g}, view probs (0.4, 0.1, 0.5), Beta(5, 1)"],
+        ["EM", f"at most {max_iter} iterations, tol 1e-6, eps = {PAPER['eig_floor']:g}"],
+        ["scikit-learn", "GaussianMixture(25, 'full'), k-means init, reg_covar 1e-6"],
+    ])
+    path = report.write(out, "grid25: BigLearn-EM against EM and scikit-learn", [
+        ("Summary", summary_table),
+        ("Per seed: test KL (wall time)", per_seed_table),
+        ("Settings", settings),
+    ], figures)
+    print(f"wrote {path}" + (f" and {len(figures)} figures" if figures else ""))
     return 0
