@@ -39,7 +39,7 @@ def fitted_with(weights, means, covs) -> BigLearnGaussianMixture:
     return model
 
 
-@pytest.mark.parametrize("D", [1, 2, 7, 30])
+@pytest.mark.parametrize("D", [1, 2, 7, 30, 64])
 def test_score_samples_matches_scipy(rng, D):
     K = 4
     weights, means, covs = random_mixture(rng, K, D)
@@ -61,17 +61,19 @@ def test_predict_proba_matches_bayes_rule(rng, D):
     np.testing.assert_array_equal(model.predict(X), joint.argmax(1))
 
 
-def test_precision_cholesky_inverts_covariance(rng):
-    covs = random_spd(rng, 5, 6)
+@pytest.mark.parametrize("D", [6, 70])
+def test_precision_cholesky_inverts_covariance(rng, D):
+    covs = random_spd(rng, 5, D)
     U = precision_cholesky(covs)
-    eye = np.broadcast_to(np.eye(6), covs.shape)
+    eye = np.broadcast_to(np.eye(D), covs.shape)
     np.testing.assert_allclose(U @ np.swapaxes(U, 1, 2) @ covs, eye, atol=1e-10)
     assert np.allclose(np.tril(U, -1), 0)
 
 
+@pytest.mark.parametrize("D", [5, 60])
 @pytest.mark.parametrize("work_size", [1, 37, 1 << 21])
-def test_statistics_and_m_step_match_naive_formulas(rng, work_size):
-    K, D, n = 4, 5, 300
+def test_statistics_and_m_step_match_naive_formulas(rng, work_size, D):
+    K, n = 4, 300
     weights, means, covs = random_mixture(rng, K, D)
     X = rng.normal(0, 3, (n, D))
     wh = Whitener(weights, means, precision_cholesky(covs))
@@ -93,8 +95,9 @@ def test_statistics_and_m_step_match_naive_formulas(rng, work_size):
     np.testing.assert_allclose(S, ref_S, rtol=1e-10, atol=1e-12)
 
 
-def test_statistics_add_up_over_chunks(rng):
-    K, D = 3, 4
+@pytest.mark.parametrize("D", [4, 50])
+def test_statistics_add_up_over_chunks(rng, D):
+    K = 3
     weights, means, covs = random_mixture(rng, K, D)
     X = rng.normal(0, 2, (101, D))
     wh = Whitener(weights, means, precision_cholesky(covs))
@@ -118,13 +121,18 @@ def test_log_normalize_is_stable():
     np.testing.assert_allclose(np.exp(lp).sum(0), 1.0)
 
 
-def test_floor_eigenvalues(rng):
-    covs = random_spd(rng, 4, 5)
-    covs[1] = np.diag([1e-9, 1.0, 2.0, 3.0, 4.0])
+@pytest.mark.parametrize("D", [5, 60])
+def test_floor_eigenvalues(rng, D):
+    covs = random_spd(rng, 4, D)
+    spectrum = np.arange(D, dtype=float)
+    spectrum[0] = 1e-9
+    Q = np.linalg.qr(rng.normal(size=(D, D)))[0]
+    covs[1] = (Q * spectrum) @ Q.T
     floored = floor_eigenvalues(covs, 1e-3)
-    assert np.linalg.eigvalsh(floored).min() >= 1e-3 * (1 - 1e-12)
+    assert np.linalg.eigvalsh(floored).min() >= 1e-3 * (1 - 1e-9)
     np.testing.assert_array_equal(floored[[0, 2, 3]], covs[[0, 2, 3]])  # already above
-    np.testing.assert_allclose(np.linalg.eigvalsh(floored[1]), [1e-3, 1, 2, 3, 4])
+    np.testing.assert_allclose(np.linalg.eigvalsh(floored[1]),
+                               np.maximum(spectrum, 1e-3), atol=1e-9)
     assert floor_eigenvalues(covs, 0.0) is covs
 
 

@@ -20,6 +20,7 @@ from ._gaussian import (
     e_step_chunk,
     floor_eigenvalues,
     m_step,
+    positive_definite,
     precision_cholesky,
     smooth_weights,
 )
@@ -178,15 +179,10 @@ def safe_precision_cholesky(covs: np.ndarray, floor: float) -> tuple[np.ndarray,
         return covs, precision_cholesky(covs), 0
     except np.linalg.LinAlgError:
         pass
+    bad = ~positive_definite(covs)
     fixed = covs.copy()
-    repaired = 0
-    for k in range(covs.shape[0]):
-        try:
-            np.linalg.cholesky(covs[k])
-        except np.linalg.LinAlgError:
-            fixed[k] = floor_eigenvalues(covs[k : k + 1], max(floor, REPAIR_FLOOR))[0]
-            repaired += 1
-    return fixed, precision_cholesky(fixed), repaired
+    fixed[bad] = floor_eigenvalues(covs[bad], max(floor, REPAIR_FLOOR))
+    return fixed, precision_cholesky(fixed), int(bad.sum())
 
 
 def view_step(
