@@ -367,11 +367,14 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         covs = params.covs * data.scale**2
         covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
         prec_chol = precision_cholesky(covs)
-        self.weights_ = params.weights.astype(dtype)
-        self.means_ = means.astype(dtype)
-        self.covariances_ = covs.astype(dtype)
-        self.precisions_cholesky_ = prec_chol.astype(dtype)
-        self.precisions_ = (prec_chol @ np.swapaxes(prec_chol, -1, -2)).astype(dtype)
+        # C-ordered copies: predictions then do not depend on how an array was
+        # laid out in memory (a transposed factor rounds differently in BLAS)
+        self.weights_ = np.ascontiguousarray(params.weights, dtype=dtype)
+        self.means_ = np.ascontiguousarray(means, dtype=dtype)
+        self.covariances_ = np.ascontiguousarray(covs, dtype=dtype)
+        self.precisions_cholesky_ = np.ascontiguousarray(prec_chol, dtype=dtype)
+        self.precisions_ = np.ascontiguousarray(prec_chol @ np.swapaxes(prec_chol, -1, -2),
+                                                dtype=dtype)
 
     # ------------------------------------------------------------- inference
     def _log_prob_chunks(self, X) -> Iterator[np.ndarray]:

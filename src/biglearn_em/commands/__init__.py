@@ -1,6 +1,6 @@
 """Sub-commands of ``biglearn-em``: each module has ``register(subparsers)``
 which adds its parser and sets ``run`` to the function that executes it."""
 
-from . import reproduce
+from . import model, reproduce
 
-COMMANDS = (reproduce.register,)
+COMMANDS = (reproduce.register, model.register)

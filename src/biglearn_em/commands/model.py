@@ -1,0 +1,349 @@
+"""``biglearn-em fit``, ``predict`` and ``info``: clustering a user's data file,
+applying a saved model to another file, and describing a model file."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .._progress import Progress
+from ..io import FORMATS, column_names, read_table
+from ..mixture import BigLearnGaussianMixture
+from ..persist import load_with_meta, save
+
+#: Rows per ``predict`` call, so that a long prediction can show progress.
+PREDICT_ROWS = 1 << 16
+
+DATA_HELP = (
+    "DATA is a table of samples (rows) by features (columns): delimited text (.csv, .tsv, .txt; "
+    "the first row is taken as a header when one of its cells is not a number), NumPy .npy "
+    "(2-D), Parquet (.parquet; needs pip install 'biglearn-em[io]'), a MATLAB .mat file with a "
+    "'DataSet' table whose column 0 is a label, or LIBSVM / svmlight (.libsvm, .svm; read as a "
+    "dense N x D float64 matrix in memory)."
+)
+
+
+# ------------------------------------------------------------------ parsing
+def _auto_or_float(text: str) -> str | float:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number; got {text!r}") from None
+
+
+def _int_or_none(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'none'; got {text!r}") from None
+
+
+def _float_triple(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three numbers a,b,c; got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _column_list(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+#: Estimator options of ``fit``: flag, parameter, type, help. Defaults are the
+#: estimator's own (read from get_params, never repeated here).
+ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
+    ("--n-init", "n_init", int, "initialisations; the best training likelihood wins"),
+    ("--max-iter", "max_iter", int, "outer iterations (also caps the final polish)"),
+    ("--n-inner", "n_inner", int, "EM steps on each drawn view"),
+    ("--init-params", "init_params", str,
+     "initialisation: kmeans, k-means++, random or random_from_data"),
+    ("--update", "update", str, "write-back rule: block or conditional"),
+    ("--eig-floor", "eig_floor", _auto_or_float,
+     "eigenvalue floor of every covariance: 'auto' or an absolute number"),
+    ("--reg-covar", "reg_covar", float, "added to the diagonal of every M-step covariance"),
+    ("--weight-smoothing", "weight_smoothing", _auto_or_float,
+     "smoothing of the weights: 'auto' (1/K) or a number"),
+    ("--patience", "patience", _int_or_none,
+     "stop after this many outer iterations without improvement ('none': run max-iter)"),
+    ("--tol", "tol", float, "convergence threshold on the mean log-likelihood"),
+    ("--random-state", "random_state", int, "seed: the same seed gives the same model"),
+    ("--view-probs", "view_probs", _float_triple,
+     "probabilities a,b,c of joint, marginal and rotated-marginal views"),
+    ("--chunk-size", "chunk_size", int, "rows per chunk of every data pass"),
+)
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("data file options")
+    g.add_argument("--format", choices=FORMATS, default=None,
+                   help="the data format (default: from the file's extension)")
+    g.add_argument("--label-column", metavar="COLUMN", default=None,
+                   help="a column (name or 0-based index) holding labels, not a feature "
+                        "(text, .npy and Parquet files)")
+    g.add_argument("--columns", metavar="A,B,...", type=_column_list, default=None,
+                   help="feature columns to use, by name or 0-based index")
+    g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help="whether a text file's first row holds column names "
+                        "(default: detected)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    defaults = BigLearnGaussianMixture().get_params(deep=False)
+
+    fit = sub.add_parser(
+        "fit", help="fit a mixture to a data file, print a summary and save the model",
+        description="Fit a BigLearn-EM Gaussian mixture to DATA and print its log-likelihood, "
+                    "BIC and cluster sizes. " + DATA_HELP)
+    fit.add_argument("data", metavar="DATA", help="the data file")
+    fit.add_argument("-k", "--n-components", type=int, required=True,
+                     help="number of mixture components")
+    fit.add_argument("-o", "--out", metavar="MODEL.npz", default=None,
+                     help="write the fitted model here (.npz with JSON metadata; "
+                          "default: not saved)")
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_data_options(fit)
+    est = fit.add_argument_group("estimator options (defaults: the estimator's)")
+    for flag, name, kind, text in ESTIMATOR_OPTIONS:
+        shown = defaults[name]
+        if isinstance(shown, tuple):
+            shown = ",".join(str(v) for v in shown)
+        # absent unless given (None is a value: --patience none)
+        est.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
+                         help=f"{text} (default: {shown})")
+    fit.set_defaults(run=_fit)
+
+    predict = sub.add_parser(
+        "predict", help="apply a saved model to a data file: cluster labels (or probabilities)",
+        description="Write the cluster of every row of DATA, one per line under a header "
+                    "'label', as CSV. When the model knows its feature names and DATA has a "
+                    "header, the columns are matched by name (others are ignored). " + DATA_HELP)
+    predict.add_argument("model", metavar="MODEL", help="a model file written by fit")
+    predict.add_argument("data", metavar="DATA", help="the data file")
+    predict.add_argument("--proba", action="store_true",
+                         help="also write the probability of every cluster (columns p_0, p_1...)")
+    predict.add_argument("-o", "--output", metavar="FILE.csv", default=None,
+                         help="write here instead of standard output")
+    predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_data_options(predict)
+    predict.set_defaults(run=_predict)
+
+    info = sub.add_parser("info", help="describe a saved model file",
+                          description="Print what a model file holds: versions, sizes, "
+                                      "parameters, fit results and component weights.")
+    info.add_argument("model", metavar="MODEL", help="a model file written by fit")
+    info.add_argument("--json", action="store_true", help="print the file's metadata as JSON")
+    info.set_defaults(run=_info)
+
+
+# -------------------------------------------------------------------- fit
+def _read(args: argparse.Namespace, n_features: int | None = None):
+    return read_table(args.data, fmt=args.format, label_column=args.label_column,
+                      columns=args.columns, header=args.header, n_features=n_features)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out is not None else None
+    if out is not None and not out.parent.is_dir():  # fail before a long fit, not after
+        raise FileNotFoundError(f"no such directory for --out: {out.parent}")
+    X, names, labels = _read(args)
+    options = {name: getattr(args, name) for _, name, _, _ in ESTIMATOR_OPTIONS
+               if hasattr(args, name)}
+    model = BigLearnGaussianMixture(n_components=args.n_components, **options)
+
+    start = time.perf_counter()
+    with _warnings_as_lines():
+        _fit_with_progress(model, X, enabled=False if args.quiet else None)
+    seconds = time.perf_counter() - start
+    log_density = model.score_samples(X)
+    bic = model.bic(X)
+    if names is not None:
+        # what scikit-learn records for a table with column names; saved with the model
+        # so that predict can match the columns of another file by name
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+
+    N, D = X.shape
+    K = model.n_components
+    about = f" ({', '.join(names)})" if names is not None and D <= 12 else ""
+    print(f"data: {args.data}: {N} samples x {D} features{about}")
+    if labels is not None:
+        what = f"column {args.label_column!r}" if args.label_column is not None else "labels"
+        print(f"      {what} set aside, not used for fitting")
+    state = "converged" if model.converged_ else "not converged (raise --max-iter or --tol)"
+    print(f"fit: {K} components in {seconds:.2f} s, {model.n_iter_} iterations, {state}")
+    print(f"log-likelihood: {log_density.mean():.6g} per sample, {log_density.sum():.6g} total")
+    print(f"BIC: {bic:.6g}")
+    sizes = np.bincount(model.labels_, minlength=K)
+    print(f"{'cluster':>7} {'size':>8} {'share':>7} {'weight':>8}")
+    for k in range(K):
+        print(f"{k:>7} {sizes[k]:>8} {sizes[k] / N:>7.1%} {model.weights_[k]:>8.4f}")
+    if out is not None:
+        save(model, out)
+        print(f"model: written to {out}")
+    else:
+        print("model: not saved (use --out MODEL.npz)")
+    return 0
+
+
+def _fit_with_progress(model: BigLearnGaussianMixture, X: np.ndarray,
+                       enabled: bool | None) -> None:
+    """Fit, with a bar over the initialisations on a terminal.
+
+    When the estimator offers a ``callback`` parameter, the bar's note follows
+    the outer iterations of the running initialisation; otherwise the bar only
+    moves when the fit ends (the number of iterations is not known ahead:
+    ``patience`` usually stops a fit early).
+    """
+    n_init = model.n_init
+    bar = Progress(n_init, label="fitting", enabled=enabled)
+    hooked = "callback" in model.get_params(deep=False)
+    if hooked:
+        def on_iteration(record: dict) -> None:
+            init = int(record.get("init", 0))
+            if init > bar.done:
+                bar.update(init - bar.done)
+            ll = record.get("log_likelihood")
+            bar.update(0, note=f"init {init + 1}/{n_init} iteration {record['iteration']}"
+                               + ("" if ll is None else f" LL {ll:.6g}"))
+        model.set_params(callback=on_iteration)
+    elif bar.enabled:
+        bar.update(0, note="(the bar moves when the fit ends)")
+    try:
+        model.fit(X)
+        bar.update(n_init - bar.done)
+    finally:
+        if hooked:
+            model.set_params(callback=None)  # a function is not part of the saved model
+        bar.close()
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show warnings (e.g. a ConvergenceWarning) as one line each on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        print(f"biglearn-em: warning: {w.message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- predict
+def _predict(args: argparse.Namespace) -> int:
+    model, _ = load_with_meta(args.model)
+    model_names = getattr(model, "feature_names_in_", None)
+    if args.columns is None and model_names is not None:
+        # a header in DATA: read the model's features by name (other columns may be text)
+        names = column_names(args.data, fmt=args.format, header=args.header)
+        if names is not None:
+            missing = [n for n in model_names if n not in names]
+            if missing:
+                raise ValueError(f"{args.data} lacks the model's feature column(s) {missing}")
+            args.columns = list(model_names)
+    X, _, _ = _read(args, n_features=model.n_features_in_)
+    if X.shape[1] != model.n_features_in_:
+        raise ValueError(f"{args.data} has {X.shape[1]} feature columns; the model was fitted "
+                         f"on {model.n_features_in_}")
+    N, K = X.shape[0], model.n_components
+
+    labels = np.empty(N, dtype=np.int64)
+    proba = np.empty((N, K)) if args.proba else None
+    bar = Progress((N + PREDICT_ROWS - 1) // PREDICT_ROWS, label="predicting",
+                   enabled=False if args.quiet else None)
+    with bar, warnings.catch_warnings():
+        # the columns were matched by name above; a plain array has none left to check
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        for s in range(0, N, PREDICT_ROWS):
+            part = X[s : s + PREDICT_ROWS]
+            if proba is None:
+                labels[s : s + PREDICT_ROWS] = model.predict(part)
+            else:
+                p = model.predict_proba(part)
+                proba[s : s + PREDICT_ROWS] = p
+                labels[s : s + PREDICT_ROWS] = model.predict(part)
+            bar.update(1)
+
+    if args.output is None:
+        try:
+            _write_csv(sys.stdout, labels, proba)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # the reader stopped early (``| head``): not an error; send what Python
+            # still flushes at exit to /dev/null instead of a second broken pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    else:
+        with open(args.output, "w", newline="") as fh:
+            _write_csv(fh, labels, proba)
+        sizes = ", ".join(f"{k}: {n}" for k, n in enumerate(np.bincount(labels, minlength=K)))
+        print(f"{args.output}: {N} rows written; cluster sizes {sizes}")
+    return 0
+
+
+def _write_csv(fh: TextIO, labels: np.ndarray, proba: np.ndarray | None) -> None:
+    if proba is None:
+        fh.write("label\n")
+        fh.writelines(f"{v}\n" for v in labels)
+        return
+    fh.write(",".join(["label"] + [f"p_{k}" for k in range(proba.shape[1])]) + "\n")
+    for v, row in zip(labels, proba):
+        fh.write(f"{v}," + ",".join(f"{p:.8g}" for p in row) + "\n")
+
+
+# ------------------------------------------------------------------- info
+def _info(args: argparse.Namespace) -> int:
+    model, meta = load_with_meta(args.model)
+    if args.json:
+        print(json.dumps(meta, indent=2))
+        return 0
+    v = meta["versions"]
+    print(f"{args.model}: biglearn-em model, format version {meta['format_version']}")
+    print(f"written by: biglearn-em {v.get('biglearn-em')} (Python {v.get('python')}, NumPy "
+          f"{v.get('numpy')}, SciPy {v.get('scipy')}, scikit-learn {v.get('scikit-learn')})")
+    K, D = model.means_.shape
+    print(f"components: {K}; features: {D}; dtype: {meta['dtype']}")
+    names = meta.get("feature_names_in_")
+    if names is not None:
+        print(f"feature names: {', '.join(names)}")
+    state = "converged" if model.converged_ else "not converged"
+    print(f"fit: mean log-likelihood {model.lower_bound_:.6g}, {model.n_iter_} iterations, "
+          f"{state}")
+    defaults = BigLearnGaussianMixture().get_params(deep=False)
+    params = model.get_params(deep=False)
+    changed = [f"{k}={_show(params[k])}" for k in params
+               if k != "n_components" and not _same(params[k], defaults.get(k))]
+    print(f"parameters (not default): {', '.join(changed) if changed else 'none'}")
+    if meta.get("params_not_saved"):
+        print(f"parameters not saved: {', '.join(meta['params_not_saved'])}")
+    print(f"{'cluster':>7} {'weight':>8}")
+    for k in range(K):
+        print(f"{k:>7} {model.weights_[k]:>8.4f}")
+    return 0
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
+    return type(a) is type(b) and a == b
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape}"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
