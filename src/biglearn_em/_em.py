@@ -169,20 +169,38 @@ class State:
                       self.lower_bounds, self.history)
 
 
+def ensure_positive_definite(covs: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
+    """Repair the covariances (K, m, m) that a Cholesky factorisation rejects by
+    clipping their eigenvalues at ``max(floor, REPAIR_FLOOR)``, raised a
+    hundredfold while rounding still defeats the factorisation.
+
+    Returns the covariances and the number of components repaired.
+    """
+    bad = ~positive_definite(covs)
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return covs, 0
+    fixed = covs.copy()
+    level = max(floor, REPAIR_FLOOR)
+    while bad.any():
+        fixed[bad] = floor_eigenvalues(fixed[bad], level)
+        bad = ~positive_definite(fixed)
+        level *= 100.0
+    return fixed, n_bad
+
+
 def safe_precision_cholesky(covs: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Precision Cholesky factors, repairing matrices that are not positive definite.
 
-    Returns the (possibly floored) covariances (K, m, m), their factors
+    Returns the (possibly repaired) covariances (K, m, m), their factors
     (K, m, m) and the number of components that needed the repair.
     """
     try:
         return covs, precision_cholesky(covs), 0
     except np.linalg.LinAlgError:
         pass
-    bad = ~positive_definite(covs)
-    fixed = covs.copy()
-    fixed[bad] = floor_eigenvalues(covs[bad], max(floor, REPAIR_FLOOR))
-    return fixed, precision_cholesky(fixed), int(bad.sum())
+    fixed, repaired = ensure_positive_definite(covs, floor)
+    return fixed, precision_cholesky(fixed), repaired
 
 
 def view_step(
@@ -212,8 +230,12 @@ def view_step(
     )
     if view.kind != "joint" and settings.update == "block":
         covs = floor_eigenvalues(covs, settings.eig_floor)
+    # every step hands on positive definite covariances (without a floor an
+    # M-step on collapsed or collinear data can yield singular ones)
+    covs, fixed = ensure_positive_definite(covs, settings.eig_floor)
     new = Params(smooth_weights(weights, smoothing), means, covs)
-    return new, float(stats.ll / stats.n - view.m * np.log(data.scale)), repaired
+    ll = float(stats.ll / stats.n - view.m * np.log(data.scale))
+    return new, ll, repaired + fixed
 
 
 Callback = Callable[[dict], None]

@@ -224,12 +224,18 @@ def log_normalize(log_prob: np.ndarray) -> np.ndarray:
     """Normalise ``log_prob`` (K, n) over components, in place, into
     log-posteriors; return the log-normalisers (n,)."""
     top = log_prob.max(axis=0)
-    top[~np.isfinite(top)] = 0.0
+    lost = ~np.isfinite(top)
+    top[lost] = 0.0
     log_prob -= top
     with np.errstate(divide="ignore"):
         norm = np.log(np.exp(log_prob).sum(axis=0))
     log_prob -= norm
     norm += top
+    if lost.any():
+        # no component gives such a row any density: spread it evenly rather
+        # than let -inf - (-inf) turn into NaN
+        log_prob[:, lost] = -np.log(log_prob.shape[0])
+        norm[lost] = -np.inf
     return norm
 
 
@@ -263,14 +269,25 @@ def m_step(
 
 def positive_definite(covs: np.ndarray) -> np.ndarray:
     """Which of the symmetric matrices ``covs`` (K, m, m) admit a Cholesky
-    factorisation, shape (K,) bool."""
-    if covs.shape[-1] < TRIANGULAR_FROM:
+    factorisation, shape (K,) bool.
+
+    It uses the factorisation :func:`precision_cholesky` uses: on nearly
+    singular matrices the lower and upper variants can disagree.
+    """
+    if covs.shape[-1] >= TRIANGULAR_FROM:
+        return np.array([lapack.dpotrf(c, lower=0, clean=0)[1] == 0 for c in covs], dtype=bool)
+    try:
+        np.linalg.cholesky(covs)
+        return np.ones(covs.shape[0], dtype=bool)
+    except np.linalg.LinAlgError:
+        pass
+    ok = np.ones(covs.shape[0], dtype=bool)
+    for k, cov in enumerate(covs):
         try:
-            np.linalg.cholesky(covs)
-            return np.ones(covs.shape[0], dtype=bool)
+            np.linalg.cholesky(cov)
         except np.linalg.LinAlgError:
-            pass
-    return np.array([lapack.dpotrf(c, lower=0, clean=0)[1] == 0 for c in covs], dtype=bool)
+            ok[k] = False
+    return ok
 
 
 def floor_eigenvalues(covs: np.ndarray, floor: float) -> np.ndarray:

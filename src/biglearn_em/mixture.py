@@ -6,6 +6,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
@@ -110,6 +111,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     callback : callable or None, default=None
         Called after every outer and polish iteration with that iteration's
         ``history_`` record plus ``init`` (e.g. to draw a progress bar).
+    keep_best_on_interrupt : bool, default=False
+        On KeyboardInterrupt during ``fit``, keep the best model found so far
+        (with ``converged_ = False`` and a warning) instead of re-raising. By
+        default the interrupt propagates and the estimator is left unchanged.
 
     Attributes
     ----------
@@ -162,6 +167,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         "checkpoint": (NoneValue(), PathLike()),
         "checkpoint_interval": (Real(0.0),),
         "callback": (NoneValue(), CallableKind()),
+        "keep_best_on_interrupt": (Boolean(),),
     }
 
     def __init__(
@@ -191,6 +197,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         checkpoint: str | os.PathLike | None = None,
         checkpoint_interval: float = 60.0,
         callback: Callable[[dict], None] | None = None,
+        keep_best_on_interrupt: bool = False,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -216,6 +223,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
         self.callback = callback
+        self.keep_best_on_interrupt = keep_best_on_interrupt
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None) -> BigLearnGaussianMixture:
@@ -225,21 +233,33 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         """Fit the mixture to X and return the component of every sample, shape (N,)."""
+        before = dict(self.__dict__)
         X, data, settings, rng = self._prepare(X)
         warm = self.warm_start and hasattr(self, "converged_")
         ckpt = _Checkpointer(self, X, rng)
         best, first_init, state = ckpt.resume()
-        for init in range(first_init, 1 if warm else self.n_init):
-            if state is None:
-                state = self._initial_state(data, settings, rng, warm)
-            res = _em.run(data, state, settings, rng, self._iteration_callback(init),
-                          ckpt.after_iteration(init, best))
-            if self.verbose:
-                print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
-                      f"{res.n_iter} iterations, converged={res.converged}")
-            if best is None or res.lower_bound > best.lower_bound:
-                best = state
-            state = None
+        try:
+            for init in range(first_init, 1 if warm else self.n_init):
+                if state is None:
+                    state = self._initial_state(data, settings, rng, warm)
+                res = _em.run(data, state, settings, rng, self._iteration_callback(init),
+                              ckpt.after_iteration(init, best))
+                if self.verbose:
+                    print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
+                          f"{res.n_iter} iterations, converged={res.converged}")
+                if best is None or res.lower_bound > best.lower_bound:
+                    best = state
+                state = None
+        except KeyboardInterrupt:
+            # an interrupted fit leaves the estimator as it was (validation set
+            # n_features_in_ already), unless asked to keep the best model
+            if not self.keep_best_on_interrupt or (best is None and state is None):
+                self.__dict__.clear()
+                self.__dict__.update(before)
+                raise
+            best = _best_so_far(best, state)
+            warnings.warn("fit interrupted: keeping the best model found so far",
+                          ConvergenceWarning, stacklevel=2)
         best = best.result()
         assert best is not None
         if not best.converged and self.max_iter > 0:
@@ -486,7 +506,8 @@ class _Checkpointer:
         self.last = time.monotonic()
         if self.path is not None:
             params = model.get_params(deep=False)
-            for name in ("verbose", "checkpoint", "checkpoint_interval", "callback"):
+            for name in ("verbose", "checkpoint", "checkpoint_interval", "callback",
+                         "keep_best_on_interrupt"):
                 params.pop(name)
             for name in ("weights_init", "means_init", "precisions_init"):
                 if params[name] is not None:
@@ -514,3 +535,17 @@ class _Checkpointer:
                 _checkpoint.save(self.path, state, self.rng, init, best, self.key)
                 self.last = now
         return save
+
+
+def _best_so_far(finished: _em.State | None, running: _em.State | None) -> _em.State:
+    """The better of the best finished initialisation and the best parameters
+    the running one has seen (its snapshot during the views phase, otherwise
+    its current parameters), as a stopped state."""
+    if running is not None:
+        params, ll = running.params, running.lower_bound
+        if running.phase == "views" and running.best is not None:
+            params, ll = running.best, running.best_ll
+        running = replace(running, params=params, lower_bound=ll, best=None, phase="done",
+                          converged=False)
+    candidates = [s for s in (finished, running) if s is not None]
+    return max(candidates, key=lambda s: s.lower_bound)
