@@ -182,10 +182,16 @@ def ensure_positive_definite(covs: np.ndarray, floor: float) -> tuple[np.ndarray
         return covs, 0
     fixed = covs.copy()
     level = max(floor, REPAIR_FLOOR)
-    while bad.any():
+    for _ in range(6):
+        finite = np.isfinite(fixed[bad]).all(axis=(1, 2))
+        # a non-finite matrix has no spectrum to clip: restart it at the data's scale
+        fixed[np.flatnonzero(bad)[~finite]] = np.eye(fixed.shape[-1])
         fixed[bad] = floor_eigenvalues(fixed[bad], level)
         bad = ~positive_definite(fixed)
+        if not bad.any():
+            return fixed, n_bad
         level *= 100.0
+    fixed[bad] = np.eye(fixed.shape[-1])
     return fixed, n_bad
 
 

@@ -268,23 +268,25 @@ def m_step(
 
 
 def positive_definite(covs: np.ndarray) -> np.ndarray:
-    """Which of the symmetric matrices ``covs`` (K, m, m) admit a Cholesky
-    factorisation, shape (K,) bool.
+    """Which of the symmetric matrices ``covs`` (K, m, m) are finite and admit
+    a Cholesky factorisation, shape (K,) bool.
 
     It uses the factorisation :func:`precision_cholesky` uses: on nearly
     singular matrices the lower and upper variants can disagree.
     """
+    ok = np.isfinite(covs).all(axis=(1, 2))
     if covs.shape[-1] >= TRIANGULAR_FROM:
-        return np.array([lapack.dpotrf(c, lower=0, clean=0)[1] == 0 for c in covs], dtype=bool)
-    try:
-        np.linalg.cholesky(covs)
-        return np.ones(covs.shape[0], dtype=bool)
-    except np.linalg.LinAlgError:
-        pass
-    ok = np.ones(covs.shape[0], dtype=bool)
-    for k, cov in enumerate(covs):
+        return ok & np.array([lapack.dpotrf(c, lower=0, clean=0)[1] == 0 for c in covs],
+                             dtype=bool)
+    if ok.all():
         try:
-            np.linalg.cholesky(cov)
+            np.linalg.cholesky(covs)
+            return ok
+        except np.linalg.LinAlgError:
+            pass
+    for k in np.flatnonzero(ok):
+        try:
+            np.linalg.cholesky(covs[k])
         except np.linalg.LinAlgError:
             ok[k] = False
     return ok
