@@ -8,13 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
-from pathlib import Path
 
 import numpy as np
 
 from ._em import Params, State
+from ._files import write_npz_atomic
 
 FORMAT = "biglearn-em-checkpoint"
 VERSION = 1
@@ -47,17 +46,7 @@ def save(path: str | os.PathLike, state: State, rng: np.random.Generator, init: 
             "rng": rng.bit_generator.state, "state": _put(arrays, "state", state),
             "best": None if best is None else _put(arrays, "best", best)}
     arrays["meta"] = np.array(json.dumps(meta))
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz_atomic(path, arrays)
 
 
 def load(path: str | os.PathLike, key: str) -> tuple[State, dict, int, State | None]:

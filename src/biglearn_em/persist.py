@@ -29,17 +29,16 @@ saved.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._files import write_npz_atomic
 from ._validation import validate_params
 from .mixture import BigLearnGaussianMixture
 
@@ -98,21 +97,7 @@ def save(model: BigLearnGaussianMixture, path: str | os.PathLike) -> Path:
     entries["history_"] = np.array(json.dumps(getattr(model, "history_", []),
                                               default=_json_scalar))
 
-    # keep the mode of a file being replaced, else what a new file would get
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **entries)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_npz_atomic(path, entries)
 
 
 def load(path: str | os.PathLike) -> BigLearnGaussianMixture:
@@ -242,12 +227,6 @@ def _json_scalar(value: Any) -> Any:
     if isinstance(value, (np.bool_, np.integer, np.floating)):
         return value.item()
     raise TypeError(f"no JSON form for {type(value).__name__}")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ---------------------------------------------------------------- reading
