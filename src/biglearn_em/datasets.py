@@ -68,3 +68,152 @@ def load_mat(path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path}: 'DataSet' must be a 2-D table with a label column and "
                          f"at least one feature; got shape {table.shape}")
     return table[:, 1:], table[:, 0].astype(np.int64)
+
+
+# ---------------------------------------------------------------- clustering data
+#: The paper's UCI / LIBSVM clustering sets: files under the data directory,
+#: (training file, test file or None when the set has no official split).
+UCI_FILES = {
+    "glass": ("glass/glass.mat", None),
+    "letter": ("letter/letter.mat", None),
+    "pendigits": ("pendigits/pendigits_train.mat", "pendigits/pendigits_test.mat"),
+    "vehicle": ("vehicle/Vehicle.mat", None),
+}
+
+#: scikit-learn's bundled sets (no download needed).
+SKLEARN_SETS = ("digits", "iris", "wine")
+
+#: Environment variable naming the directory that holds the ``.mat`` files.
+DATA_ENV = "BIGLEARN_EM_DATA"
+
+
+def data_dir_from_env(data_dir=None):
+    """The ``.mat`` data directory: ``data_dir`` if given, else ``$BIGLEARN_EM_DATA``.
+
+    Raises
+    ------
+    ValueError
+        When neither is set, or the directory does not exist (the message says how to set it).
+    """
+    import os
+    from pathlib import Path
+
+    if data_dir is None:
+        value = os.environ.get(DATA_ENV)
+        if not value:
+            raise ValueError(f"no data directory: pass --data-dir DIR or set {DATA_ENV}=DIR "
+                             "(the directory holding glass/, letter/, pendigits/ and vehicle/)")
+        data_dir = value
+    path = Path(data_dir)
+    if not path.is_dir():
+        raise ValueError(f"data directory {path} does not exist (set --data-dir or {DATA_ENV})")
+    return path
+
+
+def load_uci(
+    name: str, data_dir
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """One of the paper's UCI sets (:data:`UCI_FILES`) from ``data_dir``.
+
+    Returns
+    -------
+    X_train : ndarray of shape (N, D), float64
+    y_train : ndarray of shape (N,), int
+    X_test : ndarray of shape (M, D) or None
+        The official test split (Pendigits), None for sets without one.
+    y_test : ndarray of shape (M,) or None
+    """
+    from pathlib import Path
+
+    if name not in UCI_FILES:
+        raise ValueError(f"unknown UCI data set {name!r}; expected one of {sorted(UCI_FILES)}")
+    train, test = UCI_FILES[name]
+    X_train, y_train = load_mat(Path(data_dir) / train)
+    if test is None:
+        return X_train, y_train, None, None
+    X_test, y_test = load_mat(Path(data_dir) / test)
+    if X_test.shape[1] != X_train.shape[1]:
+        raise ValueError(f"{name}: training and test files have {X_train.shape[1]} and "
+                         f"{X_test.shape[1]} features")
+    return X_train, y_train, X_test, y_test
+
+
+def load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled ``digits``, ``iris`` or ``wine``: X (N, D) float64, y (N,)."""
+    from sklearn import datasets
+
+    loaders = {"digits": datasets.load_digits, "iris": datasets.load_iris,
+               "wine": datasets.load_wine}
+    if name not in loaders:
+        raise ValueError(f"unknown scikit-learn data set {name!r}; expected one of "
+                         f"{sorted(loaders)}")
+    X, y = loaders[name](return_X_y=True)
+    return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
+
+
+def stratified_split(
+    X: np.ndarray, y: np.ndarray, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Random training / test split that keeps the class proportions.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+    y : ndarray of shape (N,)
+    test_fraction : float in (0, 1)
+    seed : int
+        Same seed, same split.
+
+    Returns
+    -------
+    X_train (N - M, D), y_train (N - M,), X_test (M, D), y_test (M,)
+    """
+    from sklearn.model_selection import train_test_split
+
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_fraction, stratify=y, random_state=seed)
+    return X_train, y_train, X_test, y_test
+
+
+def minmax_fit(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature offset and factor mapping the training range onto [0, 1].
+
+    Parameters
+    ----------
+    X_train : ndarray of shape (N, D)
+
+    Returns
+    -------
+    low : ndarray of shape (D,)
+        The training minimum of each feature.
+    factor : ndarray of shape (D,)
+        ``1 / (max - min)``, and 0 for a constant feature (mapped to 0 rather
+        than divided by zero).
+    """
+    X_train = np.asarray(X_train, dtype=np.float64)
+    low = X_train.min(axis=0)
+    span = X_train.max(axis=0) - low
+    factor = np.zeros_like(span)
+    np.divide(1.0, span, out=factor, where=span > 0)
+    return low, factor
+
+
+def minmax_scale(
+    X_train: np.ndarray, *others: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Min-max scale ``X_train`` to [0, 1] and apply the same map to ``others``.
+
+    The statistics come from ``X_train`` only, so test points outside the
+    training range land outside [0, 1].
+
+    Parameters
+    ----------
+    X_train : ndarray of shape (N, D)
+    *others : ndarrays of shape (M, D)
+
+    Returns
+    -------
+    The scaled arrays, in the order given.
+    """
+    low, factor = minmax_fit(X_train)
+    return tuple((np.asarray(X, dtype=np.float64) - low) * factor for X in (X_train, *others))

@@ -92,6 +92,43 @@ def bar_chart(values: Mapping[str, Mapping[str, tuple[float, float]]], ylabel: s
     return _save(fig, path)
 
 
+def grouped_points(values: Mapping[str, Mapping[str, Sequence[float]]], ylabel: str, path: Path,
+                   title: str, threshold: float | None = None) -> Path:
+    """Every value as a dot, grouped: ``values[group][method]`` is one list per
+    method, drawn side by side within each group with a bar at its mean.
+
+    The y axis is symmetric-log (linear within +-``threshold``), so that gaps
+    of 0.001 and of 1 are both readable; ``threshold`` is also drawn as a
+    dashed line.
+    """
+    groups = list(values)
+    methods = list(dict.fromkeys(m for g in groups for m in values[g]))
+    width = 0.8 / max(1, len(methods))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    jitter = np.random.default_rng(0)
+    fig, ax = plt.subplots(figsize=(1.9 * len(groups) + 3, 4.8))
+    for i, method in enumerate(methods):
+        color = colors[i % len(colors)]
+        for j, group in enumerate(groups):
+            v = np.asarray(values[group].get(method, ()), dtype=float)
+            if v.size == 0:
+                continue
+            x = j + i * width
+            ax.scatter(x + jitter.uniform(-0.25, 0.25, v.size) * width, v, s=12, color=color,
+                       label=method if j == 0 else None, zorder=3)
+            ax.hlines(v.mean(), x - 0.4 * width, x + 0.4 * width, color=color, linewidth=2)
+    if threshold is not None:
+        ax.set_yscale("symlog", linthresh=threshold)
+        ax.axhline(threshold, color="0.4", linestyle="--", linewidth=0.8)
+    ax.axhline(0.0, color="0.6", linewidth=0.6)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from biglearn_em.cli import main
+from biglearn_em.datasets import load_uci, minmax_scale, stratified_split
+from biglearn_em.experiments import clustering
+from conftest import shared_datasets_dir
+
+
+def test_reproduce_clustering_quick(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["reproduce", "clustering", "--dataset", "glass", "--quick",
+                 "--data-dir", str(shared_datasets_dir()), "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    for text in (stdout, report):
+        for method in clustering.METHODS:
+            assert method in text
+        for title in ("NMI", "ARI", "accuracy (Hungarian)", "mean test log-likelihood"):
+            assert title in text
+        assert "glass" in text
+    assert "wall time" in stdout.lower() and "Wall time" in report
+    assert "| glass | 6 | 0.01 |" in report  # the settings table
+    for metric in (*clustering.METRICS, "seconds"):
+        png = out / f"{metric}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = (out / "results.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * len(clustering.METHODS)  # header, 2 seeds x methods
+
+
+def test_data_dir_is_required(monkeypatch, capsys):
+    monkeypatch.delenv("BIGLEARN_EM_DATA", raising=False)
+    assert main(["reproduce", "clustering", "--dataset", "vehicle", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "BIGLEARN_EM_DATA" in err and "--data-dir" in err and len(err.splitlines()) == 1
+
+
+def test_unknown_dataset_is_one_line_error(capsys):
+    assert main(["reproduce", "clustering", "--dataset", "mnist"]) == 2
+    assert "unknown data set 'mnist'" in capsys.readouterr().err
+
+
+def test_minmax_uses_training_statistics_only():
+    X_train = np.array([[0.0, 5.0, 1.0], [10.0, 5.0, 3.0]])
+    X_test = np.array([[20.0, 7.0, 2.0], [-5.0, 5.0, 1.0]])
+    train, test = minmax_scale(X_train, X_test)
+    assert train.min() == 0.0 and train.max() == 1.0
+    # outside the training range stays outside [0, 1]; a constant column maps to 0
+    np.testing.assert_allclose(test, [[2.0, 0.0, 0.5], [-0.5, 0.0, 0.0]])
+    assert np.all(np.isfinite(test))
+
+
+def test_stratified_split_keeps_class_proportions():
+    X, y = load_uci("vehicle", shared_datasets_dir())[:2]
+    X_train, y_train, X_test, y_test = stratified_split(X, y, 0.2, seed=3)
+    assert len(y_test) == np.ceil(0.2 * len(y)) and len(y_train) + len(y_test) == len(y)
+    for c in np.unique(y):
+        assert abs((y_test == c).sum() - 0.2 * (y == c).sum()) <= 1
+    # same seed, same split; another seed, another split
+    np.testing.assert_array_equal(stratified_split(X, y, 0.2, seed=3)[3], y_test)
+    assert not np.array_equal(stratified_split(X, y, 0.2, seed=4)[2], X_test)
+
+
+def test_splits_are_scaled_with_train_statistics():
+    data = shared_datasets_dir()
+    split = clustering.load_split("pendigits", seed=0, data_dir=data)
+    assert split.X_train.min() == 0.0 and split.X_train.max() == 1.0
+    X_train, _, X_test, y_test = load_uci("pendigits", data)
+    assert len(split.y_test) == len(y_test)  # the official split, not a random one
+    low, span = X_train.min(0), X_train.max(0) - X_train.min(0)
+    np.testing.assert_allclose(split.X_test, (X_test - low) / span)
+
+
+def test_kmeans_log_likelihood_is_finite():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(200, 3))
+    model = clustering.kmeans(clustering.Setting(4, 1e-2, 1, 1, 1), 0).fit(X[:150])
+    ll = clustering.kmeans_log_likelihood(model, X[:150], X[150:], 1e-2)
+    assert np.isfinite(ll)
+
+
+@pytest.mark.parametrize("name", clustering.DATASETS)
+def test_every_dataset_loads(name):
+    split = clustering.load_split(name, seed=0, data_dir=shared_datasets_dir())
+    assert split.X_train.shape[1] == split.X_test.shape[1]
+    assert len(np.unique(split.y_train)) <= clustering.SETTINGS[name].K
