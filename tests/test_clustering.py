@@ -24,6 +24,7 @@ def test_reproduce_clustering_quick(tmp_path, capsys):
     for metric in (*clustering.METRICS, "seconds"):
         png = out / f"{metric}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({metric}.png)" in report
     lines = (out / "results.csv").read_text().splitlines()
     assert len(lines) == 1 + 2 * len(clustering.METHODS)  # header, 2 seeds x methods
 
@@ -35,9 +36,11 @@ def test_data_dir_is_required(monkeypatch, capsys):
     assert "BIGLEARN_EM_DATA" in err and "--data-dir" in err and len(err.splitlines()) == 1
 
 
-def test_unknown_dataset_is_one_line_error(capsys):
+def test_bad_arguments_are_one_line_errors(capsys):
     assert main(["reproduce", "clustering", "--dataset", "mnist"]) == 2
     assert "unknown data set 'mnist'" in capsys.readouterr().err
+    assert main(["reproduce", "clustering", "--dataset", "iris", "--seeds", "9"]) == 2
+    assert "--seeds must be between 1 and 5" in capsys.readouterr().err
 
 
 def test_minmax_uses_training_statistics_only():
@@ -74,7 +77,7 @@ def test_splits_are_scaled_with_train_statistics():
 def test_kmeans_log_likelihood_is_finite():
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(200, 3))
-    model = clustering.kmeans(clustering.Setting(4, 1e-2, 1, 1, 1), 0).fit(X[:150])
+    model = clustering.kmeans(clustering.Setting(4, 1e-2, 1, 1, 1, 1), 0).fit(X[:150])
     ll = clustering.kmeans_log_likelihood(model, X[:150], X[150:], 1e-2)
     assert np.isfinite(ll)
 

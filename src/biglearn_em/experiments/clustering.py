@@ -8,7 +8,8 @@ a stratified 80/20 split drawn from the seed, so their spread over seeds
 includes the spread over splits. Each method is fitted on the training split
 and scored on the test split: NMI, ARI and clustering accuracy of its hard
 clusters, and the mean test log-likelihood. Nothing is ever chosen with test
-data or labels: BigLearn-EM keeps its best *training* snapshot.
+data or labels: BigLearn-EM keeps its best *training* snapshot, and restarts
+are picked on training likelihood.
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ SEEDS = (42, 43, 44, 45, 46)
 
 METHODS = ("EM", "BigLearn-EM", "scikit-learn GMM", "k-means")
 
-#: name -> (column title, higher is better)
+#: Row field -> title; higher is better for all four.
 METRICS = {
-    "nmi": ("NMI", True),
-    "ari": ("ARI", True),
-    "acc": ("accuracy (Hungarian)", True),
-    "test_ll": ("mean test log-likelihood", True),
+    "nmi": "NMI",
+    "ari": "ARI",
+    "acc": "accuracy (Hungarian)",
+    "test_ll": "mean test log-likelihood",
 }
 
 
@@ -58,7 +59,9 @@ class Setting:
     k-means mixture use it too); ``outer`` BigLearn-EM's budget of outer
     iterations (5 inner steps each), stopped early after ``patience`` outer
     iterations without a gain of :data:`TOL` in the training log-likelihood;
-    ``em_iter`` the cap of plain EM's iterations.
+    ``em_iter`` the cap of plain EM's iterations; ``n_init`` the starts of
+    plain EM and of BigLearn-EM (each keeps the one with the best final
+    *training* log-likelihood).
     """
 
     K: int
@@ -66,27 +69,31 @@ class Setting:
     outer: int
     patience: int | None
     em_iter: int
+    n_init: int
     note: str = ""
 
 
 # The paper: K = classes (the saved Pendigits run: K = 12), eps = 1e-2 on
 # [0, 1] data, a = 1/K, 10,000 outer x 5 inner iterations. 10,000 outer
-# iterations take 5-10 minutes per Pendigits fit on 2 cores, so BigLearn-EM
-# gets budgets that keep `--dataset all` with 5 seeds near 15-20 minutes.
+# iterations take minutes per fit on 2 cores, so BigLearn-EM gets budgets that
+# keep `--dataset all` with 5 seeds near 15 minutes (one thread per fit).
 # On Pendigits the best training snapshot stops improving after 300-1,000
 # outer iterations (seed 42: the same model at 1,000 and 3,000), so 400 with
-# patience 100 loses little. An outer iteration of Letter (16,000 training
-# rows, K = 26) or digits (D = 64) costs 5-10x one of Pendigits, and scikit-learn's
-# 10 starts on Letter alone take about a minute per seed: they get 40 and 50.
+# patience 100 loses little. More outer iterations do not rescue a bad start
+# (seeds 45 and 46 stay at training LL 10.73 and 10.66 after 1,000), restarts
+# do, so the budget goes into n_init starts picked on training LL. An outer
+# iteration of Letter (16,000 training rows, K = 26) costs ~5x one of
+# Pendigits: it gets 150 outer iterations and 2 starts; digits (D = 64) 200
+# and 3. The small sets converge well within their budgets.
 SETTINGS: dict[str, Setting] = {
-    #                      K  eps   outer patience em_iter
-    "glass":     Setting(6,  1e-2, 1000, 200, 1000, "K = classes"),
-    "letter":    Setting(26, 1e-2, 40,   20,  300,  "K = classes; budget cut for time"),
-    "pendigits": Setting(12, 1e-2, 400,  100, 1000, "K = 12 as the paper's saved run"),
-    "vehicle":   Setting(4,  1e-2, 1000, 200, 1000, "K = classes"),
-    "digits":    Setting(10, 1e-2, 50,   25,  1000, "K = classes; D = 64, budget cut"),
-    "iris":      Setting(3,  1e-2, 1000, 200, 1000, "K = classes"),
-    "wine":      Setting(3,  1e-2, 1000, 200, 1000, "K = classes"),
+    #                      K  eps   outer patience em_iter n_init
+    "glass":     Setting(6,  1e-2, 1000, 200, 1000, 5, "K = classes"),
+    "letter":    Setting(26, 1e-2, 150,  50,  1000, 2, "K = classes; budget cut for time"),
+    "pendigits": Setting(12, 1e-2, 400,  100, 1000, 5, "K = 12 as the paper's saved run"),
+    "vehicle":   Setting(4,  1e-2, 1000, 200, 1000, 5, "K = classes"),
+    "digits":    Setting(10, 1e-2, 200,  50,  1000, 3, "K = classes; D = 64, budget cut"),
+    "iris":      Setting(3,  1e-2, 1000, 200, 1000, 5, "K = classes"),
+    "wine":      Setting(3,  1e-2, 1000, 200, 1000, 5, "K = classes"),
 }
 
 #: Tolerance on the mean training log-likelihood: plain EM's convergence,
@@ -103,8 +110,8 @@ VIEWS = {"view_probs": (0.2, 0.3, 0.5), "subset_beta": (2.0, 1.0)}
 
 DATASETS = tuple(SETTINGS)
 
-#: ``--quick``: iteration budgets for a smoke test, not for results.
-QUICK = {"outer": 30, "patience": 10, "em_iter": 50}
+#: ``--quick``: budgets for a smoke test, not for results.
+QUICK = {"outer": 30, "patience": 10, "em_iter": 50, "n_init": 1}
 
 
 def settings_for(name: str, quick: bool = False) -> Setting:
@@ -113,7 +120,7 @@ def settings_for(name: str, quick: bool = False) -> Setting:
     if not quick:
         return s
     return Setting(s.K, s.eps, min(s.outer, QUICK["outer"]), QUICK["patience"],
-                   min(s.em_iter, QUICK["em_iter"]), s.note + "; quick budget")
+                   min(s.em_iter, QUICK["em_iter"]), QUICK["n_init"], s.note + "; quick budget")
 
 
 @dataclass(frozen=True)
@@ -164,14 +171,14 @@ def plain_em(s: Setting, seed: int) -> BigLearnGaussianMixture:
     """Plain EM: joint views only, one step each, no weight smoothing."""
     return BigLearnGaussianMixture(s.K, view_probs=(1, 0, 0), weight_smoothing=0, n_inner=1,
                                    eig_floor=s.eps, max_iter=s.em_iter, tol=TOL,
-                                   random_state=seed)
+                                   n_init=s.n_init, random_state=seed)
 
 
 def biglearn(s: Setting, seed: int) -> BigLearnGaussianMixture:
     """BigLearn-EM: a = 1/K, 5 inner steps, :data:`VIEWS`, ``s``'s budget."""
     return BigLearnGaussianMixture(s.K, eig_floor=s.eps, weight_smoothing=1 / s.K,
                                    max_iter=s.outer, n_inner=5, patience=s.patience, tol=TOL,
-                                   random_state=seed, **VIEWS)
+                                   n_init=s.n_init, random_state=seed, **VIEWS)
 
 
 def sklearn_gmm(s: Setting, seed: int) -> GaussianMixture:
@@ -271,6 +278,7 @@ def run(
     quick: bool = False,
     methods: Sequence[str] = METHODS,
     log: Callable[[str], None] | None = None,
+    threads: int | None = 1,
 ) -> list[Row]:
     """Every method on every data set and seed.
 
@@ -288,12 +296,23 @@ def run(
         Keys of :data:`MAKERS`.
     log : callable or None
         Receives one line per fit.
+    threads : int or None
+        BLAS and OpenMP threads of every fit (None: the libraries' default).
+        One by default: on a busy 2-core machine multithreaded OpenBLAS made
+        the small eigendecompositions of the covariance floor 30x slower.
 
     Returns
     -------
     list of Row
         One per (data set, seed, method).
     """
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    with threadpool_limits(limits=threads):
+        return _run(datasets, seeds, data_dir, quick, methods, log)
+
+
+def _run(datasets, seeds, data_dir, quick, methods, log) -> list[Row]:
     rows = []
     for name in datasets:
         setting = settings_for(name, quick)
@@ -359,74 +378,56 @@ def seed_table(rows: Sequence[Row], dataset: str, seed: int) -> str:
 
 def settings_table(datasets: Sequence[str], quick: bool = False) -> str:
     """Markdown table of the settings used for ``datasets``."""
-    lines = ["| data set | K | eps | BigLearn-EM outer x inner | patience | EM max iter | note |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| data set | K | eps | BigLearn-EM outer x inner | patience | EM max iter | "
+             "starts (EM, BigLearn-EM) | note |",
+             "|---|---|---|---|---|---|---|---|"]
     for d in datasets:
         s = settings_for(d, quick)
         lines.append(f"| {d} | {s.K} | {s.eps:g} | {s.outer} x 5 | {s.patience} | "
-                     f"{s.em_iter} | {s.note} |")
+                     f"{s.em_iter} | {s.n_init} | {s.note} |")
     return "\n".join(lines)
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and of the libraries the results depend on."""
-    import platform
-
-    import scipy
-    import sklearn
-
-    from .. import __version__
-
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-            "biglearn-em": __version__}
+PAPER_PENDIGITS = ("The original code's saved run (seed 42, K = 12, 10,000 outer iterations): "
+                   "EM NMI 0.784 / ARI 0.648, BigLearn-EM NMI 0.840 / ARI 0.759.")
 
 
-PAPER_PENDIGITS = {"EM": (0.784, 0.648), "BigLearn-EM": (0.840, 0.759)}
-
-
-def report(rows: Sequence[Row], seeds: Sequence[int], quick: bool, total_seconds: float,
-           command: str) -> str:
-    """The whole ``report.md`` as one string."""
+def sections(rows: Sequence[Row], seeds: Sequence[int], quick: bool, total_seconds: float,
+             command: str, threads: int | None = 1) -> list[tuple[str, str]]:
+    """The sections of ``report.md``: (title, Markdown body) pairs."""
     datasets, _ = _ordered(rows)
-    parts = [
-        "# Clustering on real data: plain EM, BigLearn-EM, scikit-learn GMM, k-means",
-        "",
-        f"Command: `{command}`. Seeds: {', '.join(map(str, seeds))}. "
-        f"Total wall time {total_seconds / 60:.1f} min."
-        + (" **Quick run (smoke-test budgets): not results.**" if quick else ""),
-        "",
-        "Each data set is min-max scaled to [0, 1] with its training split's statistics. "
-        "Pendigits uses its official split; the others a stratified 80/20 split drawn "
-        "from each seed. Scores are on the test split, mean +- sd over seeds (best mean in "
-        "bold). BigLearn-EM keeps its best training-likelihood snapshot; nothing is chosen "
-        "on test data. k-means' log-likelihood is that of its clusters read as a Gaussian "
-        "mixture (cluster fractions, means and floored covariances).",
-        "",
-        "## Settings",
-        "",
-        settings_table(datasets, quick),
-        "",
+    how = (
+        f"Command: `{command}`. Seeds: {', '.join(map(str, seeds))}. Total wall time "
+        f"{total_seconds / 60:.1f} min."
+        + (" **Quick run (smoke-test budgets): not results.**" if quick else "")
+        + "\n\nEach data set is min-max scaled to [0, 1] with its training split's statistics. "
+        "Pendigits uses its official split; the others a stratified 80/20 split drawn from "
+        "each seed. Scores are on the test split, mean +- sd over seeds (best mean in bold). "
+        "BigLearn-EM keeps its best training-likelihood snapshot and restarts are picked on "
+        "training likelihood: nothing is chosen on test data. k-means' log-likelihood is that "
+        "of its clusters read as a Gaussian mixture (cluster fractions, means and floored "
+        "covariances)."
+    )
+    methods = (
+        settings_table(datasets, quick) + "\n\n"
         "EM: `BigLearnGaussianMixture(K, view_probs=(1, 0, 0), weight_smoothing=0, n_inner=1, "
         f"eig_floor=eps, tol={TOL:g})`. BigLearn-EM: `BigLearnGaussianMixture(K, eig_floor=eps, "
         f"weight_smoothing=1/K, n_inner=5, tol={TOL:g}, view_probs={VIEWS['view_probs']}, "
         f"subset_beta={VIEWS['subset_beta']})` (the paper's views are (0.4, 0.1, 0.5) and "
         "Beta(5, 1); these reach a higher *training* likelihood on Pendigits). Both start "
-        "from one k-means run. scikit-learn: `GaussianMixture(K, n_init=10, reg_covar=eps)`. "
-        "k-means: `KMeans(K, n_init=10)`. Every method gets the seed as `random_state`.",
-        "",
-    ]
-    for metric, (title, _) in METRICS.items():
-        parts += [f"## {title}", "", metric_table(rows, metric), "",
-                  f"![{title}]({metric}.png)", ""]
-    parts += ["## Wall time of one fit (seconds)", "", metric_table(rows, "seconds"), ""]
-    if "pendigits" in datasets and seeds and seeds[0] == 42:
-        parts += ["## Pendigits, seed 42 (the seed of the paper's saved run)", "",
-                  seed_table(rows, "pendigits", 42), "",
-                  "The original code's saved run (10,000 outer iterations): EM NMI 0.784 / "
-                  "ARI 0.648, BigLearn-EM NMI 0.840 / ARI 0.759.", ""]
-    parts += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in versions().items()), ""]
-    return "\n".join(parts)
+        "from k-means (`n_init` starts, the best final training likelihood kept). "
+        "scikit-learn: `GaussianMixture(K, n_init=10, reg_covar=eps)`. k-means: "
+        "`KMeans(K, n_init=10)`. Every method gets the seed as `random_state`. Threads per "
+        f"fit: {threads or 'library default'} (one thread: wall times compare methods, not "
+        "thread scheduling)."
+    )
+    out = [("How", how), ("Settings", methods)]
+    out += [(title, metric_table(rows, metric)) for metric, title in METRICS.items()]
+    out.append(("Wall time of one fit (seconds)", metric_table(rows, "seconds")))
+    if any(r.dataset == "pendigits" and r.seed == 42 for r in rows):
+        out.append(("Pendigits, seed 42 (the seed of the paper's saved run)",
+                    seed_table(rows, "pendigits", 42) + "\n\n" + PAPER_PENDIGITS))
+    return out
 
 
 def bar_charts(rows: Sequence[Row], out_dir: Path) -> list[Path]:
@@ -439,7 +440,7 @@ def bar_charts(rows: Sequence[Row], out_dir: Path) -> list[Path]:
 
     datasets, methods = _ordered(rows)
     paths = []
-    titles = {**{m: t for m, (t, _) in METRICS.items()}, "seconds": "wall time per fit (s)"}
+    titles = {**METRICS, "seconds": "wall time per fit (s)"}
     for metric, title in titles.items():
         stats = summary(rows, metric)
         fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(datasets) + 2), 4.0))
@@ -465,18 +466,79 @@ def bar_charts(rows: Sequence[Row], out_dir: Path) -> list[Path]:
 
 
 def write_outputs(rows: Sequence[Row], out_dir, seeds: Sequence[int], quick: bool,
-                  total_seconds: float, command: str) -> dict[str, Path]:
-    """``report.md``, ``results.csv`` (one line per fit) and the bar charts in ``out_dir``."""
+                  total_seconds: float, command: str, threads: int | None = 1
+                  ) -> dict[str, Path]:
+    """``report.md``, ``results.csv`` (one line per fit) and, when matplotlib is
+    installed, the bar charts, in ``out_dir``. Returns the paths by name."""
     import csv
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    md = out_dir / "report.md"
-    md.write_text(report(rows, seeds, quick, total_seconds, command))
-    table = out_dir / "results.csv"
+    from . import report
+
+    out = report.prepare(out_dir)
+    table = out / "results.csv"
     with table.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
         writer.writeheader()
         writer.writerows(asdict(r) for r in rows)
-    charts = bar_charts(rows, out_dir)
+    charts = bar_charts(rows, out) if report.have_matplotlib() else []
+    if not charts:
+        print(report.NO_MATPLOTLIB)
+    md = report.write(out, "Clustering: EM, BigLearn-EM, scikit-learn GMM and k-means",
+                      sections(rows, seeds, quick, total_seconds, command, threads), charts)
     return {"report": md, "csv": table, **{p.stem: p for p in charts}}
+
+
+# ---------------------------------------------------------------- command
+def add_arguments(parser) -> None:
+    """The options of ``biglearn-em reproduce clustering``."""
+    parser.add_argument("--dataset", default="all", metavar="NAME|all",
+                        help=f"{', '.join(DATASETS)}, a comma-separated list of them, or all "
+                        "(default)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder of the .mat files (default: $BIGLEARN_EM_DATA)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help=f"use the first N of the seeds {', '.join(map(str, SEEDS))} "
+                        "(default: all 5; 2 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke-test budgets (30 outer iterations, one start) and 2 seeds")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS/OpenMP threads per fit (default 1; 0: the libraries' default)")
+    parser.add_argument("--out", default="out/clustering",
+                        help="folder for report.md, results.csv and the charts "
+                        "(default: out/clustering)")
+
+
+def main(args) -> int:
+    import shlex
+
+    from ..datasets import data_dir_from_env
+
+    names = DATASETS if args.dataset == "all" else tuple(
+        n.strip() for n in args.dataset.split(","))
+    unknown = [n for n in names if n not in SETTINGS]
+    if unknown:
+        raise ValueError(f"unknown data set {unknown[0]!r}; expected 'all' or a comma-separated "
+                         f"list of {', '.join(DATASETS)}")
+    # the .mat sets need the folder; scikit-learn's bundled ones do not
+    data_dir = (data_dir_from_env(args.data_dir) if any(n in UCI_FILES for n in names)
+                else args.data_dir)
+    n_seeds = args.seeds or (2 if args.quick else len(SEEDS))
+    if not 1 <= n_seeds <= len(SEEDS):
+        raise ValueError(f"--seeds must be between 1 and {len(SEEDS)} "
+                         f"(the seeds are {', '.join(map(str, SEEDS))})")
+    seeds = SEEDS[:n_seeds]
+    threads = args.threads or None
+    print(f"clustering: {', '.join(names)}; seeds {', '.join(map(str, seeds))}"
+          + (" (quick budgets)" if args.quick else ""), flush=True)
+    start = time.perf_counter()
+    rows = run(names, seeds, data_dir, quick=args.quick,
+               log=lambda line: print(line, flush=True), threads=threads)
+    total = time.perf_counter() - start
+    # the options that shape the results (not --out or --data-dir)
+    command = (f"biglearn-em reproduce clustering --dataset {shlex.quote(args.dataset)} "
+               f"--seeds {n_seeds} --threads {args.threads}" + (" --quick" if args.quick else ""))
+    paths = write_outputs(rows, args.out, seeds, args.quick, total, command, threads)
+    for metric, title in {**METRICS, "seconds": "wall time of one fit (s)"}.items():
+        print(f"\n{title}\n{metric_table(rows, metric)}")
+    print(f"\nwrote {paths['report']} in {total / 60:.1f} min")
+    return 0
