@@ -509,6 +509,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    """Run ``biglearn-em reproduce clustering``: fit, print the tables, write the report."""
     import shlex
 
     from ..datasets import data_dir_from_env
