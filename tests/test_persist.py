@@ -116,7 +116,7 @@ def test_file_holds_arrays_and_json_metadata(tmp_path, fitted):
     assert meta["format"] == "biglearn-em-model" and meta["format_version"] == 1
     assert set(meta["versions"]) == {"biglearn-em", "python", "numpy", "scipy", "scikit-learn"}
     assert meta["versions"]["numpy"] == np.__version__
-    assert meta["params"]["n_init"] == 2 and meta["params"]["view_probs"] == [0.4, 0.1, 0.5]
+    assert meta["params"]["n_init"] == 2 and meta["params"]["view_probs"] == [0.1, 0.1, 0.8]
     assert meta["n_features_in_"] == 4 and meta["n_components"] == 3
     assert meta["dtype"] == "float64" and meta["feature_names_in_"] is None
     assert meta["lower_bound_"] == fitted.lower_bound_ and meta["n_iter_"] == fitted.n_iter_

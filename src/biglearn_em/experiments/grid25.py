@@ -25,7 +25,7 @@ from ..mixture import BigLearnGaussianMixture
 K = 25
 #: The paper's settings: 2,000 outer x 5 inner, a = 1/sqrt(25), eps = 1e-5.
 PAPER = {"max_iter": 2000, "n_inner": 5, "weight_smoothing": 1 / np.sqrt(K), "eig_floor": 1e-5,
-         "patience": None}
+         "patience": None, "view_probs": (0.4, 0.1, 0.5), "subset_beta": (5.0, 1.0)}
 
 
 def paper_init(seed: int) -> dict:
