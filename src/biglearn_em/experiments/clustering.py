@@ -306,7 +306,7 @@ def run(
     list of Row
         One per (data set, seed, method).
     """
-    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads):
         return _run(datasets, seeds, data_dir, quick, methods, log)
