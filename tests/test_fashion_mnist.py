@@ -34,11 +34,13 @@ def test_subsample_run_writes_a_report(tmp_path, capsys):
     acc = float(report.split("| BigLearn-EM | ")[1].split(" |")[0])
     assert 0.3 < acc <= 1.0  # 10 balanced classes: chance is about 0.1
     assert "Peak resident memory" in report
+    assert "resumed" not in report
     # a rerun with the same checkpoint resumes the finished fit: the same model
     assert fashion_mnist.main(args) == 0
     again = (tmp_path / "report.md").read_text()
     assert again.split("| BigLearn-EM | ")[1].split(" |")[:3] == \
         report.split("| BigLearn-EM | ")[1].split(" |")[:3]
+    assert "resumed: BigLearn-EM's wall time counts this process only" in again
 
 
 def test_missing_data_says_how_to_install(tmp_path):

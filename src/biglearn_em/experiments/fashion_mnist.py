@@ -109,6 +109,8 @@ def main(args) -> int:
         else:
             progress.update(1, note=record["kind"])
 
+    # a resumed run's wall time covers this process only: say so in the report
+    resumed = args.checkpoint is not None and Path(args.checkpoint).exists()
     model = BigLearnGaussianMixture(**settings, random_state=args.seed, callback=tick,
                                     checkpoint=args.checkpoint, checkpoint_interval=30.0)
     rows = []
@@ -140,8 +142,12 @@ def main(args) -> int:
         ["data", f"{X.shape[0]} x {X.shape[1]}, min-max scaled"
                  + (f", PCA to {args.pca}" if args.pca else "")],
         ["BigLearn-EM", f"K = 10, {args.max_iter} outer x 5 inner, eps = 0.05, a = 1/K, "
-                        "k-means init, final model"],
+                        f"views {ORIGINAL['view_probs']}, {ORIGINAL['update']} rule, k-means init, "
+                        "final model"],
         ["seed", str(args.seed)],
+        ["checkpoint", "none" if args.checkpoint is None else
+         f"{args.checkpoint}" + (" (resumed: BigLearn-EM's wall time counts this process only)"
+                                 if resumed else "")],
     ])
     out = report.prepare(args.out)
     path = report.write(out, "Fashion-MNIST clustering",
