@@ -116,8 +116,8 @@ def test_sigkill_at_a_random_moment_then_resume(rng, tmp_path):
         killed.wait()
         if killed.returncode == -signal.SIGKILL:
             break
-        out.unlink()
-        ckpt.unlink()
+        out.unlink(missing_ok=True)
+        ckpt.unlink(missing_ok=True)
     assert killed.returncode == -signal.SIGKILL, "the fit always ended before the kill"
     out.unlink(missing_ok=True)  # the kill can land while the child writes its result
     subprocess.run(cmd, env=env, check=True)
