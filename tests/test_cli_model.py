@@ -94,6 +94,22 @@ def test_fit_passes_every_estimator_option(tmp_path, csv_file, capsys):
     assert {k: params[k] for k in expected} == expected
 
 
+def test_fit_checkpoint_resumes_to_the_same_model(tmp_path, csv_file, data, capsys):
+    ckpt = tmp_path / "fit.ckpt"
+    first, _ = fit_model(tmp_path, csv_file, capsys, "--checkpoint", ckpt)
+    assert ckpt.is_file()
+    means = load(first).means_
+    assert load(first).checkpoint is None  # the model file does not point at the checkpoint
+    # a rerun resumes the finished fit from the file: the same model
+    again, _ = fit_model(tmp_path, csv_file, capsys, "--checkpoint", ckpt)
+    assert np.array_equal(load(again).means_, means)
+    # another data set refuses the checkpoint with a one-line error
+    other = tmp_path / "other.npy"
+    np.save(other, data[0] + 1.0)
+    code, _, err = run(["fit", other, "-k", 3, "--checkpoint", ckpt, *FAST], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "checkpoint" in err
+
+
 def test_fit_defaults_are_the_estimators(tmp_path, csv_file, capsys):
     model, _ = fit_model(tmp_path, csv_file, capsys)
     params = load(model).get_params()

@@ -118,6 +118,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="write the fitted model here (.npz with JSON metadata; "
                           "default: not saved)")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--checkpoint", metavar="FILE", default=None,
+                     help="save the fit's state to FILE about once a minute; rerunning the "
+                          "same command (same data and options) resumes from it")
     _add_data_options(fit)
     est = fit.add_argument_group("estimator options (defaults: the estimator's)")
     for flag, name, kind, text in ESTIMATOR_OPTIONS:
@@ -165,12 +168,14 @@ def _fit(args: argparse.Namespace) -> int:
     X, names, labels = _read(args)
     options = {name: getattr(args, name) for _, name, _, _ in ESTIMATOR_OPTIONS
                if hasattr(args, name)}
-    model = BigLearnGaussianMixture(n_components=args.n_components, **options)
+    model = BigLearnGaussianMixture(n_components=args.n_components, **options,
+                                    checkpoint=args.checkpoint)
 
     start = time.perf_counter()
     with _warnings_as_lines():
         _fit_with_progress(model, X, enabled=False if args.quiet else None)
     seconds = time.perf_counter() - start
+    model.set_params(checkpoint=None)  # where this fit was saved is not part of the model
     log_density = model.score_samples(X)
     bic = model.bic(X)
     if names is not None:
