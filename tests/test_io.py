@@ -1,5 +1,6 @@
 """Reading data files: every format, header detection, columns and clear errors."""
 
+import gzip
 import sys
 
 import numpy as np
@@ -224,6 +225,34 @@ def test_missing_file_and_unknown_format(tmp_path):
         read_table(tmp_path / "d.xlsx")
     with pytest.raises(ValueError, match=r"unknown data format 'xls'"):
         read_table(write(tmp_path / "d.csv", "1\n"), fmt="xls")
+
+
+def test_gzipped_text_reads_as_the_plain_file(tmp_path):
+    plain = write(tmp_path / "d.csv", csv_text())
+    packed = tmp_path / "d.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    X, names, labels = read_table(packed, label_column="b")
+    ref = read_table(plain, label_column="b")
+    assert names == ref[1] and np.array_equal(X, ref[0]) and np.array_equal(labels, ref[2])
+    assert column_names(packed) == ["a", "b", "c"]
+    tsv = tmp_path / "d.data.gz"
+    tsv.write_bytes(gzip.compress(csv_text().replace(",", "\t").encode()))
+    assert np.array_equal(read_table(tsv, fmt="tsv")[0], TABLE)
+
+
+def test_gzipped_files_that_cannot_be_read(tmp_path):
+    (tmp_path / "d.npy.gz").write_bytes(gzip.compress(b"x"))
+    with pytest.raises(ValueError, match="only text files .* gzip-compressed"):
+        read_table(tmp_path / "d.npy.gz")
+    (tmp_path / "d.xyz.gz").write_bytes(gzip.compress(b"x"))
+    with pytest.raises(ValueError, match=r"unknown data format '\.xyz\.gz'"):
+        read_table(tmp_path / "d.xyz.gz")
+    (tmp_path / "bad.csv.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="not a readable gzip file"):
+        read_table(tmp_path / "bad.csv.gz")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(csv_text().encode())[:-12])
+    with pytest.raises(ValueError, match="not a readable gzip file"):
+        read_table(tmp_path / "cut.csv.gz")
 
 
 def test_column_names_reads_only_the_header(tmp_path):

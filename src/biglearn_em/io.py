@@ -1,7 +1,8 @@
 """Reading users' data files into a float matrix for fitting or prediction.
 
 One entry point, :func:`read_table`, picks the reader from the file's extension
-(or an explicit ``fmt``): delimited text (``.csv``, ``.tsv``, ``.txt``), NumPy
+(or an explicit ``fmt``): delimited text (``.csv``, ``.tsv``, ``.txt``, each
+also gzip-compressed as ``.csv.gz`` and so on), NumPy
 ``.npy``, Parquet (needs the optional ``pyarrow``), MATLAB ``.mat`` files of
 the paper's layout and LIBSVM / svmlight files. Every problem is raised as a
 ``ValueError`` (``FileNotFoundError`` for a missing file) whose message names
@@ -11,6 +12,7 @@ the file and, where it applies, the row and column.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +33,8 @@ EXTENSIONS = {
 }
 #: Format names accepted by ``fmt``.
 FORMATS = ("csv", "tsv", "txt", "npy", "parquet", "mat", "libsvm")
+#: Formats that may also be read gzip-compressed (``.csv.gz`` ...).
+TEXT_FORMATS = ("csv", "tsv", "txt")
 
 Table = tuple[np.ndarray, "list[str] | None", "np.ndarray | None"]
 
@@ -52,7 +56,7 @@ def read_table(
         The data file.
     fmt : {"csv", "tsv", "txt", "npy", "parquet", "mat", "libsvm"}, default=None
         The format; None picks it from the extension (``.pq`` is Parquet,
-        ``.svm`` is LIBSVM).
+        ``.svm`` is LIBSVM). Text formats may be gzip-compressed (``.csv.gz``).
     label_column : str or int, default=None
         A column to set aside as labels (not a feature): a header name or a
         0-based index (negative counts from the end). Text, ``.npy`` and
@@ -143,13 +147,15 @@ def column_names(path: str | Path, *, fmt: str | None = None,
             return list(pq.read_schema(path).names)
         except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
             raise ValueError(f"{path} is not a readable Parquet file ({exc})") from None
-    if fmt not in ("csv", "tsv", "txt") or header is False:
+    if fmt not in TEXT_FORMATS or header is False:
         return None
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with _open_text(path) as fh:
             first = next((ln for ln in fh if ln.strip()), None)
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason})") from None
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable gzip file ({exc})") from None
     if first is None:
         return None
     delimiter = _delimiter(fmt, first)
@@ -166,16 +172,34 @@ def _format(path: Path, fmt: str | None) -> str:
     """The format of an existing data file: ``fmt`` checked, or from the extension."""
     if not path.is_file():
         raise FileNotFoundError(f"no such data file: {path}")
+    gz = _gzipped(path)
     if fmt is None:
-        fmt = EXTENSIONS.get(path.suffix.lower())
+        suffix = Path(path.stem).suffix if gz else path.suffix
+        fmt = EXTENSIONS.get(suffix.lower())
         if fmt is None:
+            shown = suffix + ".gz" if gz else suffix or "(no extension)"
             raise ValueError(
-                f"{path}: unknown data format {path.suffix or '(no extension)'!r}; use one of "
-                f"{', '.join(sorted(EXTENSIONS))} or name the format ({', '.join(FORMATS)})"
+                f"{path}: unknown data format {shown!r}; use one of "
+                f"{', '.join(sorted(EXTENSIONS))} (text also as .gz) or name the format "
+                f"({', '.join(FORMATS)})"
             )
     elif fmt not in FORMATS:
         raise ValueError(f"unknown data format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if gz and fmt not in TEXT_FORMATS:
+        raise ValueError(f"{path}: only text files (csv, tsv, txt) can be read gzip-compressed; "
+                         f"decompress this {fmt} file first")
     return fmt
+
+
+def _gzipped(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
+def _open_text(path: Path):
+    """A text handle on ``path``, decompressing a ``.gz`` file on the fly."""
+    if _gzipped(path):
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return open(path, newline="", encoding="utf-8-sig")
 
 
 def _column_index(path: Path, spec: str | int, names: list[str] | None, n_cols: int) -> int:
@@ -222,11 +246,13 @@ def _column_text(j: int, names: list[str] | None) -> str:
 def _read_text(path: Path, fmt: str, label_column: str | int | None,
                columns: Sequence[str | int] | None, header: bool | None) -> Table:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with _open_text(path) as fh:
             text = fh.read()
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason} at byte "
                          f"{exc.start})") from None
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable gzip file ({exc})") from None
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), None)
     if first is None:

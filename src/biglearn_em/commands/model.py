@@ -25,8 +25,9 @@ from ..persist import load_with_meta, save
 PREDICT_ROWS = 1 << 16
 
 DATA_HELP = (
-    "DATA is a table of samples (rows) by features (columns): delimited text (.csv, .tsv, .txt; "
-    "the first row is taken as a header when one of its cells is not a number), NumPy .npy "
+    "DATA is a table of samples (rows) by features (columns): delimited text (.csv, .tsv, .txt, "
+    "also gzip-compressed as .csv.gz etc.; the first row is taken as a header when one of its "
+    "cells is not a number), NumPy .npy "
     "(2-D), Parquet (.parquet; needs pip install 'biglearn-em[io]'), a MATLAB .mat file with a "
     "'DataSet' table whose column 0 is a label, or LIBSVM / svmlight (.libsvm, .svm; read as a "
     "dense N x D float64 matrix in memory)."
