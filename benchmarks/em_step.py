@@ -1,17 +1,23 @@
 """Speed of one inner EM step per view kind against one scikit-learn EM
 iteration, and the peak memory of a fit, measured in the same run.
 
-    python benchmarks/em_step.py [--repeat R] [--quick]
+    python benchmarks/em_step.py [--repeat R] [--quick] [--threads N] [--rule RULE]
 
 Prints milliseconds per step and the ratio to scikit-learn's full-covariance
 ``GaussianMixture`` iteration (ratio <= 1 means at least as fast), then the
 peak traced memory of a fit at N = 200,000, D = 32, K = 16 relative to the
 size of X.
+
+Our steps run under the BLAS thread setting a fit uses
+(``_blas.one_blas_pool``); ``--no-pool-fix`` times them with the libraries'
+default threads instead, and ``--threads N`` limits every BLAS library to N
+threads for the whole run (both sides).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 import tracemalloc
 import warnings
@@ -19,8 +25,10 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from biglearn_em import BigLearnGaussianMixture
+from biglearn_em._blas import one_blas_pool
 from biglearn_em._em import Data, Params, Settings, view_step
 from biglearn_em._views import View, haar_frame, joint_view
 
@@ -55,7 +63,7 @@ def sklearn_iteration(X, K, repeat: int) -> float:
     return (best_of(fit(11), repeat) - best_of(fit(1), repeat)) / 10
 
 
-def our_steps(X, K, repeat: int, rng) -> dict[str, float]:
+def our_steps(X, K, repeat: int, rng, rule: str) -> dict[str, float]:
     """One inner step on a joint, a marginal and a rotated view (m = the mean
     view size under Beta(5, 1), about 5/6 of D)."""
     N, D = X.shape
@@ -63,7 +71,7 @@ def our_steps(X, K, repeat: int, rng) -> dict[str, float]:
     Z = (X - data.shift) / data.scale
     params = Params(np.full(K, 1 / K), Z[rng.choice(N, K, replace=False)],
                     np.broadcast_to(np.eye(D), (K, D, D)).copy())
-    settings = Settings((0.4, 0.1, 0.5), (5.0, 1.0), 5, 1 / K, 1e-3, 0.0, "block", 1, 1e-3, None)
+    settings = Settings((0.4, 0.1, 0.5), (5.0, 1.0), 5, 1 / K, 1e-3, 0.0, rule, 1, 1e-3, None)
     m = int(D * 5 / 6)
     views = {
         "joint": joint_view(D),
@@ -88,8 +96,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller memory benchmark")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads of every library for the whole run (default: theirs)")
+    parser.add_argument("--no-pool-fix", action="store_true",
+                        help="time our steps with the default BLAS threads, not a fit's")
+    parser.add_argument("--rule", choices=("block", "conditional"), default="conditional",
+                        help="write-back rule of the marginal and rotated steps")
     args = parser.parse_args()
+    with threadpool_limits(limits=args.threads):
+        run(args)
+
+
+def run(args) -> None:
     rng = np.random.default_rng(0)
+    pools = ", ".join(f"{i['filepath'].split('/')[-1]}: {i['num_threads']}"
+                      for i in threadpool_info() if i["user_api"] == "blas")
+    print(f"BLAS threads: {pools}; our steps: "
+          + ("default threads" if args.no_pool_fix else "as in a fit (one_blas_pool)")
+          + f"; write-back rule: {args.rule}")
 
     print("One inner step (ms) and ratio to one scikit-learn EM iteration (full covariance)")
     print(f"{'N':>6} {'D':>4} {'K':>3} {'sklearn':>9} {'joint':>14} {'marginal':>14} "
@@ -97,7 +121,8 @@ def main() -> None:
     for N, D, K in SIZES:
         X = make_data(rng, N, D, K)
         ref = sklearn_iteration(X, K, args.repeat)
-        ours = our_steps(X, K, args.repeat, rng)
+        with contextlib.nullcontext() if args.no_pool_fix else one_blas_pool():
+            ours = our_steps(X, K, args.repeat, rng, args.rule)
         cells = " ".join(f"{1e3 * t:7.1f} ({t / ref:4.2f})" for t in ours.values())
         print(f"{N:>6} {D:>4} {K:>3} {1e3 * ref:9.1f} {cells}")
 

@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _checkpoint, _em
+from . import _blas, _checkpoint, _em
 from ._em import Data, Params, Settings
 from ._gaussian import Whitener, log_normalize, precision_cholesky, weighted_log_prob_t
 from ._init import METHODS, initial_params
@@ -244,8 +244,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             for init in range(first_init, 1 if warm else self.n_init):
                 if state is None:
                     state = self._initial_state(data, settings, rng, warm)
-                res = _em.run(data, state, settings, rng, self._iteration_callback(init),
-                              ckpt.after_iteration(init, best))
+                with _blas.one_blas_pool():
+                    res = _em.run(data, state, settings, rng, self._iteration_callback(init),
+                                  ckpt.after_iteration(init, best))
                 if self.verbose:
                     print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
                           f"{res.n_iter} iterations, converged={res.converged}")

@@ -1,0 +1,54 @@
+"""Thread pools of the BLAS libraries the engine calls.
+
+The EM kernels call BLAS through NumPy (``@``, ``np.linalg``) and through
+SciPy (``dtrmm``, ``dsyrk``, ``dpotrf``). The wheels on PyPI bundle two separate
+OpenBLAS builds, one per package, each with its own pool of worker threads,
+and an OpenBLAS worker keeps spinning for a while after each call. A step that
+alternates between the two libraries therefore has up to two spinning pools
+competing with the thread doing the work: on 2 cores the 64- and
+256-dimensional steps of ``benchmarks/em_step.py`` took 1.5-2.6x as long with
+the default threads (``--no-pool-fix``) as under :func:`one_blas_pool`.
+
+:func:`one_blas_pool` keeps a single multi-threaded pool for the duration of a
+fit: SciPy's, which runs the large-view kernels, keeps its threads and NumPy's
+gets one. Where both packages load the same BLAS library (conda, system
+OpenBLAS), or where threadpoolctl cannot tell them apart, nothing changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+
+def _package_of(filepath: str) -> str | None:
+    parts = os.path.normpath(filepath).split(os.sep)
+    for package in ("numpy", "scipy"):
+        if any(p in (package, f"{package}.libs") for p in parts):
+            return package
+    return None
+
+
+@contextlib.contextmanager
+def one_blas_pool() -> Iterator[None]:
+    """Limit NumPy's own BLAS to one thread while SciPy has a separate one."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a scikit-learn dependency
+        yield
+        return
+    blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    numpy_libs = [lib for lib in blas if _package_of(lib.filepath) == "numpy"]
+    scipy_libs = [lib for lib in blas if _package_of(lib.filepath) == "scipy"]
+    if not numpy_libs or not scipy_libs:
+        yield
+        return
+    before = [lib.num_threads for lib in numpy_libs]
+    for lib in numpy_libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(numpy_libs, before):
+            lib.set_num_threads(n)
