@@ -25,6 +25,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from .._gaussian import floor_eigenvalues
 from ..datasets import (
     SKLEARN_SETS,
     UCI_FILES,
@@ -231,8 +232,7 @@ def kmeans_log_likelihood(
         if len(Xk):
             means[k] = Xk.mean(axis=0)
             covs[k] = (Xk - means[k]).T @ (Xk - means[k]) / len(Xk)
-    vals, vecs = np.linalg.eigh(covs)
-    covs = (vecs * np.maximum(vals, eps)[:, None, :]) @ np.swapaxes(vecs, 1, 2)
+    covs = floor_eigenvalues(covs, eps)
     keep = weights > 0  # an empty cluster has no density to add
     return float(gmm_log_density(X_test, weights[keep], means[keep], covs[keep]).mean())
 

@@ -38,6 +38,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from .._views import haar_frame
 from ..datasets import sample_gmm
 from ..mixture import BigLearnGaussianMixture
 
@@ -54,12 +55,6 @@ QUICK_SEEDS = (0,)
 
 
 # ------------------------------------------------------------------ families
-def _random_rotation(rng: np.random.Generator, n_features: int) -> np.ndarray:
-    """A Haar-random orthogonal matrix, shape (D, D)."""
-    Q, R = np.linalg.qr(rng.standard_normal((n_features, n_features)))
-    return Q * np.where(np.diagonal(R) < 0, -1.0, 1.0)
-
-
 def _separated_points(rng: np.random.Generator, n: int, n_features: int, box: float,
                       min_dist: float) -> np.ndarray:
     """``n`` uniform points in ``[-box, box]^D``, pairwise at least ``min_dist`` apart
@@ -141,7 +136,7 @@ def unequal_mixture(seed: int, n_components: int = 12, ratio: float = 50.0, box:
     means = _separated_points(rng, K, 2, box, min_dist)
     covs = np.empty((K, 2, 2))
     for k in range(K):
-        Q = _random_rotation(rng, 2)
+        Q = haar_frame(rng, 2, 2)
         covs[k] = (Q * rng.uniform(0.4, 0.6, 2) ** 2) @ Q.T
     return weights, means, covs
 
@@ -186,7 +181,7 @@ def highdim_mixture(seed: int, n_components: int = 10, n_features: int = 20,
     covs = np.empty((K, D, D))
     lo, hi = np.log(eig_range[0]), np.log(eig_range[1])
     for k in range(K):
-        Q = _random_rotation(rng, D)
+        Q = haar_frame(rng, D, D)
         covs[k] = (Q * np.exp(rng.uniform(lo, hi, D))) @ Q.T
     return np.full(K, 1 / K), means, covs
 
