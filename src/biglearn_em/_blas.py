@@ -21,6 +21,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+from threadpoolctl import ThreadpoolController
+
 
 def _package_of(filepath: str) -> str | None:
     parts = os.path.normpath(filepath).split(os.sep)
@@ -33,11 +35,6 @@ def _package_of(filepath: str) -> str | None:
 @contextlib.contextmanager
 def one_blas_pool() -> Iterator[None]:
     """Limit NumPy's own BLAS to one thread while SciPy has a separate one."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - a scikit-learn dependency
-        yield
-        return
     blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
     numpy_libs = [lib for lib in blas if _package_of(lib.filepath) == "numpy"]
     scipy_libs = [lib for lib in blas if _package_of(lib.filepath) == "scipy"]

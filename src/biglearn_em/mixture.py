@@ -241,18 +241,18 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         ckpt = _Checkpointer(self, X, rng)
         best, first_init, state = ckpt.resume()
         try:
-            for init in range(first_init, 1 if warm else self.n_init):
-                if state is None:
-                    state = self._initial_state(data, settings, rng, warm)
-                with _blas.one_blas_pool():
+            with _blas.one_blas_pool():
+                for init in range(first_init, 1 if warm else self.n_init):
+                    if state is None:
+                        state = self._initial_state(data, settings, rng, warm)
                     res = _em.run(data, state, settings, rng, self._iteration_callback(init),
                                   ckpt.after_iteration(init, best))
-                if self.verbose:
-                    print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
-                          f"{res.n_iter} iterations, converged={res.converged}")
-                if best is None or res.lower_bound > best.lower_bound:
-                    best = state
-                state = None
+                    if self.verbose:
+                        print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
+                              f"{res.n_iter} iterations, converged={res.converged}")
+                    if best is None or res.lower_bound > best.lower_bound:
+                        best = state
+                    state = None
         except KeyboardInterrupt:
             # an interrupted fit leaves the estimator as it was (validation set
             # n_features_in_ already), unless asked to keep the best model
