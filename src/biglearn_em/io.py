@@ -11,11 +11,13 @@ the file and, where it applies, the row and column.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -149,13 +151,8 @@ def column_names(path: str | Path, *, fmt: str | None = None,
             raise ValueError(f"{path} is not a readable Parquet file ({exc})") from None
     if fmt not in TEXT_FORMATS or header is False:
         return None
-    try:
-        with _open_text(path) as fh:
-            first = next((ln for ln in fh if ln.strip()), None)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason})") from None
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable gzip file ({exc})") from None
+    with _open_text(path) as fh:
+        first = next((ln for ln in fh if ln.strip()), None)
     if first is None:
         return None
     delimiter = _delimiter(fmt, first)
@@ -195,11 +192,22 @@ def _gzipped(path: Path) -> bool:
     return path.suffix.lower() == ".gz"
 
 
-def _open_text(path: Path):
-    """A text handle on ``path``, decompressing a ``.gz`` file on the fly."""
-    if _gzipped(path):
-        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
-    return open(path, newline="", encoding="utf-8-sig")
+@contextlib.contextmanager
+def _open_text(path: Path) -> Iterator[TextIO]:
+    """A UTF-8 text handle on ``path`` (a ``.gz`` file decompressed on the fly);
+    what goes wrong while reading it is raised as a ``ValueError`` naming the file."""
+    try:
+        if _gzipped(path):
+            fh = gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+        else:
+            fh = open(path, newline="", encoding="utf-8-sig")
+        with fh:
+            yield fh
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason} at byte "
+                         f"{exc.start})") from None
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable gzip file ({exc})") from None
 
 
 def _column_index(path: Path, spec: str | int, names: list[str] | None, n_cols: int) -> int:
@@ -245,14 +253,8 @@ def _column_text(j: int, names: list[str] | None) -> str:
 # ------------------------------------------------------------ delimited text
 def _read_text(path: Path, fmt: str, label_column: str | int | None,
                columns: Sequence[str | int] | None, header: bool | None) -> Table:
-    try:
-        with _open_text(path) as fh:
-            text = fh.read()
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason} at byte "
-                         f"{exc.start})") from None
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable gzip file ({exc})") from None
+    with _open_text(path) as fh:
+        text = fh.read()
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), None)
     if first is None:
