@@ -84,12 +84,7 @@ def bar_chart(values: Mapping[str, Mapping[str, tuple[float, float]]], ylabel: s
         mean = [values[g].get(method, (np.nan, 0))[0] for g in groups]
         sd = [values[g].get(method, (np.nan, 0))[1] for g in groups]
         ax.bar(np.arange(len(groups)) + i * width, mean, width, yerr=sd, label=method, capsize=2)
-    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, groups)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return _save_grouped(fig, ax, groups, width, ylabel, title, path)
 
 
 def grouped_points(values: Mapping[str, Mapping[str, Sequence[float]]], ylabel: str, path: Path,
@@ -121,6 +116,12 @@ def grouped_points(values: Mapping[str, Mapping[str, Sequence[float]]], ylabel: 
         ax.set_yscale("symlog", linthresh=threshold)
         ax.axhline(threshold, color="0.4", linestyle="--", linewidth=0.8)
     ax.axhline(0.0, color="0.6", linewidth=0.6)
+    return _save_grouped(fig, ax, groups, width, ylabel, title, path)
+
+
+def _save_grouped(fig, ax, groups: Sequence[str], width: float, ylabel: str, title: str,
+                  path: Path) -> Path:
+    """Label a chart of methods side by side (``width`` each) within ``groups`` and save it."""
     ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, groups)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
