@@ -1,6 +1,10 @@
-"""Synthetic data sets."""
+"""Data sets: the synthetic grid25 mixture, the paper's clustering sets
+(``.mat`` files and scikit-learn's bundled ones), splits and min-max scaling."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -49,8 +53,6 @@ def load_mat(path) -> tuple[np.ndarray, np.ndarray]:
     Values are converted to float64 before anything else (Vehicle's uint16
     values go above 255, and integer arithmetic would wrap).
     """
-    from pathlib import Path
-
     from scipy.io import loadmat
 
     path = Path(path)
@@ -95,9 +97,6 @@ def data_dir_from_env(data_dir=None):
     ValueError
         When neither is set, or the directory does not exist (the message says how to set it).
     """
-    import os
-    from pathlib import Path
-
     if data_dir is None:
         value = os.environ.get(DATA_ENV)
         if not value:
@@ -123,8 +122,6 @@ def load_uci(
         The official test split (Pendigits), None for sets without one.
     y_test : ndarray of shape (M,) or None
     """
-    from pathlib import Path
-
     if name not in UCI_FILES:
         raise ValueError(f"unknown UCI data set {name!r}; expected one of {sorted(UCI_FILES)}")
     train, test = UCI_FILES[name]

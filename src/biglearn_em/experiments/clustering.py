@@ -29,6 +29,7 @@ from .._gaussian import floor_eigenvalues
 from ..datasets import (
     SKLEARN_SETS,
     UCI_FILES,
+    data_dir_from_env,
     load_sklearn,
     load_uci,
     minmax_scale,
@@ -512,8 +513,6 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     """Run ``biglearn-em reproduce clustering``: fit, print the tables, write the report."""
     import shlex
-
-    from ..datasets import data_dir_from_env
 
     names = DATASETS if args.dataset == "all" else tuple(
         n.strip() for n in args.dataset.split(","))
