@@ -8,6 +8,7 @@ from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 
 from biglearn_em import BigLearnGaussianMixture
+from biglearn_em._em import ensure_positive_definite
 from biglearn_em._gaussian import (
     SuffStats,
     Whitener,
@@ -15,6 +16,7 @@ from biglearn_em._gaussian import (
     floor_eigenvalues,
     log_normalize,
     m_step,
+    positive_definite,
     precision_cholesky,
     smooth_weights,
     weighted_log_prob_t,
@@ -140,3 +142,39 @@ def test_smooth_weights():
     np.testing.assert_allclose(smooth_weights(np.array([1.0, 0.0]), 0.5), [0.75, 0.25])
     w = np.array([0.2, 0.8])
     assert smooth_weights(w, 0.0) is w
+
+
+def _with_eigenvalues(rng, values):
+    Q, _ = np.linalg.qr(rng.standard_normal((len(values), len(values))))
+    cov = (Q * np.asarray(values)) @ Q.T
+    return 0.5 * (cov + cov.T)
+
+
+@pytest.mark.parametrize("D", [3, 60])  # the batched and the per-component LAPACK path
+def test_positive_definite_with_min_eig_bounds_the_smallest_eigenvalue(rng, D):
+    low = np.ones(D)
+    low[0] = 1e-10  # at the bound: kept
+    lower = np.ones(D)
+    lower[0] = 1e-10 / (2 * D)  # below the bound / D: rejected, although it factorises
+    covs = np.stack([_with_eigenvalues(rng, low), _with_eigenvalues(rng, lower)])
+    assert positive_definite(covs).all()
+    assert positive_definite(covs, 1e-10).tolist() == [True, False]
+    # accepted means lambda_min >= min_eig / D; rejected means lambda_min < min_eig
+    for cov, ok in zip(covs, positive_definite(covs, 1e-10)):
+        lam = np.linalg.eigvalsh(cov)[0]
+        assert (lam >= 1e-10 / D) if ok else (lam < 1e-10)
+
+
+def test_numerically_singular_covariance_is_repaired(rng):
+    # a rank-one component of duplicated rows: eigenvalues 1e-19 and 3e-17 beside 1.6
+    cov = _with_eigenvalues(rng, [1.6e-19, 2.8e-17, 1.64])
+    fixed, n = ensure_positive_definite(cov[None], 0.0)
+    assert n == 1
+    assert np.linalg.eigvalsh(fixed[0])[0] >= 0.99e-10
+    np.testing.assert_allclose(fixed[0], cov, atol=1e-9)  # only the null space moved
+    for scale in (1e-3, 0.93, 1.0, 7.0, 1e3):  # mapped back to the units of X, it factorises
+        np.linalg.cholesky(fixed * scale**2)
+    # a healthy matrix is left alone
+    healthy = random_spd(rng, 2, 3)
+    same, n = ensure_positive_definite(healthy, 0.0)
+    assert n == 0 and same is healthy

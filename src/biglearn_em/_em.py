@@ -170,13 +170,15 @@ class State:
 
 
 def ensure_positive_definite(covs: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
-    """Repair the covariances (K, m, m) that a Cholesky factorisation rejects by
-    clipping their eigenvalues at ``max(floor, REPAIR_FLOOR)``, raised a
-    hundredfold while rounding still defeats the factorisation.
+    """Repair the covariances (K, m, m) that a Cholesky factorisation rejects,
+    or whose smallest eigenvalue is below ``REPAIR_FLOOR`` (numerically
+    singular: their factorisation would fail again once mapped back to the
+    units of X), by clipping their eigenvalues at ``max(floor, REPAIR_FLOOR)``,
+    raised a hundredfold while rounding still defeats the factorisation.
 
     Returns the covariances and the number of components repaired.
     """
-    bad = ~positive_definite(covs)
+    bad = ~positive_definite(covs, REPAIR_FLOOR)
     n_bad = int(bad.sum())
     if n_bad == 0:
         return covs, 0
@@ -187,7 +189,7 @@ def ensure_positive_definite(covs: np.ndarray, floor: float) -> tuple[np.ndarray
         # a non-finite matrix has no spectrum to clip: restart it at the data's scale
         fixed[np.flatnonzero(bad)[~finite]] = np.eye(fixed.shape[-1])
         fixed[bad] = floor_eigenvalues(fixed[bad], level)
-        bad = ~positive_definite(fixed)
+        bad = ~positive_definite(fixed, REPAIR_FLOOR)
         if not bad.any():
             return fixed, n_bad
         level *= 100.0

@@ -267,29 +267,51 @@ def m_step(
     return nk / nk.sum(), means, covs
 
 
-def positive_definite(covs: np.ndarray) -> np.ndarray:
+def positive_definite(covs: np.ndarray, min_eig: float = 0.0) -> np.ndarray:
     """Which of the symmetric matrices ``covs`` (K, m, m) are finite and admit
     a Cholesky factorisation, shape (K,) bool.
 
     It uses the factorisation :func:`precision_cholesky` uses: on nearly
     singular matrices the lower and upper variants can disagree.
+
+    Parameters
+    ----------
+    covs : ndarray of shape (K, m, m)
+    min_eig : float, default=0.0
+        When positive, a matrix must also have ``tr(inv(Sigma)) <= m / min_eig``.
+        Since ``tr(inv(Sigma)) = sum_i 1 / lambda_i`` lies between
+        ``1 / lambda_min`` and ``m / lambda_min``, a matrix is rejected only if
+        its smallest eigenvalue is below ``min_eig``, and accepted only if it
+        is at least ``min_eig / m``. A factorisation alone also accepts
+        numerically singular matrices (eigenvalues of 1e-17 beside 1), whose
+        factorisation fails again after any rescaling.
+
+    Returns
+    -------
+    ndarray of shape (K,), bool
     """
     ok = np.isfinite(covs).all(axis=(1, 2))
     if covs.shape[-1] >= TRIANGULAR_FROM:
-        return ok & np.array([lapack.dpotrf(c, lower=0, clean=0)[1] == 0 for c in covs],
-                             dtype=bool)
-    if ok.all():
-        try:
-            np.linalg.cholesky(covs)
-            return ok
-        except np.linalg.LinAlgError:
-            pass
-    for k in np.flatnonzero(ok):
-        try:
-            np.linalg.cholesky(covs[k])
-        except np.linalg.LinAlgError:
-            ok[k] = False
+        ok &= np.array([lapack.dpotrf(c, lower=0, clean=0)[1] == 0 for c in covs], dtype=bool)
+    elif ok.all() and _factorises(covs):
+        pass
+    else:
+        for k in np.flatnonzero(ok):
+            ok[k] = _factorises(covs[k])
+    if min_eig > 0 and ok.any():
+        factorised = np.flatnonzero(ok)
+        prec_chol = precision_cholesky(covs[factorised])
+        trace_of_inverse = np.einsum("kij,kij->k", prec_chol, prec_chol)
+        ok[factorised] = trace_of_inverse <= covs.shape[-1] / min_eig
     return ok
+
+
+def _factorises(covs: np.ndarray) -> bool:
+    try:
+        np.linalg.cholesky(covs)
+        return True
+    except np.linalg.LinAlgError:
+        return False
 
 
 def floor_eigenvalues(covs: np.ndarray, floor: float) -> np.ndarray:
