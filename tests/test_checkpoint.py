@@ -59,6 +59,15 @@ def test_checkpoint_of_other_data_or_settings_is_refused(rng, tmp_path):
         BigLearnGaussianMixture(checkpoint=path, **dict(SETTINGS, n_inner=2)).fit(X)
 
 
+def test_checkpoint_in_a_missing_folder_is_refused_before_fitting(rng, tmp_path):
+    X, _ = blobs(rng, 4, 3, 50)
+    path = tmp_path / "no" / "such" / "fit.ckpt"
+    model = BigLearnGaussianMixture(checkpoint=path, **SETTINGS)
+    with pytest.raises(ValueError, match=r"'checkpoint' names a file in .*does not exist"):
+        model.fit(X)
+    assert not hasattr(model, "means_") and not path.parent.exists()
+
+
 @pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04truncated"])
 def test_corrupted_checkpoint_is_a_clear_error(rng, tmp_path, content):
     X, _ = blobs(rng, 4, 3, 50)

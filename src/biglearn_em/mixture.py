@@ -508,6 +508,11 @@ class _Checkpointer:
         self.rng = rng
         self.last = time.monotonic()
         if self.path is not None:
+            folder = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(folder):
+                # found now, not at the first save minutes into the fit
+                raise ValueError(f"The parameter 'checkpoint' names a file in {folder}, "
+                                 "which does not exist; create the folder first.")
             params = model.get_params(deep=False)
             for name in ("verbose", "checkpoint", "checkpoint_interval", "callback",
                          "keep_best_on_interrupt"):
