@@ -32,12 +32,9 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
 
-def shared_datasets_dir():
-    """``$BIGLEARN_EM_DATA`` or ``../shared/datasets`` beside the repository; it
-    must exist (CI has it): a missing directory fails the test, never skips it."""
-    from pathlib import Path
-
-    root = os.environ.get("BIGLEARN_EM_DATA")
-    path = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "datasets"
-    assert path.is_dir(), f"data sets not found at {path} (set BIGLEARN_EM_DATA)"
-    return path
+@pytest.fixture(autouse=True)
+def _package_data_only(monkeypatch):
+    """Tests read the UCI sets shipped in the package: a developer's
+    ``$BIGLEARN_EM_DATA`` must not change what they see (tests of the override
+    set it themselves)."""
+    monkeypatch.delenv("BIGLEARN_EM_DATA", raising=False)

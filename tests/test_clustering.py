@@ -4,13 +4,12 @@ import pytest
 from biglearn_em.cli import main
 from biglearn_em.datasets import load_uci, minmax_scale, stratified_split
 from biglearn_em.experiments import clustering
-from conftest import shared_datasets_dir
 
 
 def test_reproduce_clustering_quick(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["reproduce", "clustering", "--dataset", "glass", "--quick",
-                 "--data-dir", str(shared_datasets_dir()), "--out", str(out)]) == 0
+                 "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
     report = (out / "report.md").read_text()
     for text in (stdout, report):
@@ -27,13 +26,6 @@ def test_reproduce_clustering_quick(tmp_path, capsys):
         assert f"]({metric}.png)" in report
     lines = (out / "results.csv").read_text().splitlines()
     assert len(lines) == 1 + 2 * len(clustering.METHODS)  # header, 2 seeds x methods
-
-
-def test_data_dir_is_required(monkeypatch, capsys):
-    monkeypatch.delenv("BIGLEARN_EM_DATA", raising=False)
-    assert main(["reproduce", "clustering", "--dataset", "vehicle", "--quick"]) == 2
-    err = capsys.readouterr().err
-    assert "BIGLEARN_EM_DATA" in err and "--data-dir" in err and len(err.splitlines()) == 1
 
 
 def test_bad_arguments_are_one_line_errors(capsys):
@@ -54,7 +46,7 @@ def test_minmax_uses_training_statistics_only():
 
 
 def test_stratified_split_keeps_class_proportions():
-    X, y = load_uci("vehicle", shared_datasets_dir())[:2]
+    X, y = load_uci("vehicle")[:2]
     X_train, y_train, X_test, y_test = stratified_split(X, y, 0.2, seed=3)
     assert len(y_test) == np.ceil(0.2 * len(y)) and len(y_train) + len(y_test) == len(y)
     for c in np.unique(y):
@@ -65,10 +57,9 @@ def test_stratified_split_keeps_class_proportions():
 
 
 def test_splits_are_scaled_with_train_statistics():
-    data = shared_datasets_dir()
-    split = clustering.load_split("pendigits", seed=0, data_dir=data)
+    split = clustering.load_split("pendigits", seed=0)
     assert split.X_train.min() == 0.0 and split.X_train.max() == 1.0
-    X_train, _, X_test, y_test = load_uci("pendigits", data)
+    X_train, _, X_test, y_test = load_uci("pendigits")
     assert len(split.y_test) == len(y_test)  # the official split, not a random one
     low, span = X_train.min(0), X_train.max(0) - X_train.min(0)
     np.testing.assert_allclose(split.X_test, (X_test - low) / span)
@@ -84,6 +75,6 @@ def test_kmeans_log_likelihood_is_finite():
 
 @pytest.mark.parametrize("name", clustering.DATASETS)
 def test_every_dataset_loads(name):
-    split = clustering.load_split(name, seed=0, data_dir=shared_datasets_dir())
+    split = clustering.load_split(name, seed=0)
     assert split.X_train.shape[1] == split.X_test.shape[1]
     assert len(np.unique(split.y_train)) <= clustering.SETTINGS[name].K

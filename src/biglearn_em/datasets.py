@@ -1,9 +1,11 @@
 """Data sets: the synthetic grid25 mixture, the paper's clustering sets
-(``.mat`` files and scikit-learn's bundled ones), splits and min-max scaling."""
+(``.mat`` files shipped in the package's ``data`` folder, and scikit-learn's
+bundled ones), splits and min-max scaling."""
 
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +75,10 @@ def load_mat(path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------- clustering data
-#: The paper's UCI / LIBSVM clustering sets: files under the data directory,
+#: The paper's UCI clustering sets: files under the data directory,
 #: (training file, test file or None when the set has no official split).
+#: The package ships them in this layout (``data/README.md`` says where they
+#: come from); a folder given as an override must have the same layout.
 UCI_FILES = {
     "glass": ("glass/glass.mat", None),
     "letter": ("letter/letter.mat", None),
@@ -85,34 +89,62 @@ UCI_FILES = {
 #: scikit-learn's bundled sets (no download needed).
 SKLEARN_SETS = ("digits", "iris", "wine")
 
-#: Environment variable naming the directory that holds the ``.mat`` files.
+#: Environment variable naming a directory to read the ``.mat`` files from
+#: instead of the copies inside the package.
 DATA_ENV = "BIGLEARN_EM_DATA"
 
 
-def data_dir_from_env(data_dir=None):
-    """The ``.mat`` data directory: ``data_dir`` if given, else ``$BIGLEARN_EM_DATA``.
+def bundled_data_dir() -> Path:
+    """The folder inside the installed package that holds the UCI ``.mat`` files."""
+    # a regular (unzipped) install: the resource is a real folder on disk
+    return Path(str(files("biglearn_em").joinpath("data")))
+
+
+def resolve_data_dir(override=None) -> Path:
+    """The folder the UCI ``.mat`` files are read from.
+
+    Parameters
+    ----------
+    override : path-like or None
+        A folder to use instead of the package's own copies (``--data-dir``).
+
+    Returns
+    -------
+    Path
+        ``override`` if given, else ``$BIGLEARN_EM_DATA`` if set, else
+        :func:`bundled_data_dir`.
 
     Raises
     ------
     ValueError
-        When neither is set, or the directory does not exist (the message says how to set it).
+        When the folder chosen by ``override`` or ``$BIGLEARN_EM_DATA`` does
+        not exist (the message names where it came from).
     """
-    if data_dir is None:
-        value = os.environ.get(DATA_ENV)
-        if not value:
-            raise ValueError(f"no data directory: pass --data-dir DIR or set {DATA_ENV}=DIR "
-                             "(the directory holding glass/, letter/, pendigits/ and vehicle/)")
-        data_dir = value
-    path = Path(data_dir)
+    if override is not None:
+        source = "--data-dir"
+    elif os.environ.get(DATA_ENV):
+        override, source = os.environ[DATA_ENV], f"${DATA_ENV}"
+    else:
+        return bundled_data_dir()
+    path = Path(override)
     if not path.is_dir():
-        raise ValueError(f"data directory {path} does not exist (set --data-dir or {DATA_ENV})")
+        raise ValueError(f"data directory {path} (from {source}) does not exist; leave "
+                         f"--data-dir and {DATA_ENV} unset to use the copies in the package")
     return path
 
 
 def load_uci(
-    name: str, data_dir
+    name: str, folder=None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """One of the paper's UCI sets (:data:`UCI_FILES`) from ``data_dir``.
+    """One of the paper's UCI sets (:data:`UCI_FILES`).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`UCI_FILES`.
+    folder : path-like or None
+        Where to read the files from; None resolves it with :func:`resolve_data_dir`
+        (``$BIGLEARN_EM_DATA``, else the package's own copies).
 
     Returns
     -------
@@ -124,11 +156,12 @@ def load_uci(
     """
     if name not in UCI_FILES:
         raise ValueError(f"unknown UCI data set {name!r}; expected one of {sorted(UCI_FILES)}")
+    folder = resolve_data_dir(folder)
     train, test = UCI_FILES[name]
-    X_train, y_train = load_mat(Path(data_dir) / train)
+    X_train, y_train = load_mat(folder / train)
     if test is None:
         return X_train, y_train, None, None
-    X_test, y_test = load_mat(Path(data_dir) / test)
+    X_test, y_test = load_mat(folder / test)
     if X_test.shape[1] != X_train.shape[1]:
         raise ValueError(f"{name}: training and test files have {X_train.shape[1]} and "
                          f"{X_test.shape[1]} features")

@@ -1,6 +1,7 @@
-"""Real-world clustering (DESIGN.md section 5): plain EM, BigLearn-EM,
-scikit-learn's ``GaussianMixture`` and k-means on the paper's UCI sets and on
-scikit-learn's bundled digits, iris and wine.
+"""Real-world clustering (docs/design.md, "The paper's experiments"): plain
+EM, BigLearn-EM, scikit-learn's ``GaussianMixture`` and k-means on the paper's
+UCI sets (shipped in the package) and on scikit-learn's bundled digits, iris
+and wine.
 
 Every set is min-max scaled to [0, 1] with the statistics of its training
 split only. Pendigits has an official (writer-disjoint) split; the others get
@@ -29,10 +30,11 @@ from .._gaussian import floor_eigenvalues
 from ..datasets import (
     SKLEARN_SETS,
     UCI_FILES,
-    data_dir_from_env,
+    bundled_data_dir,
     load_sklearn,
     load_uci,
     minmax_scale,
+    resolve_data_dir,
     stratified_split,
 )
 from ..metrics import clustering_scores, gmm_log_density
@@ -145,7 +147,8 @@ def load_split(name: str, seed: int, data_dir=None, test_fraction: float = 0.2) 
     seed : int
         Draws the stratified split of sets without an official one.
     data_dir : path-like or None
-        Directory of the ``.mat`` files (needed for the UCI sets only).
+        Folder of the ``.mat`` files of the UCI sets; None reads
+        ``$BIGLEARN_EM_DATA`` or else the package's own copies.
     test_fraction : float
         Share of the stratified test split.
 
@@ -155,8 +158,6 @@ def load_split(name: str, seed: int, data_dir=None, test_fraction: float = 0.2) 
         X_train (N, D) in [0, 1], y_train (N,), X_test (M, D) and y_test (M,).
     """
     if name in UCI_FILES:
-        if data_dir is None:
-            raise ValueError(f"{name} needs the data directory (--data-dir)")
         X_train, y_train, X_test, y_test = load_uci(name, data_dir)
     elif name in SKLEARN_SETS:
         (X_train, y_train), X_test, y_test = load_sklearn(name), None, None
@@ -290,7 +291,8 @@ def run(
     seeds : sequence of int
         Each seed draws the split (sets without an official one) and seeds every method.
     data_dir : path-like or None
-        Directory of the ``.mat`` files.
+        Folder of the ``.mat`` files (None: ``$BIGLEARN_EM_DATA`` or the
+        package's own copies).
     quick : bool
         Use the :data:`QUICK` budgets.
     methods : sequence of str
@@ -394,13 +396,16 @@ PAPER_PENDIGITS = ("The original code's saved run (seed 42, K = 12, 10,000 outer
 
 
 def sections(rows: Sequence[Row], seeds: Sequence[int], quick: bool, total_seconds: float,
-             command: str, threads: int | None = 1) -> list[tuple[str, str]]:
-    """The sections of ``report.md``: (title, Markdown body) pairs."""
+             command: str, threads: int | None = 1, data_source: str | None = None
+             ) -> list[tuple[str, str]]:
+    """The sections of ``report.md``: (title, Markdown body) pairs; ``data_source``
+    says where the UCI files were read from (None: no UCI set was run)."""
     datasets, _ = _ordered(rows)
     how = (
         f"Command: `{command}`. Seeds: {', '.join(map(str, seeds))}. Total wall time "
         f"{total_seconds / 60:.1f} min."
         + (" **Quick run (smoke-test budgets): not results.**" if quick else "")
+        + (f" UCI data: {data_source}." if data_source else "")
         + "\n\nEach data set is min-max scaled to [0, 1] with its training split's statistics. "
         "Pendigits uses its official split; the others a stratified 80/20 split drawn from "
         "each seed. Scores are on the test split, mean +- sd over seeds (best mean in bold). "
@@ -468,8 +473,8 @@ def bar_charts(rows: Sequence[Row], out_dir: Path) -> list[Path]:
 
 
 def write_outputs(rows: Sequence[Row], out_dir, seeds: Sequence[int], quick: bool,
-                  total_seconds: float, command: str, threads: int | None = 1
-                  ) -> dict[str, Path]:
+                  total_seconds: float, command: str, threads: int | None = 1,
+                  data_source: str | None = None) -> dict[str, Path]:
     """``report.md``, ``results.csv`` (one line per fit) and, when matplotlib is
     installed, the bar charts, in ``out_dir``. Returns the paths by name."""
     import csv
@@ -486,7 +491,8 @@ def write_outputs(rows: Sequence[Row], out_dir, seeds: Sequence[int], quick: boo
     if not charts:
         print(report.NO_MATPLOTLIB)
     md = report.write(out, "Clustering: EM, BigLearn-EM, scikit-learn GMM and k-means",
-                      sections(rows, seeds, quick, total_seconds, command, threads), charts)
+                      sections(rows, seeds, quick, total_seconds, command, threads,
+                               data_source), charts)
     return {"report": md, "csv": table, **{p.stem: p for p in charts}}
 
 
@@ -497,7 +503,9 @@ def add_arguments(parser) -> None:
                         help=f"{', '.join(DATASETS)}, a comma-separated list of them, or all "
                         "(default)")
     parser.add_argument("--data-dir", default=None,
-                        help="folder of the .mat files (default: $BIGLEARN_EM_DATA)")
+                        help="folder of the UCI .mat files, laid out as the package's own "
+                        "copies (default: $BIGLEARN_EM_DATA if set, else the copies shipped in "
+                        "the package)")
     parser.add_argument("--seeds", type=int, default=None,
                         help=f"use the first N of the seeds {', '.join(map(str, SEEDS))} "
                         "(default: all 5; 2 with --quick)")
@@ -510,6 +518,16 @@ def add_arguments(parser) -> None:
                         "(default: out/clustering)")
 
 
+def _describe_source(folder: Path | None) -> str | None:
+    """Where the UCI files came from, for the report (None: no UCI set was run)."""
+    if folder is None:
+        return None
+    if folder == bundled_data_dir():
+        return ("the copies shipped in the package (`biglearn_em/data`, UCI Machine Learning "
+                "Repository, CC BY 4.0)")
+    return f"`{folder}`"
+
+
 def main(args) -> int:
     """Run ``biglearn-em reproduce clustering``: fit, print the tables, write the report."""
     import shlex
@@ -520,9 +538,8 @@ def main(args) -> int:
     if unknown:
         raise ValueError(f"unknown data set {unknown[0]!r}; expected 'all' or a comma-separated "
                          f"list of {', '.join(DATASETS)}")
-    # the .mat sets need the folder; scikit-learn's bundled ones do not
-    data_dir = (data_dir_from_env(args.data_dir) if any(n in UCI_FILES for n in names)
-                else args.data_dir)
+    # resolved once, so that a bad --data-dir fails before any fit
+    data_dir = resolve_data_dir(args.data_dir) if any(n in UCI_FILES for n in names) else None
     n_seeds = args.seeds or (2 if args.quick else len(SEEDS))
     if not 1 <= n_seeds <= len(SEEDS):
         raise ValueError(f"--seeds must be between 1 and {len(SEEDS)} "
@@ -538,7 +555,8 @@ def main(args) -> int:
     # the options that shape the results (not --out or --data-dir)
     command = (f"biglearn-em reproduce clustering --dataset {shlex.quote(args.dataset)} "
                f"--seeds {n_seeds} --threads {args.threads}" + (" --quick" if args.quick else ""))
-    paths = write_outputs(rows, args.out, seeds, args.quick, total, command, threads)
+    paths = write_outputs(rows, args.out, seeds, args.quick, total, command, threads,
+                          _describe_source(data_dir))
     for metric, title in {**METRICS, "seconds": "wall time of one fit (s)"}.items():
         print(f"\n{title}\n{metric_table(rows, metric)}")
     print(f"\nwrote {paths['report']} in {total / 60:.1f} min")
