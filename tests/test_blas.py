@@ -30,7 +30,7 @@ def test_numpy_gets_one_thread_inside_and_its_own_back_after():
     for path, n in inside.items():
         if separate and packages[path] == "numpy":
             assert n == 1
-        else:  # SciPy's pool, or one library shared by both: untouched
+        else:  # SciPy's pool, or one library both load: untouched
             assert n == before[path]
 
 

@@ -1,4 +1,4 @@
-"""grid25: 25 Gaussians on a 5 x 5 grid (DESIGN.md section 5).
+"""grid25: 25 Gaussians on a 5 x 5 grid (docs/design.md, "The paper's experiments").
 
 Every method starts from the paper's initialisation (uniform weights, means
 drawn from N(0, I), identity covariances) drawn from the seed, and is scored by

@@ -21,7 +21,7 @@ BigLearn-EM setting in ``--tune``) is read off the same sequence.
 
 All fits run single-threaded (``threadpoolctl``) and are timed by the CPU
 time of the process (``time.process_time``): on an idle machine that is the
-wall time, and on a shared one it is not inflated by other processes, so the
+wall time, and on a busy one it is not inflated by other processes, so the
 budget means the same for every method.
 """
 
