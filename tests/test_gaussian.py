@@ -8,6 +8,7 @@ from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 
 from biglearn_em import BigLearnGaussianMixture
+from biglearn_em._backend import NumpyBackend
 from biglearn_em._em import ensure_positive_definite
 from biglearn_em._gaussian import (
     SuffStats,
@@ -168,7 +169,7 @@ def test_positive_definite_with_min_eig_bounds_the_smallest_eigenvalue(rng, D):
 def test_numerically_singular_covariance_is_repaired(rng):
     # a rank-one component of duplicated rows: eigenvalues 1e-19 and 3e-17 beside 1.6
     cov = _with_eigenvalues(rng, [1.6e-19, 2.8e-17, 1.64])
-    fixed, n = ensure_positive_definite(cov[None], 0.0)
+    fixed, n = ensure_positive_definite(NumpyBackend(), cov[None], 0.0)
     assert n == 1
     assert np.linalg.eigvalsh(fixed[0])[0] >= 0.99e-10
     np.testing.assert_allclose(fixed[0], cov, atol=1e-9)  # only the null space moved
@@ -176,5 +177,5 @@ def test_numerically_singular_covariance_is_repaired(rng):
         np.linalg.cholesky(fixed * scale**2)
     # a healthy matrix is left alone
     healthy = random_spd(rng, 2, 3)
-    same, n = ensure_positive_definite(healthy, 0.0)
+    same, n = ensure_positive_definite(NumpyBackend(), healthy, 0.0)
     assert n == 0 and same is healthy

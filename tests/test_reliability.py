@@ -176,11 +176,12 @@ def test_property_fits_are_always_valid(n, d, k, log_scale, seed, update, plain)
 
 @pytest.mark.parametrize("D", [3, 60])
 def test_repair_handles_any_broken_matrix(D):
+    from biglearn_em._backend import NumpyBackend
     from biglearn_em._em import ensure_positive_definite
 
     covs = np.array([np.eye(D), np.full((D, D), np.nan), -np.eye(D), np.zeros((D, D)),
                      np.full((D, D), np.inf)])
-    fixed, repaired = ensure_positive_definite(covs, 1e-4)
+    fixed, repaired = ensure_positive_definite(NumpyBackend(), covs, 1e-4)
     assert repaired == 4
     np.testing.assert_array_equal(fixed[0], np.eye(D))
     assert np.all(np.isfinite(fixed))

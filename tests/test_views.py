@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 
+from biglearn_em._backend import NumpyBackend
 from biglearn_em._gaussian import precision_cholesky
 from biglearn_em._views import View, draw_view, haar_frame, joint_view, write_back
 from conftest import random_spd
+
+NP = NumpyBackend()
 
 
 def _views(rng, D):
@@ -55,8 +58,8 @@ def test_write_back_reproduces_the_view(rng, rule):
             mv, Sv = view.params(means, covs)
             new_mv = mv + rng.normal(size=mv.shape)
             new_Sv = random_spd(rng, K, view.m)
-            new_means, new_covs = write_back(view, means, covs, (mv, Sv, precision_cholesky(Sv)),
-                                             (new_mv, new_Sv), rule)
+            old = (mv, Sv, precision_cholesky(Sv))
+            new_means, new_covs = write_back(NP, view, means, covs, old, (new_mv, new_Sv), rule)
             P = _P(view)
             np.testing.assert_allclose(P @ new_covs @ P.T, new_Sv, atol=1e-10, rtol=0)
             np.testing.assert_allclose(new_means @ P.T, new_mv, atol=1e-10, rtol=0)
@@ -71,7 +74,7 @@ def test_conditional_rule_keeps_covariances_positive_definite(rng):
             mv, Sv = view.params(means, covs)
             # a drastic shrink of the view covariance: the block rule goes indefinite here
             new_Sv = 1e-3 * random_spd(rng, K, view.m)
-            _, new_covs = write_back(view, means, covs, (mv, Sv, precision_cholesky(Sv)),
+            _, new_covs = write_back(NP, view, means, covs, (mv, Sv, precision_cholesky(Sv)),
                                      (mv, new_Sv), "conditional")
             assert np.linalg.eigvalsh(new_covs).min() > 0
             # the conditional covariance of x given Px is unchanged
@@ -88,7 +91,7 @@ def test_block_rule_can_go_indefinite(rng):
     means, covs = rng.normal(size=(K, D)), random_spd(rng, K, D)
     view = _views(rng, D)[1]
     mv, Sv = view.params(means, covs)
-    _, new_covs = write_back(view, means, covs, (mv, Sv, precision_cholesky(Sv)),
+    _, new_covs = write_back(NP, view, means, covs, (mv, Sv, precision_cholesky(Sv)),
                              (mv, 1e-3 * random_spd(rng, K, view.m)), "block")
     assert np.linalg.eigvalsh(new_covs).min() < 0
 

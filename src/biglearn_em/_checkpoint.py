@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,38 +23,47 @@ _SCALARS = ("phase", "n_iter", "n_polish", "lower_bound", "converged", "best_ll"
             "since_best", "lower_bounds", "history")
 
 
-def fingerprint(X: np.ndarray, settings: dict) -> str:
-    """SHA-256 of the data (shape, dtype, bytes) and of the JSON of ``settings``."""
+def fingerprint(X, settings: dict) -> str:
+    """SHA-256 of the data (shape, dtype, bytes) and of the JSON of ``settings``.
+
+    X is a NumPy array or a torch tensor; a tensor's rows are read in blocks
+    of 16 MiB, so that the same data give the same key on every device.
+    """
     h = hashlib.sha256()
-    h.update(repr((X.shape, X.dtype.str)).encode())
-    step = max(1, (1 << 24) // max(1, X.itemsize * X.shape[1]))
+    tensor = not isinstance(X, np.ndarray)
+    dtype = np.dtype(str(X.dtype).rsplit(".", 1)[-1]) if tensor else X.dtype
+    h.update(repr((tuple(X.shape), dtype.str)).encode())
+    step = max(1, (1 << 24) // max(1, dtype.itemsize * X.shape[1]))
     for s in range(0, X.shape[0], step):
-        h.update(np.ascontiguousarray(X[s : s + step]).tobytes())
+        block = X[s : s + step]
+        h.update(np.ascontiguousarray(block.cpu().numpy() if tensor else block).tobytes())
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
 def save(path: str | os.PathLike, state: State, rng: np.random.Generator, init: int,
-         best: State | None, key: str) -> None:
+         best: State | None, key: str, to_numpy: Callable = np.asarray) -> None:
     """Write the fit's state atomically: a temporary file in the same folder,
     flushed to disk, then renamed over ``path``.
 
     ``init`` is the index of the initialisation in progress and ``best`` the
     finished state of the best earlier initialisation (with ``n_init > 1``).
+    ``to_numpy`` brings the backend's parameter arrays to the host.
     """
     arrays: dict[str, np.ndarray] = {}
     meta = {"format": FORMAT, "version": VERSION, "key": key, "init": init,
-            "rng": rng.bit_generator.state, "state": _put(arrays, "state", state),
-            "best": None if best is None else _put(arrays, "best", best)}
+            "rng": rng.bit_generator.state, "state": _put(arrays, "state", state, to_numpy),
+            "best": None if best is None else _put(arrays, "best", best, to_numpy)}
     arrays["meta"] = np.array(json.dumps(meta))
     write_npz_atomic(path, arrays)
 
 
-def load(path: str | os.PathLike, key: str) -> tuple[State, dict, int, State | None]:
+def load(path: str | os.PathLike, key: str, asarray: Callable = np.asarray
+         ) -> tuple[State, dict, int, State | None]:
     """Read a checkpoint written by :func:`save` for the same data and settings.
 
     Returns the state, the generator state, the initialisation index and the
-    best earlier state.
+    best earlier state; ``asarray`` puts the parameter arrays on the fit's backend.
 
     Raises
     ------
@@ -73,26 +83,26 @@ def load(path: str | os.PathLike, key: str) -> tuple[State, dict, int, State | N
         raise ValueError(f"{path} was written for other data or settings; delete it or "
                          "choose another checkpoint file to start afresh")
     try:
-        state = _get(arrays, "state", meta["state"])
-        best = None if meta["best"] is None else _get(arrays, "best", meta["best"])
+        state = _get(arrays, "state", meta["state"], asarray)
+        best = None if meta["best"] is None else _get(arrays, "best", meta["best"], asarray)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path} is an incomplete checkpoint (missing {exc})") from None
     return state, meta["rng"], int(meta["init"]), best
 
 
-def _put(arrays: dict, prefix: str, state: State) -> dict:
+def _put(arrays: dict, prefix: str, state: State, to_numpy: Callable) -> dict:
     for name, params in (("params", state.params), ("best", state.best)):
         if params is not None:
             for f in _PARAM_FIELDS:
-                arrays[f"{prefix}.{name}.{f}"] = getattr(params, f)
+                arrays[f"{prefix}.{name}.{f}"] = to_numpy(getattr(params, f))
     scalars = {name: getattr(state, name) for name in _SCALARS}
     scalars["has_best"] = state.best is not None
     return scalars
 
 
-def _get(arrays: dict, prefix: str, scalars: dict) -> State:
+def _get(arrays: dict, prefix: str, scalars: dict, asarray: Callable) -> State:
     def params(name: str) -> Params:
-        return Params(*(arrays[f"{prefix}.{name}.{f}"] for f in _PARAM_FIELDS))
+        return Params(*(asarray(arrays[f"{prefix}.{name}.{f}"]) for f in _PARAM_FIELDS))
 
     values = {name: scalars[name] for name in _SCALARS}
     best = params("best") if scalars["has_best"] else None

@@ -4,26 +4,21 @@ with plain EM.
 
 The engine works in internal coordinates (data centred and divided by one
 scalar, see :class:`Data`) so that floors and tolerances mean the same thing at
-every scale of the input.
+every scale of the input. It is written once for every backend: arrays are
+touched through the operators NumPy arrays and torch tensors share and through
+``data.backend`` (:mod:`._backend`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from ._gaussian import (
-    SuffStats,
-    Whitener,
-    e_step_chunk,
-    floor_eigenvalues,
-    m_step,
-    positive_definite,
-    precision_cholesky,
-    smooth_weights,
-)
+from ._backend import Backend, NumpyBackend
+from ._gaussian import smooth_weights
 from ._views import View, draw_view, joint_view, write_back
 
 #: Eigenvalue floor (internal units, i.e. relative to the mean feature
@@ -33,36 +28,56 @@ REPAIR_FLOOR = 1e-10
 
 @dataclass
 class Data:
-    """The training data with the affine map into internal coordinates.
+    """The data as a backend reads them, with the affine map into internal
+    coordinates.
 
-    ``X`` (N, D) is kept as given (any float dtype); chunks of ``chunk_size``
-    rows are converted to float64 as ``(X - shift) / scale`` on the fly.
+    ``X`` (N, D) is kept as given or as ``backend.place`` put it (on a device
+    when it fits there); chunks of ``chunk_size`` rows are converted to the
+    compute dtype as ``(X - shift) / scale`` on the fly. ``shift`` (D,) is a
+    float64 array of the backend; ``shift=None`` reads X as it is (inference
+    on fitted parameters, which are in the units of X).
     """
 
-    X: np.ndarray
-    shift: np.ndarray
+    X: Any
+    shift: Any
     scale: float
     chunk_size: int
+    backend: Backend = field(default_factory=NumpyBackend)
 
     @classmethod
-    def from_array(cls, X: np.ndarray, chunk_size: int | None) -> Data:
+    def from_array(cls, X, chunk_size: int | None, backend: Backend | None = None,
+                   n_components: int = 1) -> Data:
+        """The data ``X`` (N, D) with the column means as ``shift`` and the
+        root mean feature variance as ``scale``."""
+        be = NumpyBackend() if backend is None else backend
+        X = be.place(X)
         N, D = X.shape
         if chunk_size is None:
-            chunk_size = default_chunk_size(D)
-        shift = np.zeros(D)
-        for s in range(0, N, chunk_size):
-            shift += X[s : s + chunk_size].sum(axis=0, dtype=np.float64)
+            chunk_size = be.default_chunk_size(D, n_components)
+        shift = be.zeros(D)
+        for raw in be.raw_chunks(X, chunk_size):
+            shift += raw.sum(0, dtype=shift.dtype)
         shift /= N
         # two passes with a max-abs pre-scale: no overflow for values near 1e150
         peak = 0.0
-        for s in range(0, N, chunk_size):
-            peak = max(peak, float(np.abs(X[s : s + chunk_size] - shift).max()))
+        for raw in be.raw_chunks(X, chunk_size):
+            peak = max(peak, be.item(abs(raw - shift).max()))
         if peak == 0.0 or not np.isfinite(peak):
-            return cls(X, shift, 1.0 if peak == 0.0 else peak, chunk_size)
+            return cls(X, shift, 1.0 if peak == 0.0 else peak, chunk_size, be)
         ss = 0.0
-        for s in range(0, N, chunk_size):
-            ss += float(np.square((X[s : s + chunk_size] - shift) / peak).sum())
-        return cls(X, shift, peak * np.sqrt(ss / (N * D)), chunk_size)
+        for raw in be.raw_chunks(X, chunk_size):
+            scaled = (raw - shift) / peak
+            ss += be.item((scaled * scaled).sum())
+        return cls(X, shift, peak * np.sqrt(ss / (N * D)), chunk_size, be)
+
+    @classmethod
+    def unscaled(cls, X, chunk_size: int | None, backend: Backend,
+                 n_components: int = 1) -> Data:
+        """``X`` read as it is, for log-densities of fitted parameters."""
+        X = backend.place(X)
+        if chunk_size is None:
+            chunk_size = backend.default_chunk_size(X.shape[1], n_components)
+        return cls(X, None, 1.0, chunk_size, backend)
 
     @property
     def n_samples(self) -> int:
@@ -72,35 +87,32 @@ class Data:
     def n_features(self) -> int:
         return self.X.shape[1]
 
-    def standardized(self) -> np.ndarray:
-        """All of X in internal coordinates, (N, D) float64 (one copy, filled by chunks)."""
-        out = np.empty((self.n_samples, self.n_features))
-        for s, Z in zip(range(0, self.n_samples, self.chunk_size), self.chunks()):
-            out[s : s + len(Z)] = Z
-        return out
+    def standardized(self) -> Any:
+        """All of X in internal coordinates, (N, D), as one array of the backend."""
+        return self.backend.concat(self.chunks())
 
-    def chunks(self, view: View | None = None) -> Iterator[np.ndarray]:
-        """Internal-coordinate chunks seen through ``view``, each (n, m) float64."""
-        for s in range(0, self.n_samples, self.chunk_size):
-            Z = (self.X[s : s + self.chunk_size] - self.shift) / self.scale
+    def rows(self, index: np.ndarray) -> Any:
+        """The rows ``index`` (host integers) in internal coordinates, (len(index), D)."""
+        be = self.backend
+        return be.standardize(be.take(self.X, index), self.shift, self.scale)
+
+    def chunks(self, view: View | None = None) -> Iterator[Any]:
+        """Internal-coordinate chunks seen through ``view``, each (n, m), in the
+        backend's compute dtype."""
+        be = self.backend
+        for raw in be.raw_chunks(self.X, self.chunk_size):
+            Z = be.standardize(raw, self.shift, self.scale)
             yield Z if view is None else view.data(Z)
-
-
-def default_chunk_size(n_features: int) -> int:
-    """Rows per chunk so that one chunk of float64 data is about 8 MiB."""
-    return max(256, (1 << 20) // max(1, n_features))
 
 
 @dataclass
 class Params:
-    """Mixture parameters: weights (K,), means (K, D), covariances (K, D, D)."""
+    """Mixture parameters: weights (K,), means (K, D), covariances (K, D, D),
+    float64 arrays of the fit's backend."""
 
-    weights: np.ndarray
-    means: np.ndarray
-    covs: np.ndarray
-
-    def copy(self) -> Params:
-        return Params(self.weights.copy(), self.means.copy(), self.covs.copy())
+    weights: Any
+    means: Any
+    covs: Any
 
 
 @dataclass(frozen=True)
@@ -169,7 +181,7 @@ class State:
                       self.lower_bounds, self.history)
 
 
-def ensure_positive_definite(covs: np.ndarray, floor: float) -> tuple[np.ndarray, int]:
+def ensure_positive_definite(be: Backend, covs, floor: float) -> tuple[Any, int]:
     """Repair the covariances (K, m, m) that a Cholesky factorisation rejects,
     or whose smallest eigenvalue is below ``REPAIR_FLOOR`` (numerically
     singular: their factorisation would fail again once mapped back to the
@@ -178,37 +190,37 @@ def ensure_positive_definite(covs: np.ndarray, floor: float) -> tuple[np.ndarray
 
     Returns the covariances and the number of components repaired.
     """
-    bad = ~positive_definite(covs, REPAIR_FLOOR)
-    n_bad = int(bad.sum())
+    bad = ~be.positive_definite(covs, REPAIR_FLOOR)
+    n_bad = be.count(bad)
     if n_bad == 0:
         return covs, 0
-    fixed = covs.copy()
+    fixed = be.copy(covs)
+    eye = be.eye(fixed.shape[-1])
     level = max(floor, REPAIR_FLOOR)
     for _ in range(6):
-        finite = np.isfinite(fixed[bad]).all(axis=(1, 2))
+        finite = be.finite_matrices(fixed[bad])
         # a non-finite matrix has no spectrum to clip: restart it at the data's scale
-        fixed[np.flatnonzero(bad)[~finite]] = np.eye(fixed.shape[-1])
-        fixed[bad] = floor_eigenvalues(fixed[bad], level)
-        bad = ~positive_definite(fixed, REPAIR_FLOOR)
-        if not bad.any():
+        fixed[be.nonzero(bad)[~finite]] = eye
+        fixed[bad] = be.floor_eigenvalues(fixed[bad], level)
+        bad = ~be.positive_definite(fixed, REPAIR_FLOOR)
+        if be.count(bad) == 0:
             return fixed, n_bad
         level *= 100.0
-    fixed[bad] = np.eye(fixed.shape[-1])
+    fixed[bad] = eye
     return fixed, n_bad
 
 
-def safe_precision_cholesky(covs: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, int]:
+def safe_precision_cholesky(be: Backend, covs, floor: float) -> tuple[Any, Any, int]:
     """Precision Cholesky factors, repairing matrices that are not positive definite.
 
     Returns the (possibly repaired) covariances (K, m, m), their factors
     (K, m, m) and the number of components that needed the repair.
     """
-    try:
-        return covs, precision_cholesky(covs), 0
-    except np.linalg.LinAlgError:
-        pass
-    fixed, repaired = ensure_positive_definite(covs, floor)
-    return fixed, precision_cholesky(fixed), repaired
+    prec_chol, ok = be.precision_cholesky(covs)
+    if be.count(~ok) == 0:
+        return covs, prec_chol, 0
+    fixed, repaired = ensure_positive_definite(be, covs, floor)
+    return fixed, be.precision_cholesky(fixed)[0], repaired
 
 
 def view_step(
@@ -216,19 +228,23 @@ def view_step(
 ) -> tuple[Params, float, int]:
     """One EM step on ``view``: E-step on ``Y = X P.T``, M-step in the view, write-back.
 
+    ``view`` is drawn on the host (NumPy) and put on the data's backend here.
     Returns the new parameters, the mean log-likelihood of the view data (in
     the units of the original data) under the parameters the step started
     from, and the number of repaired components.
     """
+    be = data.backend
+    view = view.on(be)
     means_v, covs_v = view.params(params.means, params.covs)
-    covs_v, prec_chol_v, repaired = safe_precision_cholesky(covs_v, settings.eig_floor)
-    wh = Whitener(params.weights, means_v, prec_chol_v)
-    stats = SuffStats.zeros(means_v)
+    covs_v, prec_chol_v, repaired = safe_precision_cholesky(be, covs_v, settings.eig_floor)
+    wh = be.whitener(params.weights, means_v, prec_chol_v)
+    stats = be.new_stats(means_v)
     for Y in data.chunks(view):
-        e_step_chunk(Y, wh, stats)
-    stats.finish()
-    weights, new_means_v, new_covs_v = m_step(stats, settings.reg_covar, settings.eig_floor)
+        be.e_step(Y, wh, stats)
+    be.finish(stats)
+    weights, new_means_v, new_covs_v = be.m_step(stats, settings.reg_covar, settings.eig_floor)
     means, covs = write_back(
+        be,
         view,
         params.means,
         params.covs,
@@ -237,12 +253,12 @@ def view_step(
         settings.update,
     )
     if view.kind != "joint" and settings.update == "block":
-        covs = floor_eigenvalues(covs, settings.eig_floor)
+        covs = be.floor_eigenvalues(covs, settings.eig_floor)
     # every step hands on positive definite covariances (without a floor an
     # M-step on collapsed or collinear data can yield singular ones)
-    covs, fixed = ensure_positive_definite(covs, settings.eig_floor)
+    covs, fixed = ensure_positive_definite(be, covs, settings.eig_floor)
     new = Params(smooth_weights(weights, smoothing), means, covs)
-    ll = float(stats.ll / stats.n - view.m * np.log(data.scale))
+    ll = float(be.item(stats.ll) / stats.n - view.m * np.log(data.scale))
     return new, ll, repaired + fixed
 
 

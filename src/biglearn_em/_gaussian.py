@@ -1,8 +1,11 @@
-"""Pure numerics of a full-covariance Gaussian mixture.
+"""Pure numerics of a full-covariance Gaussian mixture on NumPy and SciPy:
+the kernels of the NumPy backend (:class:`._backend.NumpyBackend`).
 
-Everything here works on plain float64 NumPy arrays in the engine's internal
-(centred and scaled) coordinates. Shapes use ``n`` for the rows of a chunk,
-``K`` for components and ``m`` for the dimension of the current view.
+Parameters are float64 NumPy arrays in the engine's internal (centred and
+scaled) coordinates; data chunks are float64 or, with ``dtype="float32"``,
+float32, and the sufficient statistics are float64 either way. Shapes use
+``n`` for the rows of a chunk, ``K`` for components and ``m`` for the
+dimension of the current view.
 
 The E-step never builds an ``n x K x m`` array: the whitening matrices of all
 components are stacked into one ``m x (K m)`` matrix whose column blocks are
@@ -22,13 +25,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import lapack
-from scipy.linalg.blas import dsyrk, dtrmm
+from scipy.linalg.blas import get_blas_funcs
 
 LOG_2PI = np.log(2.0 * np.pi)
 #: Elements of scratch memory one chunk may use for the stacked whitening product.
 WORK_SIZE = 1 << 21
 #: View size from which the per-component triangular/symmetric kernels are used.
 TRIANGULAR_FROM = 48
+
+
+def default_chunk_size(n_features: int) -> int:
+    """Rows per chunk so that one chunk of float64 data is about 8 MiB."""
+    return max(256, (1 << 20) // max(1, n_features))
 
 
 def precision_cholesky(covariances: np.ndarray) -> np.ndarray:
@@ -79,22 +87,28 @@ class Whitener:
     """Components prepared for many log-density evaluations.
 
     ``weights`` (K,), ``means`` (K, m) and ``prec_chol`` (K, m, m) describe the
-    mixture. ``Wt`` (m, K, m) holds ``U_k.T`` as ``Wt[:, k, :]`` and ``b``
-    (m, K, 1) holds ``U_k.T @ mu_k``, so that ``Wt @ y - b`` whitens ``y`` for
-    all components at once.
+    mixture (float64). ``Wt`` (m, K, m) holds ``U_k.T`` as ``Wt[:, k, :]`` and
+    ``b`` (m, K, 1) holds ``U_k.T @ mu_k``, so that ``Wt @ y - b`` whitens
+    ``y`` for all components at once; both, and ``prec_chol_c``, are in
+    ``dtype``, the dtype of the chunks they multiply. ``const`` (K, 1) is
+    float64.
     """
 
     weights: np.ndarray
     means: np.ndarray
     prec_chol: np.ndarray
+    dtype: np.dtype = np.dtype(np.float64)
     Wt: np.ndarray = field(init=False)
     b: np.ndarray = field(init=False)
     const: np.ndarray = field(init=False)
+    prec_chol_c: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         m = self.means.shape[1]
-        self.Wt = np.ascontiguousarray(self.prec_chol.transpose(2, 0, 1))
-        self.b = np.einsum("ki,kij->jk", self.means, self.prec_chol)[:, :, None]
+        self.Wt = np.ascontiguousarray(self.prec_chol.transpose(2, 0, 1), dtype=self.dtype)
+        b = np.einsum("ki,kij->jk", self.means, self.prec_chol)[:, :, None]
+        self.b = b.astype(self.dtype, copy=False)
+        self.prec_chol_c = self.prec_chol.astype(self.dtype, copy=False)
         with np.errstate(divide="ignore"):
             log_w = np.log(self.weights)
         self.const = (log_w + log_det_precision_cholesky(self.prec_chol) - 0.5 * m * LOG_2PI)[
@@ -108,6 +122,7 @@ def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE)
     Parameters
     ----------
     Y : ndarray of shape (n, m)
+        float64, or float32 with a float32 ``wh``.
     wh : Whitener
         Prepared mixture with K components in m dimensions.
     work_size : int
@@ -115,7 +130,7 @@ def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE)
 
     Returns
     -------
-    ndarray of shape (K, n)
+    ndarray of shape (K, n), float64
         Component-major, so that reductions over components run along
         contiguous rows.
     """
@@ -123,10 +138,11 @@ def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE)
     K = wh.means.shape[0]
     out = np.empty((K, n))
     if m >= TRIANGULAR_FROM:
+        (trmm,) = get_blas_funcs(("trmm",), (Y,))
         for k in range(K):
             # Z = Y @ U_k in place on a copy (Y.T is F-ordered: no further copy)
             Z = Y.copy()
-            dtrmm(1.0, wh.prec_chol[k].T, Z.T, side=0, lower=1, overwrite_b=1)
+            trmm(1.0, wh.prec_chol_c[k].T, Z.T, side=0, lower=1, overwrite_b=1)
             Z -= wh.b[:, k, 0]
             np.einsum("ij,ij->i", Z, Z, out=out[k])
     else:
@@ -182,26 +198,34 @@ class SuffStats:
 
         Components are processed in groups whose weighted, shifted copies of
         the chunk (g, m, n) fit in ``work_size`` elements; the long axis n is
-        innermost for the elementwise work.
+        innermost for the elementwise work. The products run in the dtype of
+        ``Y`` (float64 or float32) and are added to the float64 statistics.
         """
         n, m = Y.shape
         K = self.centers.shape[0]
         self.nk += resp_t.sum(axis=1)
         self.n += n
-        sqrt_r = np.sqrt(resp_t)
+        sqrt_r = np.sqrt(resp_t).astype(Y.dtype, copy=False)
+        centers = self.centers.astype(Y.dtype, copy=False)
         if m >= TRIANGULAR_FROM:
+            (syrk,) = get_blas_funcs(("syrk",), (Y,))
+            single = Y.dtype != np.float64
             for k in range(K):
-                diff = Y - self.centers[k]
+                diff = Y - centers[k]
                 diff *= sqrt_r[k][:, None]
                 self.s1[k] += sqrt_r[k] @ diff
-                # upper triangle of s2[k] += diff.T @ diff, in place (F-ordered views)
-                dsyrk(1.0, diff.T, beta=1.0, c=self.s2[k].T, trans=0, lower=1, overwrite_c=1)
+                # upper triangle of s2[k] += diff.T @ diff, in place (F-ordered
+                # views); float32 products go through a float32 block first
+                if single:
+                    self.s2[k] += syrk(1.0, diff.T, trans=0, lower=1).T
+                else:
+                    syrk(1.0, diff.T, beta=1.0, c=self.s2[k].T, trans=0, lower=1, overwrite_c=1)
             return
         Yt = np.ascontiguousarray(Y.T)
         group = max(1, min(K, work_size // max(1, n * m)))
         for k0 in range(0, K, group):
             k1 = min(K, k0 + group)
-            diff = Yt[None, :, :] - self.centers[k0:k1, :, None]
+            diff = Yt[None, :, :] - centers[k0:k1, :, None]
             diff *= sqrt_r[k0:k1, None, :]
             self.s1[k0:k1] += (diff @ sqrt_r[k0:k1, :, None])[:, :, 0]
             self.s2[k0:k1] += diff @ np.swapaxes(diff, 1, 2)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -202,3 +204,24 @@ class CallableKind(Kind):
 
     def describe(self) -> str:
         return "a callable"
+
+
+@dataclass(frozen=True)
+class Device(Kind):
+    """Where a fit runs: "auto", "cpu", "cuda", "cuda:N" or a ``torch.device``."""
+
+    def fits_type(self, value: object) -> bool:
+        return isinstance(value, str) or _is_torch_device(value)
+
+    def accepts(self, value: object) -> bool:
+        if _is_torch_device(value):
+            return True
+        return isinstance(value, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", value) is not None
+
+    def describe(self) -> str:
+        return "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device"
+
+
+def _is_torch_device(value: object) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.device)

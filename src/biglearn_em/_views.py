@@ -5,13 +5,22 @@ A view is ``P`` (m x D) with orthonormal rows; data are seen as ``Y = X @ P.T``
 and the mixture as ``(pi, mu @ P.T, P Sigma P.T)``. The joint view is ``P = I``
 and a marginal view is a selection of rows of ``I``; both are applied by
 indexing, never by a matrix product.
+
+Views are drawn on the host from the fit's NumPy generator, whatever the
+backend, so that a seed gives the same views everywhere; :meth:`View.on`
+puts one on a backend. The methods use only operators and methods that NumPy
+arrays and torch tensors share.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ._backend import Backend
 
 KINDS = ("joint", "marginal", "rotated")
 
@@ -22,12 +31,24 @@ class View:
 
     Exactly one representation is set: nothing (joint), ``index`` (m,) sorted
     coordinates (marginal), or ``basis`` (m, D) orthonormal rows (rotated).
+    They are NumPy arrays as drawn, or arrays of a backend after :meth:`on`,
+    which also sets ``data_basis``: the basis in the dtype of the data chunks.
     """
 
     kind: str
     n_features: int
-    index: np.ndarray | None = None
-    basis: np.ndarray | None = None
+    index: Any = None
+    basis: Any = None
+    data_basis: Any = None
+
+    def on(self, backend: Backend) -> View:
+        """This view with its index or basis as arrays of ``backend``."""
+        if self.index is not None:
+            return replace(self, index=backend.index(self.index))
+        if self.basis is not None:
+            basis = backend.asarray(self.basis)
+            return replace(self, basis=basis, data_basis=backend.data_array(basis))
+        return self
 
     @property
     def m(self) -> int:
@@ -37,15 +58,16 @@ class View:
             return self.basis.shape[0]
         return self.n_features
 
-    def data(self, X: np.ndarray) -> np.ndarray:
+    def data(self, X):
         """``X @ P.T``: (n, D) -> (n, m)."""
         if self.index is not None:
             return X[:, self.index]
         if self.basis is not None:
-            return X @ self.basis.T
+            basis = self.basis if self.data_basis is None else self.data_basis
+            return X @ basis.T
         return X
 
-    def params(self, means: np.ndarray, covs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def params(self, means, covs) -> tuple[Any, Any]:
         """``mu @ P.T`` (K, m) and ``P Sigma P.T`` (K, m, m)."""
         if self.index is not None:
             idx = self.index
@@ -55,7 +77,7 @@ class View:
             return means @ P.T, P @ covs @ P.T
         return means, covs
 
-    def cross(self, covs: np.ndarray) -> np.ndarray:
+    def cross(self, covs):
         """``Sigma P.T``, shape (K, D, m)."""
         if self.index is not None:
             return covs[:, :, self.index]
@@ -63,18 +85,17 @@ class View:
             return covs @ self.basis.T
         return covs
 
-    def lift(
-        self, delta_means: np.ndarray, delta_covs: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``d_mu @ P`` (K, D) and ``P.T d_S P`` (K, D, D) for view-space changes."""
+    def lift(self, backend: Backend, delta_means, delta_covs) -> tuple[Any, Any]:
+        """``d_mu @ P`` (K, D) and ``P.T d_S P`` (K, D, D) for the view-space
+        changes of a marginal or rotated view."""
         if self.basis is not None:
             P = self.basis
             return delta_means @ P, P.T @ delta_covs @ P
         K = delta_means.shape[0]
         D = self.n_features
-        dm = np.zeros((K, D))
-        dS = np.zeros((K, D, D))
-        idx = self.index if self.index is not None else np.arange(D)
+        dm = backend.zeros((K, D))
+        dS = backend.zeros((K, D, D))
+        idx = self.index
         dm[:, idx] = delta_means
         dS[:, idx[:, None], idx] = delta_covs
         return dm, dS
@@ -117,18 +138,22 @@ def haar_frame(rng: np.random.Generator, n_features: int, m: int) -> np.ndarray:
 
 
 def write_back(
+    backend: Backend,
     view: View,
-    means: np.ndarray,
-    covs: np.ndarray,
-    old_view: tuple[np.ndarray, np.ndarray, np.ndarray],
-    new_view: tuple[np.ndarray, np.ndarray],
+    means,
+    covs,
+    old_view: tuple[Any, Any, Any],
+    new_view: tuple[Any, Any],
     rule: str,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[Any, Any]:
     """Write a view's M-step back into the full means (K, D) and covariances (K, D, D).
 
     Parameters
     ----------
+    backend : Backend
+        The backend of the arrays.
     view : View
+        On ``backend``.
     means, covs : ndarray of shape (K, D) and (K, D, D)
         Full parameters the view step started from.
     old_view : (means_v, covs_v, prec_chol_v)
@@ -152,12 +177,12 @@ def write_back(
     d_means = new_means_v - means_v
     d_covs = new_covs_v - covs_v
     if rule == "block":
-        lm, lS = view.lift(d_means, d_covs)
+        lm, lS = view.lift(backend, d_means, d_covs)
         new_covs = covs + lS
     else:
         # B = Sigma P.T S_v^{-1}, with S_v^{-1} = U U.T from the E-step's factors
-        B = (view.cross(covs) @ prec_chol_v) @ np.swapaxes(prec_chol_v, -1, -2)
-        lm = np.einsum("kdm,km->kd", B, d_means)
-        new_covs = covs + B @ d_covs @ np.swapaxes(B, -1, -2)
-    new_covs = 0.5 * (new_covs + np.swapaxes(new_covs, -1, -2))
+        B = (view.cross(covs) @ prec_chol_v) @ prec_chol_v.swapaxes(-1, -2)
+        lm = backend.einsum("kdm,km->kd", B, d_means)
+        new_covs = covs + B @ d_covs @ B.swapaxes(-1, -2)
+    new_covs = 0.5 * (new_covs + new_covs.swapaxes(-1, -2))
     return means + lm, new_covs

@@ -15,13 +15,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _blas, _checkpoint, _em
+from ._arrays import Returns, dispatching, is_foreign_array, namespace_name, to_host
+from ._backend import DTYPES, Backend, is_torch_tensor, select_backend
 from ._em import Data, Params, Settings
-from ._gaussian import Whitener, log_normalize, precision_cholesky, weighted_log_prob_t
+from ._gaussian import precision_cholesky
 from ._init import METHODS, initial_params
 from ._validation import (
     ArrayLike,
     Boolean,
     CallableKind,
+    Device,
     Integer,
     NoneValue,
     Options,
@@ -117,6 +120,22 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         On KeyboardInterrupt during ``fit``, keep the best model found so far
         (with ``converged_ = False`` and a warning) instead of re-raising. By
         default the interrupt propagates and the estimator is left unchanged.
+    device : None, "auto", "cpu", "cuda", "cuda:N" or torch.device, default=None
+        Where the fit and the predictions run. None: where the data live
+        (NumPy arrays on the host with NumPy/SciPy, a torch tensor on its own
+        device with PyTorch). "cpu": the host. "cuda", "cuda:N" or a
+        ``torch.device``: the whole fit on that device with PyTorch
+        (``pip install "biglearn-em[torch]"``), NumPy data in and NumPy
+        fitted arrays out. "auto": a CUDA device when PyTorch sees one and
+        the problem is large enough for it to pay, else as None.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the data chunks and of the products with them.
+        "float32" halves the memory of the data on a device and is faster on
+        most hardware; parameters and sufficient statistics stay float64.
+    device_budget : int or None, default=None
+        Bytes of device memory the data may occupy (torch). Larger host data
+        stay in host memory and are streamed to the device chunk by chunk,
+        with the same result. None: half of the free memory of a CUDA device.
 
     Attributes
     ----------
@@ -170,6 +189,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         "checkpoint_interval": (Real(0.0),),
         "callback": (NoneValue(), CallableKind()),
         "keep_best_on_interrupt": (Boolean(),),
+        "device": (NoneValue(), Device()),
+        "dtype": (Options(DTYPES),),
+        "device_budget": (NoneValue(), Integer(1)),
     }
 
     def __init__(
@@ -200,6 +222,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         checkpoint_interval: float = 60.0,
         callback: Callable[[dict], None] | None = None,
         keep_best_on_interrupt: bool = False,
+        device=None,
+        dtype: str = "float64",
+        device_budget: int | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -226,6 +251,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self.checkpoint_interval = checkpoint_interval
         self.callback = callback
         self.keep_best_on_interrupt = keep_best_on_interrupt
+        self.device = device
+        self.dtype = dtype
+        self.device_budget = device_budget
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None) -> BigLearnGaussianMixture:
@@ -236,9 +264,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def fit_predict(self, X, y=None) -> np.ndarray:
         """Fit the mixture to X and return the component of every sample, shape (N,)."""
         before = dict(self.__dict__)
+        returns = Returns.like(X)
         X, data, settings, rng = self._prepare(X)
         warm = self.warm_start and hasattr(self, "converged_")
-        ckpt = _Checkpointer(self, X, rng)
+        ckpt = _Checkpointer(self, X, rng, data.backend)
         best, first_init, state = ckpt.resume()
         try:
             with _blas.one_blas_pool():
@@ -271,20 +300,20 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        self._set_params_from(best.params, data, X.dtype)
+        self._set_params_from(best.params, data, _numpy_dtype(X), returns)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         self.lower_bound_ = float(best.lower_bound)
         self.lower_bounds_ = [float(v) for v in best.lower_bounds]
         self.history_ = best.history
-        self.labels_ = self.predict(X)
+        self.labels_ = self._predict(X, returns)
         return self.labels_
 
     def _prepare(self, X) -> tuple[np.ndarray, Data, Settings, np.random.Generator]:
-        """Validated parameters and X, the data in internal units, the engine's
-        settings and the random generator of a fit."""
+        """Validated parameters and X, the data on their backend in internal
+        units, the engine's settings and the random generator of a fit."""
         validate_params(type(self).__name__, self.get_params(deep=False), self._param_spec)
-        X = self._check_X(X, reset=True)
+        X = self._validate_X(X, reset=True)
         N, D = X.shape
         K = self.n_components
         if N < K:
@@ -297,20 +326,67 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                 f"{self.means_.shape[0]} and n_features = {self.means_.shape[1]}; got "
                 f"n_components = {K} and n_features = {D}."
             )
-        data = Data.from_array(X, self.chunk_size)
+        backend = select_backend(self.device, X, self.dtype, self.device_budget, K)
+        data = Data.from_array(X, self.chunk_size, backend, K)
         return X, data, self._settings(data), _generator(self.random_state)
 
     def _initial_state(self, data: Data, settings: Settings, rng: np.random.Generator,
                        warm: bool) -> _em.State:
         """The engine's state at the start of one initialisation."""
         if warm:
-            start = Params(self.weights_.astype(float), (self.means_ - data.shift) / data.scale,
-                           self.covariances_.astype(float) / data.scale**2)
+            be = data.backend
+            start = Params(be.asarray(to_host(self.weights_)),
+                           (be.asarray(to_host(self.means_)) - data.shift) / data.scale,
+                           be.asarray(to_host(self.covariances_)) / data.scale**2)
             return _em.State.start(start, settings, self.lower_bound_)
         start = initial_params(data, self.n_components, self.init_params, rng,
                                settings.reg_covar, settings.eig_floor,
                                *self._user_init(data, data.n_features))
         return _em.State.start(start, settings)
+
+    def _validate_X(self, X, reset: bool):
+        """X validated where it lives: a torch tensor on its device, anything
+        else as a host NumPy array (see :meth:`_check_X`); sets or checks
+        ``n_features_in_``."""
+        if is_torch_tensor(X):
+            return self._check_tensor(X, reset)
+        if dispatching() and is_foreign_array(X):
+            X = to_host(X)
+        return self._check_X(X, reset)
+
+    def _check_tensor(self, X, reset: bool):
+        """A torch tensor checked on its device (one host synchronisation for
+        the finiteness test); integer, boolean and half-precision tensors
+        become float64."""
+        import torch
+
+        if X.layout != torch.strided:
+            raise TypeError("A sparse torch tensor was passed, but dense data is required; "
+                            "use X.to_dense().")
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2-dimensional tensor (n_samples, n_features); got "
+                             f"shape {tuple(X.shape)}.")
+        if X.is_complex():
+            raise ValueError("Complex data not supported.")
+        if X.dtype not in (torch.float32, torch.float64):
+            X = X.to(torch.float64)
+        N, D = X.shape
+        minimum = 2 if reset else 1
+        if N < minimum:
+            raise ValueError(f"Found array with {N} sample(s) (shape={tuple(X.shape)}) while a "
+                             f"minimum of {minimum} is required.")
+        if D < 1:
+            raise ValueError(f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a "
+                             "minimum of 1 is required.")
+        if not bool(torch.isfinite(X).all()):
+            raise ValueError("Input X contains NaN or infinity.")
+        if reset:
+            self.n_features_in_ = D
+            self.__dict__.pop("feature_names_in_", None)
+        elif D != self.n_features_in_:
+            raise ValueError(f"X has {D} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input.")
+        return X
 
     def _check_X(self, X, reset: bool) -> np.ndarray:
         """X as a finite 2-D float64 or float32 array; sets or checks ``n_features_in_``."""
@@ -343,6 +419,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         """``weights_init``, ``means_init`` and ``precisions_init`` checked and
         mapped into internal units (None where not given)."""
         K = self.n_components
+        shift = data.backend.to_numpy(data.shift)
         weights = means = covs = None
         if self.weights_init is not None:
             weights = _as_array("weights_init", self.weights_init, (K,))
@@ -355,7 +432,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                     f"The parameter 'weights_init' must sum to 1; got sum {weights.sum():.6g}."
                 )
         if self.means_init is not None:
-            means = (_as_array("means_init", self.means_init, (K, D)) - data.shift) / data.scale
+            means = (_as_array("means_init", self.means_init, (K, D)) - shift) / data.scale
         if self.precisions_init is not None:
             prec = _as_array("precisions_init", self.precisions_init, (K, D, D))
             if not np.allclose(prec, np.swapaxes(prec, -1, -2)):
@@ -385,72 +462,123 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                 self.callback(dict(rec, init=init))
         return report
 
-    def _set_params_from(self, params: Params, data: Data, dtype) -> None:
-        means = params.means * data.scale + data.shift
-        covs = params.covs * data.scale**2
+    def _set_params_from(self, params: Params, data: Data, dtype, returns: Returns) -> None:
+        """Fitted attributes in the units of X and its dtype, as ``returns`` hands them out."""
+        be = data.backend
+        means = be.to_numpy(params.means * data.scale + data.shift)
+        covs = be.to_numpy(params.covs) * data.scale**2
         covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
         prec_chol = precision_cholesky(covs)
         # C-ordered copies: predictions then do not depend on how an array was
         # laid out in memory (a transposed factor rounds differently in BLAS)
-        self.weights_ = np.ascontiguousarray(params.weights, dtype=dtype)
-        self.means_ = np.ascontiguousarray(means, dtype=dtype)
-        self.covariances_ = np.ascontiguousarray(covs, dtype=dtype)
-        self.precisions_cholesky_ = np.ascontiguousarray(prec_chol, dtype=dtype)
-        self.precisions_ = np.ascontiguousarray(prec_chol @ np.swapaxes(prec_chol, -1, -2),
-                                                dtype=dtype)
+        fitted = {
+            "weights_": be.to_numpy(params.weights),
+            "means_": means,
+            "covariances_": covs,
+            "precisions_cholesky_": prec_chol,
+            "precisions_": prec_chol @ np.swapaxes(prec_chol, -1, -2),
+        }
+        for name, value in fitted.items():
+            setattr(self, name, returns(np.ascontiguousarray(value, dtype=dtype)))
 
     # ------------------------------------------------------------- inference
-    def _log_prob_chunks(self, X) -> Iterator[np.ndarray]:
-        """Weighted log-densities of X, chunk by chunk, each (K, n)."""
+    def _inference_input(self, X, method: str):
+        """X validated for ``method``, and how its results go back."""
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        wh = Whitener(self.weights_.astype(float), self.means_.astype(float),
-                      self.precisions_cholesky_.astype(float))
-        step = self.chunk_size or _em.default_chunk_size(X.shape[1])
-        for s in range(0, X.shape[0], step):
-            yield weighted_log_prob_t(np.asarray(X[s : s + step], dtype=float), wh)
+        returns = Returns.like(X)
+        if dispatching():
+            fitted, given = namespace_name(self.means_), namespace_name(X)
+            if fitted != given or (given != "numpy"
+                                   and str(self.means_.device) != str(X.device)):
+                where = "" if fitted == "numpy" else f" on {self.means_.device}"
+                raise ValueError(
+                    f"{type(self).__name__}.{method}(): X must use the same namespace and "
+                    f"device as the arrays the model was fitted on ({fitted}{where}); got "
+                    f"{given}" + ("" if given == "numpy" else f" on {X.device}") + ".")
+        return self._validate_X(X, reset=False), returns
 
-    def score_samples(self, X) -> np.ndarray:
+    def _inference_backend(self, X) -> Backend:
+        return select_backend(self.device, X, self.dtype, self.device_budget,
+                              self.n_components)
+
+    def _log_prob_chunks(self, X, be: Backend) -> Iterator:
+        """Weighted log-densities of validated X, chunk by chunk, each (K, n),
+        as arrays of ``be``."""
+
+        def param(a):
+            return be.asarray(a if be.name == "torch" and is_torch_tensor(a) else to_host(a))
+
+        wh = be.whitener(param(self.weights_), param(self.means_),
+                         param(self.precisions_cholesky_))
+        data = Data.unscaled(X, self.chunk_size, be, self.n_components)
+        for Z in data.chunks():
+            yield be.log_prob(Z, wh)
+
+    def score_samples(self, X):
         """Log-density of each sample, shape (N,)."""
-        out = np.concatenate([log_normalize(lp) for lp in self._log_prob_chunks(X)])
-        return out.astype(self._out_dtype())
+        X, returns = self._inference_input(X, "score_samples")
+        be = self._inference_backend(X)
+        out = be.concat([be.log_normalize(lp) for lp in self._log_prob_chunks(X, be)])
+        return returns(out, self._model_dtype())
 
     def score(self, X, y=None) -> float:
         """Mean log-density of the samples."""
         return float(self.score_samples(X).mean())
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X):
         """Most probable component of each sample, shape (N,)."""
-        return np.concatenate([lp.argmax(axis=0) for lp in self._log_prob_chunks(X)])
+        X, returns = self._inference_input(X, "predict")
+        return self._predict(X, returns)
 
-    def predict_proba(self, X) -> np.ndarray:
+    def _predict(self, X, returns: Returns):
+        be = self._inference_backend(X)
+        return returns(be.concat([lp.argmax(0) for lp in self._log_prob_chunks(X, be)]))
+
+    def predict_proba(self, X):
         """Posterior probability of each component, shape (N, K)."""
+        X, returns = self._inference_input(X, "predict_proba")
+        be = self._inference_backend(X)
         parts = []
-        for lp in self._log_prob_chunks(X):
-            log_normalize(lp)
-            parts.append(np.exp(lp.T))
-        return np.concatenate(parts).astype(self._out_dtype())
+        for lp in self._log_prob_chunks(X, be):
+            be.log_normalize(lp)
+            parts.append(be.exp(lp.T))
+        return returns(be.concat(parts), self._model_dtype())
 
-    def _out_dtype(self):
-        return self.means_.dtype
+    def _model_dtype(self) -> np.dtype:
+        """The NumPy dtype of the fitted arrays (those of X at fit time)."""
+        return _numpy_dtype(self.means_)
 
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Draw samples from the fitted mixture: X (n_samples, D), labels (n_samples,)."""
+    def sample(self, n_samples: int = 1):
+        """Draw samples from the fitted mixture: X (n_samples, D), labels (n_samples,).
+
+        With a torch ``device`` the draws are transformed on that device (the
+        standard normal numbers come from ``random_state`` on the host); under
+        ``array_api_dispatch`` the results are arrays of the fitted arrays' namespace.
+        """
         check_is_fitted(self)
         if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool):
             raise TypeError(f"The parameter 'n_samples' must be an int >= 1; got {n_samples!r}.")
         if n_samples < 1:
             raise ValueError(f"The parameter 'n_samples' must be an int >= 1; got {n_samples!r}.")
+        returns = Returns.like(self.means_)
+        weights, means, covs = (to_host(a).astype(float) for a in
+                                (self.weights_, self.means_, self.covariances_))
         # a Generator cannot seed a RandomState; both offer multinomial and multivariate_normal
         rs = self.random_state
         rng = rs if isinstance(rs, np.random.Generator) else check_random_state(rs)
-        counts = rng.multinomial(n_samples, self.weights_.astype(float) / self.weights_.sum())
-        X = np.vstack([
-            rng.multivariate_normal(mean, cov, int(c))
-            for mean, cov, c in zip(self.means_, self.covariances_, counts, strict=True)
-        ])
+        counts = rng.multinomial(n_samples, weights / weights.sum())
         y = np.concatenate([np.full(c, k, dtype=int) for k, c in enumerate(counts)])
-        return X.astype(self.means_.dtype), y
+        be = self._inference_backend(self.means_)
+        if be.name == "numpy":
+            X = np.vstack([rng.multivariate_normal(mean, cov, int(c))
+                           for mean, cov, c in zip(means, covs, counts, strict=True)])
+        else:
+            z = be.asarray(rng.standard_normal((n_samples, means.shape[1])))
+            lower = be.cholesky(be.asarray(covs))
+            mu = be.asarray(means)
+            X = be.concat([mu[k] + z[s - c : s] @ lower[k].T
+                           for k, (c, s) in enumerate(zip(counts, np.cumsum(counts)))])
+        return returns(X, self._model_dtype()), returns(y)
 
     def _n_parameters(self) -> int:
         K, D = self.means_.shape
@@ -458,12 +586,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     def bic(self, X) -> float:
         """Bayesian information criterion of the model on X (lower is better)."""
-        n = np.asarray(X).shape[0]
+        n = _n_rows(X)
         return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
 
     def aic(self, X) -> float:
         """Akaike information criterion of the model on X (lower is better)."""
-        return -2.0 * self.score(X) * np.asarray(X).shape[0] + 2.0 * self._n_parameters()
+        return -2.0 * self.score(X) * _n_rows(X) + 2.0 * self._n_parameters()
 
     # ------------------------------------------------------------ persistence
     def save(self, path) -> None:
@@ -472,6 +600,18 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         from .persist import save  # persist imports this module
 
         save(self, path)
+
+
+def _n_rows(X) -> int:
+    return int(X.shape[0]) if hasattr(X, "shape") else len(X)
+
+
+def _numpy_dtype(a) -> np.dtype:
+    """The NumPy dtype of an array of any supported namespace."""
+    try:
+        return np.dtype(a.dtype)
+    except TypeError:  # torch.float32, array_api_strict.float64, ...
+        return np.dtype(str(a.dtype).rsplit(".", 1)[-1])
 
 
 def _generator(random_state) -> np.random.Generator:
@@ -501,9 +641,10 @@ def _as_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
 class _Checkpointer:
     """Saves and resumes a fit when the estimator has a ``checkpoint`` path."""
 
-    def __init__(self, model: BigLearnGaussianMixture, X: np.ndarray,
-                 rng: np.random.Generator) -> None:
+    def __init__(self, model: BigLearnGaussianMixture, X, rng: np.random.Generator,
+                 backend: Backend) -> None:
         self.path = model.checkpoint
+        self.backend = backend
         self.interval = float(model.checkpoint_interval)
         self.rng = rng
         self.last = time.monotonic()
@@ -514,8 +655,10 @@ class _Checkpointer:
                 raise ValueError(f"The parameter 'checkpoint' names a file in {folder}, "
                                  "which does not exist; create the folder first.")
             params = model.get_params(deep=False)
+            # where a fit runs does not change what it computes: a checkpoint
+            # written on a GPU resumes on the host and the other way round
             for name in ("verbose", "checkpoint", "checkpoint_interval", "callback",
-                         "keep_best_on_interrupt"):
+                         "keep_best_on_interrupt", "device", "device_budget"):
                 params.pop(name)
             for name in ("weights_init", "means_init", "precisions_init"):
                 if params[name] is not None:
@@ -529,7 +672,8 @@ class _Checkpointer:
         """The best finished state, the initialisation to continue and its state."""
         if self.path is None or not os.path.exists(self.path):
             return None, 0, None
-        state, rng_state, init, best = _checkpoint.load(self.path, self.key)
+        state, rng_state, init, best = _checkpoint.load(self.path, self.key,
+                                                        self.backend.asarray)
         self.rng.bit_generator.state = rng_state
         return best, init, state
 
@@ -540,7 +684,8 @@ class _Checkpointer:
         def save(state: _em.State) -> None:
             now = time.monotonic()
             if state.phase == "done" or now - self.last >= self.interval:
-                _checkpoint.save(self.path, state, self.rng, init, best, self.key)
+                _checkpoint.save(self.path, state, self.rng, init, best, self.key,
+                                 self.backend.to_numpy)
                 self.last = now
         return save
 

@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._arrays import to_host
+from ._backend import is_torch_device
 from ._files import write_npz_atomic
 from ._validation import validate_params
 from .mixture import BigLearnGaussianMixture
@@ -86,7 +88,7 @@ def save(model: BigLearnGaussianMixture, path: str | os.PathLike) -> Path:
     for name in PARAM_ARRAYS:
         # stored in its memory order: the same layout on loading gives the same
         # BLAS code paths, hence bit-identical predictions
-        arr = np.asarray(getattr(model, name))
+        arr = to_host(getattr(model, name))
         order = sorted(range(arr.ndim), key=lambda axis: -abs(arr.strides[axis]))
         entries[name] = np.ascontiguousarray(arr.transpose(order))
         memory_order[name] = order
@@ -219,6 +221,8 @@ def _to_json(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, (list, tuple)):
         return [_to_json(v) for v in value]
+    if is_torch_device(value):  # device=torch.device("cuda", 1) is saved as "cuda:1"
+        return str(value)
     raise TypeError(f"no JSON form for {type(value).__name__}")
 
 

@@ -1,0 +1,424 @@
+"""Backends: where the data live and which kernels compute on them.
+
+The EM loop (:mod:`._em`), the views and write-back rules (:mod:`._views`) and
+the initialisations (:mod:`._init`) are written once. They touch arrays only
+through operators and methods that NumPy arrays and torch tensors share
+(``@``, indexing, arithmetic, ``.swapaxes``, ``.sum``, ``.argmin``) and through
+the small interface of :class:`Backend` below; a backend is chosen once per
+fit or prediction and travels with the data (``Data.backend``).
+
+Two backends implement it:
+
+- :class:`NumpyBackend`: NumPy and SciPy on the host, the kernels of
+  :mod:`._gaussian` (BLAS/LAPACK ``trmm``, ``syrk``, ``potrf``, ``trtri``);
+- ``TorchBackend`` (:mod:`._torch`): PyTorch on any device, CPU or CUDA.
+
+Parameters (weights, means, covariances) are float64 on every backend. The
+*compute dtype* (``dtype=``) is that of the data chunks and of the products
+with them; the sufficient statistics are always accumulated in float64.
+Numerical failure is a status (a boolean mask per component), never an
+exception, so that a device needs no host round trip to report it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from . import _gaussian
+
+#: Compute dtypes a backend accepts, by name.
+DTYPES = ("float64", "float32")
+
+
+class Backend:
+    """The kernels a backend provides, on arrays of its own kind (its *arrays*).
+
+    Shapes use ``K`` components, ``m`` the dimension of the current view,
+    ``n`` the rows of one chunk and ``D`` the features. Boolean results are
+    arrays of the backend (masks over components).
+    """
+
+    #: Short name for messages and reports ("numpy", "torch").
+    name = "abstract"
+    #: Where the work runs, for messages ("cpu", "cuda:0").
+    device = "cpu"
+    #: Compute dtype of data chunks, one of :data:`DTYPES`.
+    dtype = "float64"
+
+    # ---------------------------------------------------------------- arrays
+    def asarray(self, a) -> Any:
+        """Host values as a float64 array of this backend."""
+        raise NotImplementedError
+
+    def to_numpy(self, a) -> np.ndarray:
+        """An array of this backend as a host NumPy array (same dtype)."""
+        raise NotImplementedError
+
+    def index(self, idx: np.ndarray) -> Any:
+        """Host integer indices as an index array of this backend."""
+        raise NotImplementedError
+
+    def data_array(self, a) -> Any:
+        """A float64 array of this backend in the compute dtype (to multiply chunks)."""
+        raise NotImplementedError
+
+    def zeros(self, shape: tuple[int, ...]) -> Any:
+        raise NotImplementedError
+
+    def eye(self, m: int) -> Any:
+        raise NotImplementedError
+
+    def einsum(self, spec: str, *operands) -> Any:
+        raise NotImplementedError
+
+    def concat(self, arrays) -> Any:
+        raise NotImplementedError
+
+    def nonzero(self, mask) -> Any:
+        """Indices of the true entries of a 1-D mask."""
+        raise NotImplementedError
+
+    def count(self, mask) -> int:
+        """Number of true entries (one host synchronisation)."""
+        raise NotImplementedError
+
+    def item(self, value) -> float:
+        """A 0-dimensional value as a Python float (one host synchronisation)."""
+        return float(value)
+
+    def copy(self, a) -> Any:
+        raise NotImplementedError
+
+    def exp(self, a) -> Any:
+        raise NotImplementedError
+
+    def cholesky(self, covs) -> Any:
+        """Lower Cholesky factors (K, m, m) of positive definite matrices."""
+        raise NotImplementedError
+
+    def finite_matrices(self, covs) -> Any:
+        """Which matrices (K, m, m) have only finite entries, mask (K,)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ data
+    def place(self, X) -> Any:
+        """The data as this backend reads them: on its device when they fit
+        there, else left where they are and streamed by :meth:`raw_chunks`."""
+        raise NotImplementedError
+
+    def raw_chunks(self, X, chunk_size: int):
+        """Consecutive row blocks of placed data, as arrays of this backend in
+        their stored dtype (float64 or float32)."""
+        raise NotImplementedError
+
+    def take(self, X, index: np.ndarray) -> Any:
+        """Rows ``index`` (host integers) of placed data, as an array of this backend."""
+        raise NotImplementedError
+
+    def default_chunk_size(self, n_features: int, n_components: int) -> int:
+        """Rows per chunk when the user sets none."""
+        raise NotImplementedError
+
+    def standardize(self, raw, shift, scale: float) -> Any:
+        """``(raw - shift) / scale`` in the compute dtype, (n, D); ``raw`` as it
+        is (in the compute dtype) when ``shift`` is None."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- numerics
+    def precision_cholesky(self, covs) -> tuple[Any, Any]:
+        """Upper factors ``U`` (K, m, m) with ``U U.T = inv(Sigma)``, and the mask
+        (K,) of the matrices that factorised (the others' factors are garbage)."""
+        raise NotImplementedError
+
+    def positive_definite(self, covs, min_eig: float = 0.0) -> Any:
+        """Mask (K,) of the finite matrices that factorise and, when ``min_eig``
+        is positive, have ``tr(inv(Sigma)) <= m / min_eig`` (see
+        :func:`._gaussian.positive_definite`)."""
+        raise NotImplementedError
+
+    def floor_eigenvalues(self, covs, floor: float) -> Any:
+        """Eigenvalues of each matrix (K, m, m) clipped at ``floor``."""
+        raise NotImplementedError
+
+    def whitener(self, weights, means, prec_chol) -> Any:
+        """Components (K,), (K, m), (K, m, m) prepared for many log-densities."""
+        raise NotImplementedError
+
+    def log_prob(self, Y, whitener) -> Any:
+        """``log pi_k + log N(y_n; mu_k, Sigma_k)``, component-major (K, n)."""
+        raise NotImplementedError
+
+    def log_normalize(self, log_prob) -> Any:
+        """Turn (K, n) log-probabilities into log-posteriors in place; return
+        the log-normalisers (n,) (rows no component explains get uniform
+        posteriors and ``-inf``)."""
+        raise NotImplementedError
+
+    def new_stats(self, centers) -> _gaussian.SuffStats:
+        """Zero sufficient statistics shifted by ``centers`` (K, m)."""
+        raise NotImplementedError
+
+    def e_step(self, Y, whitener, stats: _gaussian.SuffStats) -> None:
+        """Add the E-step of chunk ``Y`` (n, m) to ``stats``."""
+        raise NotImplementedError
+
+    def accumulate(self, stats: _gaussian.SuffStats, Y, resp_t) -> None:
+        """Add chunk ``Y`` (n, m) with responsibilities ``resp_t`` (K, n)."""
+        raise NotImplementedError
+
+    def finish(self, stats: _gaussian.SuffStats) -> None:
+        """Complete ``stats`` after the last chunk (symmetric ``s2``)."""
+        raise NotImplementedError
+
+    def m_step(self, stats: _gaussian.SuffStats, reg_covar: float, eig_floor: float):
+        """Weights (K,), means (K, m) and floored covariances (K, m, m)."""
+        raise NotImplementedError
+
+    def one_hot(self, labels, n_components: int) -> Any:
+        """Hard responsibilities (K, n) of integer labels (n,)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------- initialisation
+    def kmeans_labels(self, data, n_components: int, rng: np.random.Generator) -> Any:
+        """Labels (N,) of a k-means clustering of the standardised data."""
+        raise NotImplementedError
+
+    def kmeans_plusplus(self, data, n_components: int, rng: np.random.Generator) -> Any:
+        """k-means++ centres (K, D) of the standardised data."""
+        raise NotImplementedError
+
+
+class NumpyBackend(Backend):
+    """NumPy and SciPy on the host: the kernels of :mod:`._gaussian`."""
+
+    name = "numpy"
+    device = "cpu"
+
+    def __init__(self, dtype: str = "float64") -> None:
+        self.dtype = dtype
+        self._np_dtype = np.dtype(dtype)
+
+    def __repr__(self) -> str:
+        return f"NumpyBackend(dtype={self.dtype!r})"
+
+    def asarray(self, a) -> np.ndarray:
+        return np.asarray(a, dtype=np.float64)
+
+    def to_numpy(self, a) -> np.ndarray:
+        return np.asarray(a)
+
+    def index(self, idx: np.ndarray) -> np.ndarray:
+        return idx
+
+    def data_array(self, a):
+        return a.astype(self._np_dtype, copy=False)
+
+    def zeros(self, shape):
+        return np.zeros(shape)
+
+    def eye(self, m: int) -> np.ndarray:
+        return np.eye(m)
+
+    def einsum(self, spec, *operands):
+        return np.einsum(spec, *operands)
+
+    def concat(self, arrays):
+        return np.concatenate(list(arrays))
+
+    def nonzero(self, mask):
+        return np.flatnonzero(mask)
+
+    def count(self, mask) -> int:
+        return int(mask.sum())
+
+    def copy(self, a):
+        return a.copy()
+
+    def exp(self, a):
+        return np.exp(a)
+
+    def cholesky(self, covs):
+        return np.linalg.cholesky(covs)
+
+    def finite_matrices(self, covs):
+        return np.isfinite(covs).all(axis=(1, 2))
+
+    # data
+    def place(self, X):
+        return X
+
+    def raw_chunks(self, X, chunk_size: int):
+        for s in range(0, X.shape[0], chunk_size):
+            yield X[s : s + chunk_size]
+
+    def take(self, X, index: np.ndarray):
+        return X[index]
+
+    def default_chunk_size(self, n_features: int, n_components: int) -> int:
+        return _gaussian.default_chunk_size(n_features)
+
+    def standardize(self, raw, shift, scale: float):
+        if shift is None:
+            return np.asarray(raw, dtype=self._np_dtype)
+        Z = (raw - shift) / scale
+        return Z if self.dtype == "float64" else Z.astype(self._np_dtype)
+
+    # numerics
+    def precision_cholesky(self, covs):
+        try:  # the common case costs one factorisation
+            return _gaussian.precision_cholesky(covs), np.ones(len(covs), dtype=bool)
+        except np.linalg.LinAlgError:
+            pass
+        ok = self.positive_definite(covs)
+        prec_chol = np.zeros_like(covs)
+        if ok.any():
+            prec_chol[ok] = _gaussian.precision_cholesky(covs[ok])
+        return prec_chol, ok
+
+    def positive_definite(self, covs, min_eig: float = 0.0):
+        return _gaussian.positive_definite(covs, min_eig)
+
+    def floor_eigenvalues(self, covs, floor: float):
+        return _gaussian.floor_eigenvalues(covs, floor)
+
+    def whitener(self, weights, means, prec_chol):
+        return _gaussian.Whitener(weights, means, prec_chol, self._np_dtype)
+
+    def log_prob(self, Y, whitener):
+        return _gaussian.weighted_log_prob_t(Y, whitener)
+
+    def log_normalize(self, log_prob):
+        return _gaussian.log_normalize(log_prob)
+
+    def new_stats(self, centers):
+        return _gaussian.SuffStats.zeros(centers)
+
+    def e_step(self, Y, whitener, stats) -> None:
+        _gaussian.e_step_chunk(Y, whitener, stats)
+
+    def accumulate(self, stats, Y, resp_t) -> None:
+        stats.accumulate(Y, resp_t)
+
+    def finish(self, stats) -> None:
+        stats.finish()
+
+    def m_step(self, stats, reg_covar: float, eig_floor: float):
+        return _gaussian.m_step(stats, reg_covar, eig_floor)
+
+    def one_hot(self, labels, n_components: int):
+        labels = np.asarray(labels)
+        resp_t = np.zeros((n_components, len(labels)))
+        resp_t[labels, np.arange(len(labels))] = 1.0
+        return resp_t
+
+    # initialisation: scikit-learn's k-means on the host
+    def kmeans_labels(self, data, n_components: int, rng: np.random.Generator):
+        from sklearn.cluster import KMeans
+
+        # copy_x=False: k-means may centre our private copy in place
+        return KMeans(n_components, n_init=1, copy_x=False, random_state=_seed(rng)).fit(
+            data.standardized()).labels_
+
+    def kmeans_plusplus(self, data, n_components: int, rng: np.random.Generator):
+        from sklearn.cluster import kmeans_plusplus
+
+        return kmeans_plusplus(data.standardized(), n_components, random_state=_seed(rng))[0]
+
+
+def _seed(rng: np.random.Generator) -> int:
+    """A seed for a library that takes an int, drawn from the fit's generator."""
+    return int(rng.integers(np.iinfo(np.int32).max))
+
+
+# ------------------------------------------------------------------ choosing
+def is_torch_tensor(X) -> bool:
+    """Whether X is a torch tensor (without importing torch when it is not loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(X, torch.Tensor)
+
+
+#: ``device="auto"`` runs on a GPU from this much work per EM step
+#: (``N K D^2``); smaller problems are bound by kernel launches there. A
+#: provisional value until ``benchmarks/gpu.py`` measures the crossover.
+AUTO_GPU_MIN_WORK = 2e7
+
+TORCH_MISSING = ("PyTorch is not installed; install it with pip install 'biglearn-em[torch]' "
+                 "(or pick a build for your machine at https://pytorch.org)")
+
+
+def import_torch(device) -> Any:
+    """The torch module, or an ImportError that says how to get it."""
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(f"device={device!r} needs PyTorch: {TORCH_MISSING}") from None
+    return torch
+
+
+def is_torch_device(device) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(device, torch.device)
+
+
+def _cuda_usable() -> bool:
+    """A CUDA device PyTorch can use (False without torch; never imports it twice)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def select_backend(device, X, dtype: str = "float64", budget: int | None = None,
+                   n_components: int = 1) -> Backend:
+    """The backend a fit or a prediction on X runs on.
+
+    Parameters
+    ----------
+    device : None, "auto", str or torch.device
+        None: where X lives (NumPy on the host, a torch tensor on its device).
+        "auto": a CUDA device when PyTorch sees one and the work per step
+        (``N K D^2``) reaches :data:`AUTO_GPU_MIN_WORK`, else as None. "cpu":
+        the host (NumPy, or torch for a torch tensor). Any other name
+        ("cuda", "cuda:1") or a ``torch.device``: torch on that device.
+    X : array (N, D)
+        Validated data: a NumPy array or a torch tensor.
+    dtype, budget
+        The compute dtype and the device-memory budget of the data (torch).
+    n_components : int
+    """
+    tensor = is_torch_tensor(X)
+    if device is None:
+        return _torch_backend(X.device, dtype, budget) if tensor else NumpyBackend(dtype)
+    if device == "cpu":
+        return _torch_backend("cpu", dtype, budget) if tensor else NumpyBackend(dtype)
+    if device == "auto":
+        if tensor:
+            return _torch_backend(X.device, dtype, budget)
+        N, D = X.shape
+        if N * n_components * D * D >= AUTO_GPU_MIN_WORK and _cuda_usable():
+            return _torch_backend("cuda", dtype, budget)
+        return NumpyBackend(dtype)
+    torch = import_torch(device)
+    target = torch.device(device)
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} was requested, but PyTorch {torch.__version__} sees no "
+            "CUDA device (torch.cuda.is_available() is False"
+            + ("" if torch.version.cuda else "; this build of PyTorch has no CUDA support")
+            + "); use device='cpu' or 'auto'")
+    if target.type == "cuda" and target.index is not None \
+            and target.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r} was requested, but PyTorch sees "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
+    return _torch_backend(target, dtype, budget)
+
+
+def _torch_backend(device, dtype: str, budget: int | None) -> Backend:
+    import_torch(device)
+    from ._torch import TorchBackend
+
+    return TorchBackend(device, dtype, budget)
