@@ -6,6 +6,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import replace
 
 import numpy as np
@@ -254,6 +255,13 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.device_budget = device_budget
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # torch tensors are fitted where they live; other array API arrays on
+        # the host; under array_api_dispatch results come back in their namespace
+        tags.array_api_support = True
+        return tags
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None) -> BigLearnGaussianMixture:
@@ -517,13 +525,18 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def score_samples(self, X):
         """Log-density of each sample, shape (N,)."""
         X, returns = self._inference_input(X, "score_samples")
+        return returns(self._score_samples(X)[1], self._model_dtype())
+
+    def _score_samples(self, X) -> tuple[Backend, Any]:
         be = self._inference_backend(X)
-        out = be.concat([be.log_normalize(lp) for lp in self._log_prob_chunks(X, be)])
-        return returns(out, self._model_dtype())
+        return be, be.concat([be.log_normalize(lp) for lp in self._log_prob_chunks(X, be)])
 
     def score(self, X, y=None) -> float:
         """Mean log-density of the samples."""
-        return float(self.score_samples(X).mean())
+        X, _ = self._inference_input(X, "score")
+        out = to_host(self._score_samples(X)[1])
+        # the mean of the values score_samples returns (in the model's dtype)
+        return float(out.astype(self._model_dtype(), copy=False).mean())
 
     def predict(self, X):
         """Most probable component of each sample, shape (N,)."""
