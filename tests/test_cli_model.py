@@ -339,3 +339,39 @@ def test_subprocess_error_is_one_line_without_traceback(tmp_path, csv_file):
     assert result.returncode == 2
     assert result.stderr == f"biglearn-em: error: no such model file: {tmp_path / 'm.npz'}\n"
     assert result.stdout == ""
+
+
+# ------------------------------------------------------------------ device
+def test_fit_device_and_dtype_options(tmp_path, csv_file, capsys):
+    model, out = fit_model(tmp_path, csv_file, capsys, "--device", "cpu", "--dtype", "float32",
+                           "--device-budget", "1000000")
+    params = load(model).get_params()
+    assert (params["device"], params["dtype"], params["device_budget"]) == ("cpu", "float32",
+                                                                           1000000)
+    assert "3 components in" in out
+
+
+def test_a_gpu_request_without_one_is_a_one_line_error(tmp_path, csv_file, capsys):
+    code, _, err = run(["fit", csv_file, "-k", 2, "--columns", "u,v", "--device", "cuda",
+                        *FAST], capsys)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None and torch.cuda.is_available():
+        assert code == 0  # pragma: no cover - a machine with a GPU
+    else:
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert ("torch.cuda.is_available() is False" in err if torch is not None
+                else "pip install 'biglearn-em[torch]'" in err)
+
+
+def test_predict_runs_where_asked_whatever_the_fit_used(tmp_path, csv_file, capsys):
+    model, _ = fit_model(tmp_path, csv_file, capsys)
+    gmm = load(model)
+    gmm.set_params(device="cuda")  # as if fitted on a GPU machine
+    gmm.save(model)
+    code, out, err = run(["predict", model, csv_file], capsys)  # the host by default
+    assert code == 0, err
+    code, again, err = run(["predict", model, csv_file, "--device", "cpu"], capsys)
+    assert code == 0 and again == out

@@ -148,10 +148,12 @@ def test_command_line_on_written_idx_files(fake_dir, tmp_path, capsys):
 
     assert main(["reproduce", "fashion-mnist", "--data-dir", str(fake_dir), "--subsample", "500",
                  "--pca", "10", "--max-iter", "3", "--skip-baselines", "--quiet",
-                 "--out", str(tmp_path)]) == 0
+                 "--device", "cpu", "--dtype", "float32", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| BigLearn-EM |" in out and "500 images x 10 features" in out
-    assert "| k-means (n_init=10) |" not in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "| k-means (n_init=10) |" not in report
+    assert "| device, dtype | cpu, float32 |" in report
 
 
 # ------------------------------------------------ the real data, where installed

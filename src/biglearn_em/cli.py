@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"biglearn-em: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, (UsageError, FileNotFoundError, ValueError)) else 1
+        return 2 if isinstance(exc, (UsageError, FileNotFoundError, ValueError, ImportError)) \
+            else 1
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin

@@ -63,6 +63,10 @@ def _float_triple(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+def _device(text: str) -> str | None:
+    return None if text.lower() == "none" else text
+
+
 def _column_list(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
@@ -88,6 +92,13 @@ ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--view-probs", "view_probs", _float_triple,
      "probabilities a,b,c of joint, marginal and rotated-marginal views"),
     ("--chunk-size", "chunk_size", int, "rows per chunk of every data pass"),
+    ("--device", "device", _device,
+     "where the fit runs: cpu, cuda, cuda:N or auto (a GPU where it pays); a GPU needs "
+     "pip install 'biglearn-em[torch]'"),
+    ("--dtype", "dtype", str, "precision of the data chunks: float64 or float32"),
+    ("--device-budget", "device_budget", _int_or_none,
+     "bytes of device memory the data may occupy; larger data are streamed ('none': half "
+     "of the free memory)"),
 )
 
 
@@ -145,6 +156,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("-o", "--output", metavar="FILE.csv", default=None,
                          help="write here instead of standard output")
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    predict.add_argument("--device", type=_device, default=None,
+                         help="where to compute: cpu, cuda, cuda:N or auto (default: the host, "
+                              "whatever device the model was fitted on)")
     _add_data_options(predict)
     predict.set_defaults(run=_predict)
 
@@ -252,6 +266,8 @@ def _warnings_as_lines() -> Iterator[None]:
 # ---------------------------------------------------------------- predict
 def _predict(args: argparse.Namespace) -> int:
     model, _ = load_with_meta(args.model)
+    # a model fitted on a GPU predicts anywhere: the device is this command's choice
+    model.set_params(device=args.device)
     model_names = getattr(model, "feature_names_in_", None)
     if args.columns is None and model_names is not None:
         # a header in DATA: read the model's features by name (other columns may be text)

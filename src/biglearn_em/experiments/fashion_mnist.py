@@ -85,12 +85,38 @@ def add_arguments(parser) -> None:
                         help="save BigLearn-EM's state here; rerunning resumes from it")
     parser.add_argument("--skip-baselines", action="store_true",
                         help="run BigLearn-EM only")
+    parser.add_argument("--device", default=None,
+                        help="where BigLearn-EM runs: cpu, cuda, cuda:N or auto (default: the "
+                             "host); a GPU needs pip install 'biglearn-em[torch]'")
+    parser.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                        help="precision of BigLearn-EM's data chunks (default float64)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", default="out/fashion-mnist", help="folder for report.md")
 
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _GpuMemory:
+    """Peak memory PyTorch allocates on a CUDA device during the fit (nothing
+    to report on the host)."""
+
+    def __init__(self, device) -> None:
+        self.torch = None
+        if device is not None and str(device).startswith(("cuda", "auto")):
+            import torch
+
+            if torch.cuda.is_available():
+                self.torch = torch
+                torch.cuda.reset_peak_memory_stats()
+
+    def report(self) -> str:
+        if self.torch is None:
+            return ""
+        peak = self.torch.cuda.max_memory_allocated() / 2**20
+        name = self.torch.cuda.get_device_name()
+        return f" Peak GPU memory allocated by BigLearn-EM on {name}: {peak:.0f} MiB."
 
 
 def main(args) -> int:
@@ -112,12 +138,15 @@ def main(args) -> int:
     # a resumed run's wall time covers this process only: say so in the report
     resumed = args.checkpoint is not None and Path(args.checkpoint).exists()
     model = BigLearnGaussianMixture(**settings, random_state=args.seed, callback=tick,
-                                    checkpoint=args.checkpoint, checkpoint_interval=30.0)
+                                    checkpoint=args.checkpoint, checkpoint_interval=30.0,
+                                    device=args.device, dtype=args.dtype)
     rows = []
+    gpu = _GpuMemory(args.device)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         labels = model.fit_predict(X)
+    gpu_note = gpu.report()
     progress.close()
     rows.append(("BigLearn-EM", clustering_scores(y, labels), time.perf_counter() - start))
     if not args.skip_baselines:
@@ -135,7 +164,7 @@ def main(args) -> int:
     results = report.table(["method", "ACC", "NMI", "ARI", "wall time"], [
         [name, f"{s['acc']:.3f}", f"{s['nmi']:.3f}", f"{s['ari']:.3f}", f"{sec:.1f} s"]
         for name, s, sec in rows])
-    memory = f"Peak resident memory of the process: {_peak_rss_mib():.0f} MiB."
+    memory = f"Peak resident memory of the process: {_peak_rss_mib():.0f} MiB." + gpu_note
     print(results)
     print(memory)
     used = report.table(["setting", "value"], [
@@ -144,6 +173,7 @@ def main(args) -> int:
         ["BigLearn-EM", f"K = 10, {args.max_iter} outer x 5 inner, eps = 0.05, a = 1/K, "
                         f"views {ORIGINAL['view_probs']}, {ORIGINAL['update']} rule, k-means init, "
                         "final model"],
+        ["device, dtype", f"{args.device or 'host (NumPy)'}, {args.dtype}"],
         ["seed", str(args.seed)],
         ["checkpoint", "none" if args.checkpoint is None else
          f"{args.checkpoint}" + (" (resumed: BigLearn-EM's wall time counts this process only)"
