@@ -1,12 +1,17 @@
 """Speed of one inner EM step per view kind against one scikit-learn EM
-iteration, and the peak memory of a fit, measured in the same run.
+iteration, plain-EM fits against scikit-learn's, and the peak memory of a
+fit, measured in the same run.
 
     python benchmarks/em_step.py [--repeat R] [--quick] [--threads N] [--rule RULE]
 
 Prints milliseconds per step and the ratio to scikit-learn's full-covariance
-``GaussianMixture`` iteration (ratio <= 1 means at least as fast), then the
-peak traced memory of a fit at N = 200,000, D = 32, K = 16 relative to the
-size of X.
+``GaussianMixture`` iteration (ratio <= 1 means at least as fast); then
+plain-EM fits (``view_probs=(1, 0, 0)``, one step per iteration) and
+scikit-learn's ``GaussianMixture`` from the same start on the same data, 21
+and 1 iterations each, ``tol=0``: the time per iteration is the difference
+over 20, and the speed-up is scikit-learn's time over ours; then the peak
+traced memory of a fit at N = 200,000, D = 32, K = 16 relative to the size
+of X.
 
 Our steps run under the BLAS thread setting a fit uses
 (``_blas.one_blas_pool``); ``--no-pool-fix`` times them with the libraries'
@@ -82,6 +87,32 @@ def our_steps(X, K, repeat: int, rng, rule: str) -> dict[str, float]:
             for kind, view in views.items()}
 
 
+def plain_em_iterations(X, K, repeat: int, n: int = 20) -> tuple[float, float]:
+    """Seconds per iteration of our plain EM and of scikit-learn's EM, from the
+    same start (uniform weights, K data points as means, isotropic precisions)."""
+    rng = np.random.default_rng(1)
+    D = X.shape[1]
+    start = {"weights_init": np.full(K, 1 / K),
+             "means_init": X[rng.choice(len(X), K, replace=False)],
+             "precisions_init": np.broadcast_to(np.eye(D) / X.var(0).mean(), (K, D, D)).copy()}
+    ours = {"view_probs": (1, 0, 0), "weight_smoothing": 0, "n_inner": 1, "eig_floor": 0}
+
+    def per_iteration(make) -> float:
+        def fit(iterations):
+            def run():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    make(iterations).fit(X)
+            return run
+        return (best_of(fit(n + 1), repeat) - best_of(fit(1), repeat)) / n
+
+    mine = per_iteration(lambda it: BigLearnGaussianMixture(K, max_iter=it, tol=0,
+                                                            reg_covar=1e-6, **ours, **start))
+    theirs = per_iteration(lambda it: GaussianMixture(K, max_iter=it, tol=0, reg_covar=1e-6,
+                                                      **start))
+    return mine, theirs
+
+
 def peak_memory(fit) -> int:
     tracemalloc.start()
     with warnings.catch_warnings():
@@ -125,6 +156,16 @@ def run(args) -> None:
             ours = our_steps(X, K, args.repeat, rng, args.rule)
         cells = " ".join(f"{1e3 * t:7.1f} ({t / ref:4.2f})" for t in ours.values())
         print(f"{N:>6} {D:>4} {K:>3} {1e3 * ref:9.1f} {cells}")
+
+    print("\nPlain-EM fits from the same start: ms per iteration and scikit-learn's time "
+          "over ours")
+    print(f"{'N':>6} {'D':>4} {'K':>3} {'sklearn':>9} {'ours':>9} {'speed-up':>9}")
+    for N, D, K in SIZES:
+        X = make_data(rng, N, D, K)
+        # each fit sets its own threads (ours runs under one_blas_pool)
+        mine, theirs = plain_em_iterations(X, K, args.repeat)
+        print(f"{N:>6} {D:>4} {K:>3} {1e3 * theirs:9.1f} {1e3 * mine:9.1f} "
+              f"{theirs / mine:8.2f}x")
 
     N, D, K = (50_000, 32, 16) if args.quick else (200_000, 32, 16)
     X = make_data(rng, N, D, K)

@@ -18,8 +18,11 @@ from biglearn_em._gaussian import (
     log_normalize,
     m_step,
     positive_definite,
+    posteriors,
     precision_cholesky,
+    quadratic_features,
     smooth_weights,
+    uses_features,
     weighted_log_prob_t,
 )
 from conftest import random_mixture, random_spd
@@ -179,3 +182,63 @@ def test_numerically_singular_covariance_is_repaired(rng):
     healthy = random_spd(rng, 2, 3)
     same, n = ensure_positive_definite(NumpyBackend(), healthy, 0.0)
     assert n == 0 and same is healthy
+
+
+@pytest.mark.parametrize("D,K", [(1, 3), (5, 4), (16, 12), (30, 8)])
+@pytest.mark.parametrize("offset", [0.0, 50.0])
+def test_feature_kernel_gives_the_whitening_kernels_statistics(rng, D, K, offset):
+    weights, means, covs = random_mixture(rng, K, D)
+    covs *= 0.05  # tight components: the expansion y'Py - 2y'P mu + mu'P mu cancels most
+    means += offset
+    X = means[rng.integers(K, size=400)] + rng.normal(0, 0.3, (400, D))
+    before = X.copy()
+    stats = {}
+    for features in (True, False):
+        wh = Whitener(weights, means, precision_cholesky(covs), allow_features=features)
+        assert wh.features == (features and uses_features(D, K))
+        s = SuffStats.zeros(means - 0.1)
+        e_step_chunk(X, wh, s)
+        s.finish()
+        stats[features] = s
+    np.testing.assert_array_equal(X, before)  # the kernels never write into the chunk
+    a, b = stats[True], stats[False]
+    np.testing.assert_allclose(a.ll, b.ll, rtol=1e-11)
+    np.testing.assert_allclose(a.nk, b.nk, rtol=1e-9, atol=1e-9)
+    scale = np.abs(b.s2).max()
+    np.testing.assert_allclose(a.s1, b.s1, rtol=0, atol=1e-9 * np.abs(b.s1).max() + 1e-12)
+    np.testing.assert_allclose(a.s2, b.s2, rtol=0, atol=1e-9 * scale)
+
+
+def test_quadratic_features_are_the_upper_triangle_products(rng):
+    Y = rng.normal(size=(7, 4))
+    F = quadratic_features(np.ascontiguousarray(Y.T))
+    rows, cols = np.triu_indices(4)
+    np.testing.assert_array_equal(F, (Y[:, rows] * Y[:, cols]).T)
+
+
+def test_posteriors_agree_with_log_normalize(rng):
+    log_prob = rng.normal(0, 30, (5, 200))
+    log_prob[:, 7] = -np.inf  # a row no component explains
+    expected = log_prob.copy()
+    norm_ref = log_normalize(expected)
+    got = log_prob.copy()
+    norm = posteriors(got)
+    np.testing.assert_allclose(got, np.exp(expected), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(norm, norm_ref, rtol=1e-13)
+    assert norm[7] == -np.inf and np.allclose(got[:, 7], 0.2)
+
+
+def test_float32_chunks_keep_float64_statistics(rng):
+    weights, means, covs = random_mixture(rng, 3, 60)  # the per-component kernel
+    X = rng.normal(0, 2, (200, 60))
+    stats = {}
+    for dtype in (np.float64, np.float32):
+        wh = Whitener(weights, means, precision_cholesky(covs), np.dtype(dtype))
+        s = SuffStats.zeros(means)
+        e_step_chunk(X.astype(dtype), wh, s)
+        s.finish()
+        assert s.s2.dtype == s.s1.dtype == s.nk.dtype == np.float64
+        stats[dtype] = s
+    scale = np.abs(stats[np.float64].s2).max()
+    np.testing.assert_allclose(stats[np.float32].s2, stats[np.float64].s2, rtol=0,
+                               atol=1e-5 * scale)

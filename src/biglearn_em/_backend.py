@@ -143,8 +143,9 @@ class Backend:
         """Eigenvalues of each matrix (K, m, m) clipped at ``floor``."""
         raise NotImplementedError
 
-    def whitener(self, weights, means, prec_chol) -> Any:
-        """Components (K,), (K, m), (K, m, m) prepared for many log-densities."""
+    def whitener(self, weights, means, prec_chol, inference: bool = False) -> Any:
+        """Components (K,), (K, m), (K, m, m) prepared for many log-densities;
+        ``inference``: for predictions rather than a fit's E-steps."""
         raise NotImplementedError
 
     def log_prob(self, Y, whitener) -> Any:
@@ -284,8 +285,9 @@ class NumpyBackend(Backend):
     def floor_eigenvalues(self, covs, floor: float):
         return _gaussian.floor_eigenvalues(covs, floor)
 
-    def whitener(self, weights, means, prec_chol):
-        return _gaussian.Whitener(weights, means, prec_chol, self._np_dtype)
+    def whitener(self, weights, means, prec_chol, inference: bool = False):
+        return _gaussian.Whitener(weights, means, prec_chol, self._np_dtype,
+                                  allow_features=not inference)
 
     def log_prob(self, Y, whitener):
         return _gaussian.weighted_log_prob_t(Y, whitener)

@@ -12,11 +12,23 @@ components are stacked into one ``m x (K m)`` matrix whose column blocks are
 multiplied with the chunk a few components at a time, so the working memory of
 one chunk is bounded by ``work_size`` elements whatever ``K`` is.
 
-Two kernels evaluate the same formulas, chosen by the view size: below
-``TRIANGULAR_FROM`` dimensions the components are batched (Python overhead
-dominates there); from it on, each component uses the BLAS/LAPACK routines
-that exploit the triangular and symmetric structure (``trmm``, ``syrk``,
-``potrf``, ``trtri``), which halves the flops where they dominate.
+Three kernels evaluate the same formulas, chosen by the view size m and the
+number of components K:
+
+- *quadratic features* (small m, enough components: :func:`uses_features`):
+  the products ``y_i y_j`` (i <= j) of a chunk, ``F`` (m(m+1)/2, n), are
+  built once per chunk and serve both steps: the Mahalanobis distances of all
+  components are one product ``P F`` with the stacked upper triangles of the
+  precisions, and the second moments one product ``F R.T`` with the
+  responsibilities. No K x m x n array, and two GEMMs instead of many passes
+  over one; the rows are shifted by the mean of the component means first, so
+  the expansion ``y'Py - 2 y'P mu + mu'P mu`` loses little to cancellation;
+- *batched whitening* (other views below ``TRIANGULAR_FROM`` dimensions): the
+  whitening matrices of all components stacked into one GEMM, a group of
+  components at a time;
+- *per component* (from ``TRIANGULAR_FROM`` on): the BLAS/LAPACK routines
+  that exploit the triangular and symmetric structure (``trmm``, ``syrk``,
+  ``potrf``, ``trtri``), which halves the flops where they dominate.
 """
 
 from __future__ import annotations
@@ -32,6 +44,26 @@ LOG_2PI = np.log(2.0 * np.pi)
 WORK_SIZE = 1 << 21
 #: View size from which the per-component triangular/symmetric kernels are used.
 TRIANGULAR_FROM = 48
+
+
+def uses_features(m: int, K: int) -> bool:
+    """Whether the quadratic-feature kernel evaluates a view of m dimensions
+    with K components: its m(m+1)/2 features per row must not outnumber the
+    K m whitened coordinates of the batched kernel by much (measured on
+    2 cores: faster from (m + 1) / 2 <= 2 K on)."""
+    return m < TRIANGULAR_FROM and (m + 1) <= 4 * K
+
+
+def quadratic_features(Yt: np.ndarray) -> np.ndarray:
+    """The products ``y_i y_j``, i <= j, of the columns of ``Yt`` (m, n), row by
+    row of the upper triangle: shape (m(m+1)/2, n), in the dtype of ``Yt``."""
+    m, n = Yt.shape
+    F = np.empty((m * (m + 1) // 2, n), dtype=Yt.dtype)
+    row = 0
+    for i in range(m):
+        np.multiply(Yt[i], Yt[i:], out=F[row : row + m - i])
+        row += m - i
+    return F
 
 
 def default_chunk_size(n_features: int) -> int:
@@ -91,29 +123,64 @@ class Whitener:
     ``b`` (m, K, 1) holds ``U_k.T @ mu_k``, so that ``Wt @ y - b`` whitens
     ``y`` for all components at once; both, and ``prec_chol_c``, are in
     ``dtype``, the dtype of the chunks they multiply. ``const`` (K, 1) is
-    float64.
+    float64. For the quadratic-feature kernel (``features``): ``center`` (m,)
+    the mean of the means, ``Pt`` (K, m(m+1)/2) the upper triangles of the
+    precisions ``P_k`` (off-diagonal entries doubled), ``Pmu`` (K, m) the
+    products ``P_k (mu_k - center)`` and ``quad`` (K, 1) the forms
+    ``(mu_k - center)' P_k (mu_k - center)``.
     """
 
     weights: np.ndarray
     means: np.ndarray
     prec_chol: np.ndarray
     dtype: np.dtype = np.dtype(np.float64)
+    #: Whether the quadratic-feature kernel may be used (the fit); inference
+    #: whitens, as scikit-learn does, so that predictions tie-break alike.
+    allow_features: bool = True
     Wt: np.ndarray = field(init=False)
     b: np.ndarray = field(init=False)
     const: np.ndarray = field(init=False)
     prec_chol_c: np.ndarray = field(init=False)
+    features: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        m = self.means.shape[1]
-        self.Wt = np.ascontiguousarray(self.prec_chol.transpose(2, 0, 1), dtype=self.dtype)
-        b = np.einsum("ki,kij->jk", self.means, self.prec_chol)[:, :, None]
-        self.b = b.astype(self.dtype, copy=False)
-        self.prec_chol_c = self.prec_chol.astype(self.dtype, copy=False)
+        K, m = self.means.shape
         with np.errstate(divide="ignore"):
             log_w = np.log(self.weights)
         self.const = (log_w + log_det_precision_cholesky(self.prec_chol) - 0.5 * m * LOG_2PI)[
             :, None
         ]
+        self.features = self.allow_features and uses_features(m, K)
+        if self.features:
+            prec = self.prec_chol @ np.swapaxes(self.prec_chol, 1, 2)
+            rows, cols = np.triu_indices(m)
+            self.center = self.means.mean(axis=0)
+            shifted = self.means - self.center
+            self.Pt = (prec[:, rows, cols] * np.where(rows == cols, 1.0, 2.0)).astype(self.dtype)
+            self.Pmu = np.einsum("kij,kj->ki", prec, shifted).astype(self.dtype)
+            self.quad = np.einsum("ki,kij,kj->k", shifted, prec, shifted)[:, None]
+            return
+        self.Wt = np.ascontiguousarray(self.prec_chol.transpose(2, 0, 1), dtype=self.dtype)
+        b = np.einsum("ki,kij->jk", self.means, self.prec_chol)[:, :, None]
+        self.b = b.astype(self.dtype, copy=False)
+        self.prec_chol_c = self.prec_chol.astype(self.dtype, copy=False)
+
+    def shifted_t(self, Y: np.ndarray) -> np.ndarray:
+        """The chunk (n, m) less ``center``, transposed: a new (m, n) C-ordered array."""
+        Yt = np.empty(Y.shape[::-1], dtype=Y.dtype)
+        np.subtract(Y.T, self.center.astype(Y.dtype)[:, None], out=Yt)
+        return Yt
+
+    def log_prob_features(self, Yt: np.ndarray, F: np.ndarray) -> np.ndarray:
+        """``log pi_k + log N(y_n; mu_k, Sigma_k)``, (K, n) float64, from the
+        shifted chunk ``Yt`` (m, n) and its features ``F``."""
+        maha = self.Pt @ F
+        maha -= 2.0 * (self.Pmu @ Yt)
+        out = np.asarray(maha, dtype=np.float64)
+        out += self.quad
+        out *= -0.5
+        out += self.const
+        return out
 
 
 def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE) -> np.ndarray:
@@ -136,6 +203,9 @@ def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE)
     """
     n, m = Y.shape
     K = wh.means.shape[0]
+    if wh.features:
+        return np.concatenate([wh.log_prob_features(Yt, quadratic_features(Yt))
+                               for Yt in _feature_blocks(Y, wh, work_size)], axis=1)
     out = np.empty((K, n))
     if m >= TRIANGULAR_FROM:
         (trmm,) = get_blas_funcs(("trmm",), (Y,))
@@ -230,18 +300,76 @@ class SuffStats:
             self.s1[k0:k1] += (diff @ sqrt_r[k0:k1, :, None])[:, :, 0]
             self.s2[k0:k1] += diff @ np.swapaxes(diff, 1, 2)
 
+    def add_features(self, resp_t: np.ndarray, Yt: np.ndarray, F: np.ndarray,
+                     center: np.ndarray) -> None:
+        """Add a chunk from its rows less ``center``, ``Yt`` (m, n), their
+        quadratic features ``F`` and the responsibilities ``resp_t`` (K, n):
+        moments about ``center`` by two products, then moved to ``centers``
+        (only the upper triangle of ``s2`` is kept up to date)."""
+        m, n = Yt.shape
+        rows, cols = np.triu_indices(m)
+        nk = resp_t.sum(axis=1)
+        r = resp_t.astype(Yt.dtype, copy=False)
+        first = np.asarray(r @ Yt.T, dtype=np.float64)             # sum r (y - center)
+        second = np.zeros((len(nk), m, m))
+        second[:, rows, cols] = r @ F.T                            # sum r (y - c)(y - c)'
+        d = self.centers - center
+        second -= d[:, :, None] * first[:, None, :] + first[:, :, None] * d[:, None, :]
+        second += nk[:, None, None] * d[:, :, None] * d[:, None, :]
+        self.nk += nk
+        self.n += n
+        self.s1 += first - nk[:, None] * d
+        self.s2 += second
+
     def finish(self) -> None:
         """Make ``s2`` exactly symmetric from its upper triangle (the only one
-        the large-view kernel fills)."""
+        the large-view and feature kernels fill)."""
         upper = np.triu(self.s2)
         self.s2 = upper + np.swapaxes(np.triu(upper, 1), -1, -2)
 
 
-def e_step_chunk(Y: np.ndarray, wh: Whitener, stats: SuffStats) -> None:
+def _feature_blocks(Y: np.ndarray, wh: Whitener, work_size: int):
+    """The chunk in row blocks whose quadratic features fit in ``work_size``
+    elements, each shifted and transposed (:meth:`Whitener.shifted_t`)."""
+    m = Y.shape[1]
+    rows = max(1, work_size // (m * (m + 1) // 2))
+    for s in range(0, Y.shape[0], rows):
+        yield wh.shifted_t(Y[s : s + rows])
+
+
+def e_step_chunk(Y: np.ndarray, wh: Whitener, stats: SuffStats,
+                 work_size: int = WORK_SIZE) -> None:
     """E-step of one chunk ``Y`` (n, m): adds its statistics and LL to ``stats``."""
+    if wh.features:
+        for Yt in _feature_blocks(Y, wh, work_size):
+            F = quadratic_features(Yt)
+            resp = wh.log_prob_features(Yt, F)
+            stats.ll += float(posteriors(resp).sum())
+            stats.add_features(resp, Yt, F, wh.center)
+        return
     log_resp = weighted_log_prob_t(Y, wh)
     stats.ll += float(log_normalize(log_resp).sum())
     stats.accumulate(Y, np.exp(log_resp, out=log_resp))
+
+
+def posteriors(log_prob: np.ndarray) -> np.ndarray:
+    """Turn ``log_prob`` (K, n) into posterior probabilities in place, with one
+    exponential per entry; return the log-normalisers (n,). Rows no
+    component explains get uniform posteriors and ``-inf``."""
+    top = log_prob.max(axis=0)
+    lost = ~np.isfinite(top)
+    top[lost] = 0.0
+    log_prob -= top
+    np.exp(log_prob, out=log_prob)
+    total = log_prob.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_prob /= total
+        norm = np.log(total)
+    norm += top
+    if lost.any():
+        log_prob[:, lost] = 1.0 / log_prob.shape[0]
+        norm[lost] = -np.inf
+    return norm
 
 
 def log_normalize(log_prob: np.ndarray) -> np.ndarray:
@@ -251,9 +379,9 @@ def log_normalize(log_prob: np.ndarray) -> np.ndarray:
     lost = ~np.isfinite(top)
     top[lost] = 0.0
     log_prob -= top
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # lost rows are mended below
         norm = np.log(np.exp(log_prob).sum(axis=0))
-    log_prob -= norm
+        log_prob -= norm
     norm += top
     if lost.any():
         # no component gives such a row any density: spread it evenly rather

@@ -233,7 +233,7 @@ class TorchBackend(Backend):
             out[bad] = 0.5 * (fixed + fixed.mT)
         return out
 
-    def whitener(self, weights, means, prec_chol):
+    def whitener(self, weights, means, prec_chol, inference: bool = False):
         return _Whitener(weights, means, prec_chol, self.cdtype)
 
     def _log_prob_nk(self, Y, wh):

@@ -11,7 +11,8 @@ def gmm_log_density(
     X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndarray
 ) -> np.ndarray:
     """Log-density of a full-covariance mixture at each row of X (N, D), shape (N,)."""
-    wh = Whitener(np.asarray(weights, float), np.asarray(means, float), precision_cholesky(covs))
+    wh = Whitener(np.asarray(weights, float), np.asarray(means, float), precision_cholesky(covs),
+                  allow_features=False)
     return log_normalize(weighted_log_prob_t(np.asarray(X, float), wh))
 
 

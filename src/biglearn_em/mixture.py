@@ -517,7 +517,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             return be.asarray(a if be.name == "torch" and is_torch_tensor(a) else to_host(a))
 
         wh = be.whitener(param(self.weights_), param(self.means_),
-                         param(self.precisions_cholesky_))
+                         param(self.precisions_cholesky_), inference=True)
         data = Data.unscaled(X, self.chunk_size, be, self.n_components)
         for Z in data.chunks():
             yield be.log_prob(Z, wh)
