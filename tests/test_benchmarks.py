@@ -1,0 +1,37 @@
+"""benchmarks/gpu.py runs as it is (it will be run on a GPU machine): a quick
+run on the CPU with Fashion-MNIST files the test writes. No time is asserted."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_fashion_mnist import write_fake_fashion_mnist
+
+pytest.importorskip(
+    "torch", reason="PyTorch is not installed: pip install 'biglearn-em[torch]' (CPU build: "
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_benchmark_runs_and_writes_its_tables(tmp_path):
+    images = tmp_path / "fashion-mnist"
+    images.mkdir()
+    write_fake_fashion_mnist(images, n_train=2600, n_test=400)
+    out = tmp_path / "gpu.md"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick",
+         "--repeat", "1", "--fashion-mnist", str(images), "--out", str(out)],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = out.read_text()
+    for title in ("## One inner step", "## Fashion-MNIST paper protocol end to end",
+                  "## Crossover of device='auto'"):
+        assert title in report
+    assert "| 2000, 2, 25 |" in report and "3000 x 30" in report
+    assert "AUTO_GPU_MIN_WORK" in report
+    # ten well-separated patterns: the protocol clusters them
+    row = report.split("| 3000 x 30 |")[1].split("\n")[0].split("|")
+    assert float(row[3]) > 0.9  # ACC
