@@ -299,3 +299,31 @@ def test_bad_tensors_get_clear_errors():
     with pytest.raises(ValueError, match="X has 2 features, but BigLearnGaussianMixture is "
                                          "expecting 3"):
         model.fit(good).predict(good[:, :2])
+
+
+def test_the_pinned_double_buffer_hands_on_every_row_once(rng, monkeypatch):
+    """The CUDA streaming path, run on the CPU: pinned memory and CUDA events
+    replaced by plain ones, every chunk consumed as it arrives (as the EM loop does)."""
+    X = rng.normal(size=(1003, 4))  # not a multiple of the chunk
+    be = TorchBackend("cpu", dtype="float32")
+    monkeypatch.setattr(be, "is_cuda", True)
+    plain_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *a, pin_memory=False, **k: plain_empty(*a, **k))
+    events = []
+
+    class Event:
+        def record(self):
+            events.append("record")
+
+        def synchronize(self):
+            events.append("wait")
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    for _ in range(2):  # the buffers are kept for the next pass
+        got = [chunk.clone() for chunk in be._stream(X, 100)]
+        assert [len(c) for c in got] == [100] * 10 + [3]
+        assert all(c.dtype == torch.float32 for c in got)  # cast into the float32 buffer
+        np.testing.assert_allclose(torch.cat(got).numpy(), X, rtol=1e-6)
+    # each buffer is refilled only after waiting for its previous transfer
+    assert events.count("record") == 22 and events.count("wait") == 18
+    assert len(be._pinned) == 1

@@ -183,9 +183,10 @@ class TorchBackend(Backend):
             j = i % 2
             if done[j] is not None:
                 done[j].synchronize()
-            part = np.asarray(X[s : s + chunk_size])
-            buffers[j][: len(part)].copy_(torch.from_numpy(part))
-            chunk = buffers[j][: len(part)].to(self.torch_device, non_blocking=True)
+            part = X[s : s + chunk_size]
+            staged = buffers[j][: len(part)]
+            staged.numpy()[...] = part  # a host copy (and cast) into pinned memory
+            chunk = staged.to(self.torch_device, non_blocking=True)
             done[j] = torch.cuda.Event()
             done[j].record()
             yield chunk
