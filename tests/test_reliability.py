@@ -133,9 +133,10 @@ def test_keep_best_on_interrupt(at):
         model.fit(X)
     assert_valid_model(model, X)
     assert model.converged_ is False
-    # the kept model is the best joint snapshot (during the views) or the
-    # polished one
-    assert model.lower_bound_ == max(model.lower_bounds_)
+    # the kept model is the best restart (at 3), the best joint snapshot
+    # (during the views) or the polished one (whose steps may lose the last
+    # bits of the refinement's log-likelihood to rounding)
+    assert model.lower_bound_ == pytest.approx(max(model.lower_bounds_), rel=0, abs=1e-12)
     assert model.score(X) >= max(model.lower_bounds_) - 1e-9
 
 

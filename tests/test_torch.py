@@ -48,8 +48,10 @@ def _scaled_blobs(rng, K, D, n_per):
 @pytest.mark.parametrize("rule", ["block", "conditional"])
 def test_torch_cpu_and_numpy_agree_to_1e10(rule, D):
     X, _ = _scaled_blobs(np.random.default_rng(2), 4, D, 400)
+    # restarts=0: k-means++ is a kernel of each backend (scikit-learn's on NumPy),
+    # so restarts begin from other starts; the views are the same
     kw = dict(n_components=4, max_iter=20, patience=None, update=rule, random_state=2,
-              init_params="random_from_data")
+              init_params="random_from_data", restarts=0)
     ref = _fit(X, **kw)
     got = _fit(X, device=CPU, **kw)
     assert sum(h["kind"] != "polish" for h in ref.history_) == 20
@@ -222,7 +224,7 @@ def test_checkpoints_and_model_files_move_between_backends(rng, tmp_path):
     X, _ = _scaled_blobs(rng, 3, 4, 150)
     assert fingerprint(X, {}) == fingerprint(torch.from_numpy(X), {})
     kw = dict(n_components=3, max_iter=40, patience=None, random_state=4,
-              init_params="random_from_data")
+              init_params="random_from_data", restarts=0)
     path = tmp_path / "fit.ckpt"
 
     def stop(record):
@@ -327,3 +329,16 @@ def test_the_pinned_double_buffer_hands_on_every_row_once(rng, monkeypatch):
     # each buffer is refilled only after waiting for its previous transfer
     assert events.count("record") == 22 and events.count("wait") == 18
     assert len(be._pinned) == 1
+
+
+def test_the_default_strategy_runs_on_torch(rng):
+    # restarts (k-means++ on the device), refinement, moves, views and polish
+    X, _ = _scaled_blobs(rng, 4, 3, 150)
+    got = _fit(torch.from_numpy(X), n_components=4, random_state=0, restarts=3)
+    kinds = [h["kind"] for h in got.history_]
+    assert kinds[:4] == ["restart"] * 4 and "refine" in kinds and kinds[-1] == "polish"
+    assert np.all(np.isfinite(got.means_))
+    # the restarts begin elsewhere than NumPy's (another k-means++ kernel),
+    # but on separated blobs both end at the same optimum
+    ref = _fit(X, n_components=4, random_state=0, restarts=3)
+    assert got.score(X) == pytest.approx(ref.score(X), abs=1e-6)

@@ -32,6 +32,21 @@ PD = np.stack([np.eye(D), 2.0 * np.eye(D)])
 
 BAD_PARAMS = [
     # (parameter, value, error)
+    ("restarts", -1, ValueError),
+    ("restarts", 2.5, TypeError),
+    ("restart_iter", 0, ValueError),
+    ("smoothing_fade", 0, ValueError),
+    ("smoothing_fade", "linear", TypeError),
+    ("moves", -2, ValueError),
+    ("search_rows", 0, ValueError),
+    ("search_rows", "all", ValueError),
+    ("max_time", 0.0, ValueError),
+    ("max_time", -5, ValueError),
+    ("max_time", "1 minute", TypeError),
+    ("device", "tpu", ValueError),
+    ("device", 0, TypeError),
+    ("dtype", "float16", ValueError),
+    ("device_budget", 0, ValueError),
     ("n_components", 0, ValueError),
     ("n_components", -1, ValueError),
     ("n_components", 2.0, TypeError),

@@ -17,10 +17,13 @@ from ._em import Params, State
 from ._files import write_npz_atomic
 
 FORMAT = "biglearn-em-checkpoint"
-VERSION = 1
+VERSION = 2
 _PARAM_FIELDS = ("weights", "means", "covs")
 _SCALARS = ("phase", "n_iter", "n_polish", "lower_bound", "converged", "best_ll", "reset_ll",
-            "since_best", "lower_bounds", "history")
+            "since_best", "lower_bounds", "history", "n_restarts", "n_refine", "candidate_ll",
+            "n_moves", "moves_ll", "move_queue")
+#: The parameter sets a state may hold besides its current ones.
+_PARAM_SETS = ("params", "best", "candidate")
 
 
 def fingerprint(X, settings: dict) -> str:
@@ -91,12 +94,13 @@ def load(path: str | os.PathLike, key: str, asarray: Callable = np.asarray
 
 
 def _put(arrays: dict, prefix: str, state: State, to_numpy: Callable) -> dict:
-    for name, params in (("params", state.params), ("best", state.best)):
+    for name in _PARAM_SETS:
+        params = getattr(state, name)
         if params is not None:
             for f in _PARAM_FIELDS:
                 arrays[f"{prefix}.{name}.{f}"] = to_numpy(getattr(params, f))
     scalars = {name: getattr(state, name) for name in _SCALARS}
-    scalars["has_best"] = state.best is not None
+    scalars["held"] = [name for name in _PARAM_SETS if getattr(state, name) is not None]
     return scalars
 
 
@@ -105,5 +109,5 @@ def _get(arrays: dict, prefix: str, scalars: dict, asarray: Callable) -> State:
         return Params(*(asarray(arrays[f"{prefix}.{name}.{f}"]) for f in _PARAM_FIELDS))
 
     values = {name: scalars[name] for name in _SCALARS}
-    best = params("best") if scalars["has_best"] else None
-    return State(params("params"), best=best, **values)
+    held = {name: params(name) for name in scalars["held"] if name != "params"}
+    return State(params("params"), **held, **values)

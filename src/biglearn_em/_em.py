@@ -11,6 +11,7 @@ touched through the operators NumPy arrays and torch tensors share and through
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,12 @@ class Data:
             chunk_size = backend.default_chunk_size(X.shape[1], n_components)
         return cls(X, None, 1.0, chunk_size, backend)
 
+    def subset(self, index: np.ndarray) -> Data:
+        """The rows ``index`` (sorted host integers) as data with the same map
+        into internal coordinates (a copy of those rows, where the backend keeps them)."""
+        return Data(self.backend.place(self.backend.take(self.X, index)), self.shift,
+                    self.scale, self.chunk_size, self.backend)
+
     @property
     def n_samples(self) -> int:
         return self.X.shape[0]
@@ -130,11 +137,35 @@ class Settings:
     tol: float
     patience: int | None
     verbose: int = 0
+    #: Short EM runs from new k-means++ starts, besides the fit's own start,
+    #: before the views (0: the views start from the fit's start, as in the paper).
+    restarts: int = 0
+    #: EM steps of each short run, the start's included.
+    restart_iter: int = 10
+    #: Outer iterations of the views over which the weight smoothing fades
+    #: linearly to 0 (None: constant, as in the paper).
+    fade: int | None = None
+    #: Split-and-merge proposals tried per round after the refinement (0: none).
+    moves: int = 0
 
     @property
     def plain(self) -> bool:
         """Only joint views: the loop is EM and stops on ``tol`` as scikit-learn does."""
         return self.view_probs[0] == 1.0
+
+
+@dataclass
+class Search:
+    """Where the restarts and the views run, and how a restart begins.
+
+    ``data`` is the fit's data or, for large data, a subsample of its rows
+    with the same map into internal coordinates (the refinement and the polish
+    always run on all of the data); ``starter(rng)`` returns the parameters a
+    new restart begins from (a k-means++ start on ``data``).
+    """
+
+    data: Data
+    starter: Callable[[np.random.Generator], Params] | None = None
 
 
 @dataclass
@@ -152,14 +183,29 @@ class State:
     """Where a fit stands between two outer iterations: everything needed to
     continue it exactly (with the random generator's state), and nothing else.
 
-    ``phase`` is "em" (plain EM), "views" (BigLearn-EM), "polish" (plain EM from
-    the best snapshot) or "done".
+    ``phase`` is "em" (plain EM), "explore" (short EM runs from the start and
+    from new starts), "refine" (plain EM from the best of them), "moves"
+    (split-and-merge proposals), "views" (BigLearn-EM), "polish" (plain EM
+    from the best snapshot) or "done". ``candidate`` is the best short run so
+    far and ``candidate_ll`` its mean log-likelihood (on the search data);
+    ``move_queue`` the proposals (i, j, k) left in this round of moves and
+    ``moves_ll`` the log-likelihood they must beat.
     """
 
     params: Params
     phase: str
     n_iter: int = 0
     n_polish: int = 0
+    n_restarts: int = 0
+    n_refine: int = 0
+    candidate: Params | None = None
+    candidate_ll: float = -np.inf
+    n_moves: int = 0
+    moves_ll: float = -np.inf
+    move_queue: list = field(default_factory=list)
+    #: The splits of this round of moves, by component (a cache, not saved:
+    #: recomputed from the parameters after a resume).
+    cuts: dict = field(default_factory=dict, repr=False)
     lower_bound: float = -np.inf
     converged: bool = False
     best: Params | None = None
@@ -173,12 +219,17 @@ class State:
     def start(cls, params: Params, settings: Settings, lower_bound: float = -np.inf) -> State:
         """``lower_bound`` is the likelihood a warm start continues from (plain
         EM compares its first step against it, as scikit-learn does)."""
-        phase = "done" if settings.max_iter == 0 else "em" if settings.plain else "views"
+        if settings.max_iter == 0:
+            phase = "done"
+        elif settings.plain:
+            phase = "em"
+        else:
+            phase = "explore" if settings.restarts > 0 else "views"
         return cls(params, phase, lower_bound=lower_bound)
 
     def result(self) -> Result:
-        return Result(self.params, self.lower_bound, self.n_iter + self.n_polish, self.converged,
-                      self.lower_bounds, self.history)
+        return Result(self.params, self.lower_bound, self.n_refine + self.n_iter + self.n_polish,
+                      self.converged, self.lower_bounds, self.history)
 
 
 def ensure_positive_definite(be: Backend, covs, floor: float) -> tuple[Any, int]:
@@ -272,15 +323,23 @@ def run(
     rng: np.random.Generator,
     callback: Callback | None = None,
     after_iteration: Callable[[State], None] | None = None,
+    search: Search | None = None,
+    deadline: float | None = None,
 ) -> Result:
     """Advance ``state`` until the fit is done: EM when ``settings.plain``,
-    BigLearn-EM and its polish otherwise.
+    otherwise the restarts (if any), the refinement, BigLearn-EM and its polish.
 
     ``callback`` receives each iteration's history record; ``after_iteration``
-    the state after it (where a checkpoint can be written).
+    the state after it (where a checkpoint can be written); ``search`` says
+    where the restarts and views run (default: all of ``data``); at
+    ``deadline`` (``time.monotonic()``) the fit stops with the best parameters
+    it has found, unconverged.
     """
     while state.phase != "done":
-        record = advance(data, state, settings, rng)
+        if deadline is not None and time.monotonic() >= deadline:
+            stop(state)
+            break
+        record = advance(data, state, settings, rng, search)
         if callback is not None:
             callback(record)
         if after_iteration is not None:
@@ -288,14 +347,188 @@ def run(
     return state.result()
 
 
-def advance(data: Data, state: State, settings: Settings, rng: np.random.Generator) -> dict:
-    """One outer iteration of ``state`` (in place); returns its history record."""
-    if state.phase == "views":
-        record = _views_iteration(data, state, settings, rng)
+def stop(state: State) -> None:
+    """End ``state`` now with the best parameters it has seen (a snapshot or
+    restart that beats the current parameters), unconverged."""
+    params, ll = state.params, state.lower_bound
+    if state.phase == "views" and state.best is not None:
+        params, ll = state.best, state.best_ll
+    elif state.phase == "explore" and state.candidate is not None:
+        params, ll = state.candidate, state.candidate_ll
+    state.params, state.lower_bound = params, ll
+    state.best = state.candidate = None
+    state.phase, state.converged = "done", False
+
+
+def advance(data: Data, state: State, settings: Settings, rng: np.random.Generator,
+            search: Search | None = None) -> dict:
+    """One outer iteration of ``state`` (in place); returns its history record.
+
+    One outer iteration is one short run in the "explore" phase, one view
+    (``n_inner`` steps) in "views" and one EM step in "refine" and "polish".
+    """
+    search = search if search is not None else Search(data)
+    if state.phase == "explore":
+        record = _explore_iteration(search, state, settings, rng)
+    elif state.phase == "moves":
+        record = _move_iteration(search.data, data, state, settings)
+    elif state.phase == "views":
+        record = _views_iteration(search.data, state, settings, rng)
     else:
         record = _em_iteration(data, state, settings)
+        if state.phase == "views" and settings.moves > 0:
+            state.phase = "moves"
+            _begin_moves(search.data, state, settings)
+        elif state.phase == "views":
+            _begin_views(search.data, data, state, settings)
     state.history.append(record)
     return record
+
+
+def _short_em(data: Data, params: Params, settings: Settings, max_steps: int
+              ) -> tuple[Params, float, int]:
+    """Plain EM steps until the mean log-likelihood changes by less than ``tol``
+    or for ``max_steps`` steps. Returns the parameters, the last E-step's
+    log-likelihood and the repairs."""
+    view = joint_view(data.n_features)
+    ll, previous, repairs = -np.inf, -np.inf, 0
+    for _ in range(max_steps):
+        params, ll, repaired = view_step(data, params, view, settings, 0.0)
+        repairs += repaired
+        if abs(ll - previous) < settings.tol:
+            break
+        previous = ll
+    return params, ll, repairs
+
+
+def _move_em(data: Data, params: Params, settings: Settings, target: float
+             ) -> tuple[Params, float, int, bool]:
+    """Plain EM from a proposal until its log-likelihood beats ``target`` by
+    ``tol`` (kept), or until it has converged below it (a gain per step under
+    ``tol / 100``; at most ``3 restart_iter`` steps). A proposal starts below
+    ``target`` and often crawls for several steps before it climbs past it
+    (measured on a 7 x 7 grid: gains of 1e-4 for 6 steps, then 5e-3), so the
+    ordinary ``tol`` would stop it too soon.
+
+    Returns the parameters, the last E-step's log-likelihood, the repairs and
+    whether the proposal is kept.
+    """
+    view = joint_view(data.n_features)
+    previous, repairs = -np.inf, 0
+    for step in range(3 * settings.restart_iter):
+        params, ll, repaired = view_step(data, params, view, settings, 0.0)
+        repairs += repaired
+        if ll > target + settings.tol:
+            return params, ll, repairs, True
+        if step >= 2 and ll - previous < 0.01 * settings.tol:
+            break
+        previous = ll
+    return params, ll, repairs, False
+
+
+def _survey_cuts(search: Data, state: State, settings: Settings) -> np.ndarray:
+    """The merge costs of the current parameters (K, K), with the best cut of
+    every component's rows stored in ``state.cuts``."""
+    from . import _moves
+
+    be = search.backend
+    owners = _moves.owners(search, state.params)
+    weights, means, covs = (be.to_numpy(a) for a in (state.params.weights,
+                                                     state.params.means, state.params.covs))
+
+    def chunks() -> Iterator[np.ndarray]:
+        return (be.to_numpy(Z) for Z in search.chunks())
+    cuts = _moves.splits(chunks, owners, len(weights), settings.eig_floor)
+    state.cuts = {c.k: c for c in cuts}
+    return _moves.merge_costs(weights, means, covs, search.n_samples, settings.eig_floor)
+
+
+def _begin_moves(search: Data, state: State, settings: Settings) -> None:
+    """A round of split-and-merge proposals from the current parameters."""
+    from . import _moves
+
+    ll = view_step(search, state.params, joint_view(search.n_features), settings, 0.0)[1]
+    state.moves_ll = ll
+    costs = _survey_cuts(search, state, settings)
+    state.move_queue = [list(m) for m in _moves.proposals(
+        costs, sorted(state.cuts.values(), key=lambda c: -c.gain), settings.moves)]
+    if not state.move_queue:
+        state.phase = "views"
+        _begin_views(search, search, state, settings)
+
+
+def _move_iteration(search: Data, data: Data, state: State, settings: Settings) -> dict:
+    """One proposal: merge, split, plain EM from there; kept if the
+    log-likelihood rises by more than ``tol``, after which a new round starts."""
+    from . import _moves
+
+    be = search.backend
+    move = tuple(state.move_queue.pop(0))
+    state.n_moves += 1
+    if move[2] not in state.cuts:  # resumed from a checkpoint: the cache is empty
+        _survey_cuts(search, state, settings)
+    weights, means, covs = _moves.apply(*(be.to_numpy(a) for a in (
+        state.params.weights, state.params.means, state.params.covs)), move,
+        state.cuts[move[2]])
+    start = Params(be.asarray(weights), be.asarray(means), be.asarray(covs))
+    params, ll, repaired, accepted = _move_em(search, start, settings, state.moves_ll)
+    record = {"iteration": state.n_moves, "kind": "move", "m": search.n_features,
+              "log_likelihood": ll, "repaired": repaired, "move": list(move),
+              "accepted": accepted}
+    if record["accepted"]:
+        state.params, state.lower_bound = params, ll
+        state.lower_bounds.append(ll)
+        _begin_moves(search, state, settings)
+    elif not state.move_queue:
+        state.phase = "views"
+        _begin_views(search, data, state, settings)
+    return record
+
+
+def _explore_iteration(search: Search, state: State, settings: Settings,
+                       rng: np.random.Generator) -> dict:
+    """One short run: EM steps from the fit's start (the first) or from a new
+    start, until the log-likelihood changes by less than ``tol`` or for
+    ``restart_iter`` steps; the best run so far is the candidate."""
+    first = state.n_restarts == 0
+    params = state.params if first or search.starter is None else search.starter(rng)
+    D = search.data.n_features
+    record = {"iteration": state.n_restarts + 1, "kind": "restart", "m": D,
+              "log_likelihood": None, "repaired": 0}
+    # until converged: a restart costs what it needs, at most restart_iter steps
+    params, ll, record["repaired"] = _short_em(search.data, params, settings,
+                                               settings.restart_iter)
+    record["log_likelihood"] = ll
+    state.lower_bounds.append(ll)
+    if ll > state.candidate_ll:
+        state.candidate, state.candidate_ll = params, ll
+    state.n_restarts += 1
+    if state.n_restarts > settings.restarts or search.starter is None:
+        # plain EM to convergence from the best short run, on all of the data
+        state.phase = "refine"
+        state.params, state.candidate = state.candidate, None
+        state.lower_bound = -np.inf
+    return record
+
+
+def _begin_views(search: Data, data: Data, state: State, settings: Settings) -> None:
+    """The refined parameters are the first snapshot: a fit never ends worse
+    than its refined start. Its likelihood is that of the search data."""
+    ll = state.lower_bound
+    if search is not data:
+        ll = view_step(search, state.params, joint_view(data.n_features), settings, 0.0)[1]
+    state.best, state.best_ll = state.params, ll
+    state.reset_ll, state.since_best = ll, 0
+    state.lower_bound = -np.inf
+    state.converged = False
+
+
+def _smoothing(state: State, settings: Settings) -> float:
+    """The weight smoothing of the current view: ``a``, fading linearly to 0
+    over ``fade`` outer iterations when that is set."""
+    if settings.fade is None:
+        return settings.smoothing
+    return settings.smoothing * max(0.0, 1.0 - (state.n_iter - 1) / settings.fade)
 
 
 def _views_iteration(
@@ -305,8 +538,9 @@ def _views_iteration(
     view = draw_view(rng, data.n_features, settings.view_probs, settings.subset_beta)
     record = {"iteration": state.n_iter, "kind": view.kind, "m": view.m,
               "log_likelihood": None, "repaired": 0}
+    smoothing = _smoothing(state, settings)
     for _ in range(settings.n_inner if view.m > 0 else 0):
-        new, ll, repaired = view_step(data, state.params, view, settings, settings.smoothing)
+        new, ll, repaired = view_step(data, state.params, view, settings, smoothing)
         record["repaired"] += repaired
         if view.kind == "joint":
             # the E-step scored the parameters the step started from
@@ -329,14 +563,20 @@ def _views_iteration(
 
 
 def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
-    polish = state.phase == "polish"
-    if polish:
+    """One EM iteration of plain EM ("em": ``n_inner`` steps, as in a joint
+    view), of the refinement or of the polish (one step each)."""
+    phase = state.phase
+    if phase == "polish":
         state.n_polish += 1
+    elif phase == "refine":
+        state.n_refine += 1
     else:
         state.n_iter += 1
-    record = {"iteration": state.n_iter + state.n_polish, "kind": state.phase, "m": data.n_features,
+    counts = {"polish": state.n_polish, "refine": state.n_refine, "em": state.n_iter}
+    record = {"iteration": state.n_iter + state.n_polish if phase != "refine" else
+              state.n_refine, "kind": phase, "m": data.n_features,
               "log_likelihood": None, "repaired": 0}
-    n_steps, smoothing = (1, 0.0) if polish else (settings.n_inner, settings.smoothing)
+    n_steps, smoothing = (settings.n_inner, settings.smoothing) if phase == "em" else (1, 0.0)
     view = joint_view(data.n_features)
     for _ in range(n_steps):
         state.params, ll, repaired = view_step(data, state.params, view, settings, smoothing)
@@ -347,9 +587,8 @@ def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
         state.lower_bound = ll
         if state.converged:
             break
-    count = state.n_polish if polish else state.n_iter
-    if state.converged or count >= settings.max_iter:
-        state.phase = "done"
-    if not polish:
+    if state.converged or counts[phase] >= settings.max_iter:
+        state.phase = "views" if phase == "refine" else "done"
+    if phase == "em":
         record["kind"] = "joint"
     return record

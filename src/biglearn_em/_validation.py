@@ -59,6 +59,8 @@ class Real(Kind):
     low: float = 0.0
     #: Whether +inf is refused (NaN always is).
     finite: bool = True
+    #: Whether ``low`` itself is refused.
+    strict: bool = False
 
     def fits_type(self, value: object) -> bool:
         return isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -66,10 +68,12 @@ class Real(Kind):
     def accepts(self, value: object) -> bool:
         if not self.fits_type(value) or np.isnan(value):
             return False
-        return value >= self.low and (not self.finite or bool(np.isfinite(value)))
+        above = value > self.low if self.strict else value >= self.low
+        return above and (not self.finite or bool(np.isfinite(value)))
 
     def describe(self) -> str:
-        return ("a finite float" if self.finite else "a float") + f" >= {self.low:g}"
+        return (("a finite float" if self.finite else "a float")
+                + f" {'>' if self.strict else '>='} {self.low:g}")
 
 
 @dataclass(frozen=True)

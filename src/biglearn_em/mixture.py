@@ -39,6 +39,8 @@ from ._validation import (
 
 #: Default eigenvalue floor relative to the mean per-feature variance of X.
 AUTO_FLOOR = 1e-4
+#: Rows of the subsample the restarts and views of large data run on ("auto").
+SEARCH_ROWS = 100_000
 
 
 class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
@@ -94,7 +96,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     tol : float >= 0 (inf allowed), default=1e-3
         Convergence threshold on the mean log-likelihood of plain EM and of
         the polish; also the improvement that resets ``patience``.
-    patience : int >= 1 or None, default=100
+    patience : int >= 1 or None, default=50
         Stop when the best joint log-likelihood has not improved by ``tol``
         for this many outer iterations (None: run ``max_iter``).
     n_init : int >= 1, default=1
@@ -121,6 +123,33 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         On KeyboardInterrupt during ``fit``, keep the best model found so far
         (with ``converged_ = False`` and a warning) instead of re-raising. By
         default the interrupt propagates and the estimator is left unchanged.
+    restarts : int >= 0, default=20
+        Short EM runs from new k-means++ starts that the fit tries besides its
+        own start (``init_params`` or the ``*_init`` arrays, always the first
+        run) before the views; the best run is refined with plain EM to
+        convergence and the views start from it. 0: the views start from the
+        fit's own start, as in the paper. Plain EM (``view_probs=(1, 0, 0)``)
+        never restarts.
+    restart_iter : int >= 1, default=30
+        At most this many EM iterations in each short run (a run stops sooner
+        when its log-likelihood changes by less than ``tol``).
+    smoothing_fade : int >= 1 or None, default=None
+        Outer iterations of the views over which ``weight_smoothing`` fades
+        linearly to 0 (None: it stays constant, as in the paper).
+    moves : int >= 0, default=5
+        Split-and-merge proposals tried per round after the refinement: merge
+        the two components whose posteriors overlap most, split a heavy, long
+        one, run plain EM and keep the result if the likelihood rises; rounds
+        continue while a proposal is kept. 0: none.
+    search_rows : "auto", int >= 1 or None, default="auto"
+        Rows on which the restarts and the views run: a random subsample of
+        this size (drawn once per fit), the refinement and the polish running
+        on all rows. "auto": all rows up to 100,000, else 100,000 of them.
+        None: always all rows.
+    max_time : float > 0 or None, default=None
+        Seconds after which the fit stops with the best parameters it has found
+        (unconverged, with a warning). A fit that stops on time depends on the
+        machine's speed, so the same seed may then give another result.
     device : None, "auto", "cpu", "cuda", "cuda:N" or torch.device, default=None
         Where the fit and the predictions run. None: where the data live
         (NumPy arrays on the host with NumPy/SciPy, a torch tensor on its own
@@ -151,7 +180,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     lower_bound_ : float
         Mean training log-likelihood of the last E-step of the best fit.
     lower_bounds_ : list of float
-        Every joint mean log-likelihood computed during the best fit.
+        The joint mean log-likelihoods the best fit computed, in order: the
+        end of each restart and each kept move, every joint view, every
+        refinement and polish step. Restarts, moves and views of large data
+        run on a subsample (``search_rows``), and so are scored there.
     history_ : list of dict
         One record per outer or polish iteration: ``iteration``, ``kind``
         ("joint", "marginal", "rotated" or "polish"), ``m`` (view size, 0 =
@@ -190,6 +222,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         "checkpoint_interval": (Real(0.0),),
         "callback": (NoneValue(), CallableKind()),
         "keep_best_on_interrupt": (Boolean(),),
+        "restarts": (Integer(0),),
+        "restart_iter": (Integer(1),),
+        "smoothing_fade": (NoneValue(), Integer(1)),
+        "moves": (Integer(0),),
+        "search_rows": (Options(("auto",)), NoneValue(), Integer(1)),
+        "max_time": (NoneValue(), Real(0.0, strict=True)),
         "device": (NoneValue(), Device()),
         "dtype": (Options(DTYPES),),
         "device_budget": (NoneValue(), Integer(1)),
@@ -213,7 +251,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         means_init=None,
         precisions_init=None,
         tol: float = 1e-3,
-        patience: int | None = 100,
+        patience: int | None = 50,
         n_init: int = 1,
         random_state=None,
         warm_start: bool = False,
@@ -223,6 +261,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         checkpoint_interval: float = 60.0,
         callback: Callable[[dict], None] | None = None,
         keep_best_on_interrupt: bool = False,
+        restarts: int = 20,
+        restart_iter: int = 30,
+        smoothing_fade: int | None = None,
+        moves: int = 5,
+        search_rows: str | int | None = "auto",
+        max_time: float | None = None,
         device=None,
         dtype: str = "float64",
         device_budget: int | None = None,
@@ -252,6 +296,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self.checkpoint_interval = checkpoint_interval
         self.callback = callback
         self.keep_best_on_interrupt = keep_best_on_interrupt
+        self.restarts = restarts
+        self.restart_iter = restart_iter
+        self.smoothing_fade = smoothing_fade
+        self.moves = moves
+        self.search_rows = search_rows
+        self.max_time = max_time
         self.device = device
         self.dtype = dtype
         self.device_budget = device_budget
@@ -273,7 +323,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         """Fit the mixture to X and return the component of every sample, shape (N,)."""
         before = dict(self.__dict__)
         returns = Returns.like(X)
-        X, data, settings, rng = self._prepare(X)
+        started = time.monotonic()
+        X, data, settings, rng = self._prepare(X)  # validates max_time with the rest
+        deadline = None if self.max_time is None else started + self.max_time
+        search = self._search(data, settings, rng)
         warm = self.warm_start and hasattr(self, "converged_")
         ckpt = _Checkpointer(self, X, rng, data.backend)
         best, first_init, state = ckpt.resume()
@@ -281,9 +334,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             with _blas.one_blas_pool():
                 for init in range(first_init, 1 if warm else self.n_init):
                     if state is None:
-                        state = self._initial_state(data, settings, rng, warm)
+                        state = self._initial_state(search.data, settings, rng, warm)
                     res = _em.run(data, state, settings, rng, self._iteration_callback(init),
-                                  ckpt.after_iteration(init, best))
+                                  ckpt.after_iteration(init, best), search, deadline)
                     if self.verbose:
                         print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
                               f"{res.n_iter} iterations, converged={res.converged}")
@@ -302,7 +355,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                           ConvergenceWarning, stacklevel=2)
         best = best.result()
         assert best is not None
-        if not best.converged and self.max_iter > 0:
+        if deadline is not None and time.monotonic() >= deadline:
+            warnings.warn(f"max_time ({self.max_time:g} s) reached: keeping the best model "
+                          "found so far", ConvergenceWarning, stacklevel=2)
+        elif not best.converged and self.max_iter > 0:
             warnings.warn(
                 "The best initialization did not converge: increase max_iter or tol.",
                 ConvergenceWarning,
@@ -338,9 +394,26 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         data = Data.from_array(X, self.chunk_size, backend, K)
         return X, data, self._settings(data), _generator(self.random_state)
 
+    def _search(self, data: Data, settings: Settings, rng: np.random.Generator) -> _em.Search:
+        """Where the restarts and the views run (a subsample of large data,
+        drawn once per fit) and how a restart begins (k-means++ there)."""
+        N = data.n_samples
+        rows = N if self.search_rows is None else (
+            min(N, SEARCH_ROWS) if self.search_rows == "auto" else min(N, self.search_rows))
+        if settings.plain or rows >= N:
+            search = data
+        else:
+            search = data.subset(np.sort(rng.choice(N, rows, replace=False)))
+
+        def starter(r: np.random.Generator) -> Params:
+            return initial_params(search, self.n_components, "k-means++", r,
+                                  settings.reg_covar, settings.eig_floor)
+        return _em.Search(search, starter)
+
     def _initial_state(self, data: Data, settings: Settings, rng: np.random.Generator,
                        warm: bool) -> _em.State:
-        """The engine's state at the start of one initialisation."""
+        """The engine's state at the start of one initialisation (its start
+        computed on ``data``: the search data, a subsample of large data)."""
         if warm:
             be = data.backend
             start = Params(be.asarray(to_host(self.weights_)),
@@ -421,6 +494,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             tol=float(self.tol),
             patience=self.patience,
             verbose=self.verbose,
+            restarts=self.restarts,
+            restart_iter=self.restart_iter,
+            fade=self.smoothing_fade,
+            moves=self.moves,
         )
 
     def _user_init(self, data: Data, D: int):
@@ -708,10 +785,7 @@ def _best_so_far(finished: _em.State | None, running: _em.State | None) -> _em.S
     the running one has seen (its snapshot during the views phase, otherwise
     its current parameters), as a stopped state."""
     if running is not None:
-        params, ll = running.params, running.lower_bound
-        if running.phase == "views" and running.best is not None:
-            params, ll = running.best, running.best_ll
-        running = replace(running, params=params, lower_bound=ll, best=None, phase="done",
-                          converged=False)
+        running = replace(running)
+        _em.stop(running)
     candidates = [s for s in (finished, running) if s is not None]
     return max(candidates, key=lambda s: s.lower_bound)
