@@ -29,11 +29,12 @@ def test_every_family_draws_valid_mixtures_from_its_seed(name):
     first, again, other = family.mixture(0), family.mixture(0), family.mixture(1)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
-    assert not np.allclose(first[1], other[1])
+    assert first[1].shape != other[1].shape or not np.allclose(first[1], other[1])
     truth, X_train, X_test = hard.make_data(family, 0)
-    D = truth[1].shape[1]
-    assert X_train.shape == (family.n_train, D)
-    assert X_test.shape == (hard.TEST_FACTOR * family.n_train, D)
+    D, n_train = truth[1].shape[1], family.training_size(len(truth[0]))
+    assert X_train.shape == (n_train, D)
+    assert X_test.shape == (hard.TEST_FACTOR * n_train, D)
+    assert not np.allclose(X_train[:10], hard.make_data(family, 1)[1][:10])
 
 
 def test_grid_has_many_small_components_on_a_grid():

@@ -27,7 +27,7 @@ FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
 #: The original script's settings: K = 10, 70 outer x 5 inner, eps = 0.05, a = 1/K.
 ORIGINAL = {"n_components": 10, "max_iter": 70, "n_inner": 5, "eig_floor": 0.05,
             "weight_smoothing": 0.1, "patience": None, "view_probs": (0.4, 0.1, 0.5),
-            "update": "block"}
+            "update": "block", "restarts": 0, "moves": 0}
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -186,14 +186,51 @@ def highdim_mixture(seed: int, n_components: int = 10, n_features: int = 20,
     return np.full(K, 1 / K), means, covs
 
 
+def start_grid_mixture(seed: int, spacing: float = 2.0, variance: float = 0.1) -> Mixture:
+    """The paper's grids, by seed: a 5 x 5 or 6 x 6 square grid in 2-D or a
+    3 x 3 x 3 cube in 3-D (seed % 3), spacing 2, variance 0.1, equal weights.
+
+    Returns
+    -------
+    weights : ndarray of shape (K,)
+    means : ndarray of shape (K, D)
+        The grid points, centred on the origin.
+    covariances : ndarray of shape (K, D, D)
+    """
+    side, dims = ((5, 2), (6, 2), (3, 3))[seed % 3]
+    ticks = spacing * (np.arange(side) - (side - 1) / 2)
+    means = np.stack(np.meshgrid(*[ticks] * dims, indexing="ij"), axis=-1).reshape(-1, dims)
+    K = len(means)
+    return np.full(K, 1 / K), means, np.broadcast_to(variance * np.eye(dims), (K, dims,
+                                                                                dims)).copy()
+
+
+def paper_start(seed: int, truth: Mixture) -> dict[str, np.ndarray]:
+    """The paper's random start, given to the fit: uniform weights, means drawn
+    from N(0, I), identity covariances (all means near the middle of the grid)."""
+    weights, means, _ = truth
+    K, D = means.shape
+    rng = np.random.default_rng([seed, 106])
+    return {"weights_init": np.full(K, 1 / K), "means_init": rng.normal(size=(K, D)),
+            "precisions_init": np.broadcast_to(np.eye(D), (K, D, D)).copy()}
+
+
 @dataclass(frozen=True)
 class Family:
-    """A family of hard mixtures: ``mixture(seed)`` and the training size."""
+    """A family of hard mixtures: ``mixture(seed)``, the training size
+    (``per_component`` points per component when ``n_train`` is None) and,
+    for a family whose fit starts from a given start, ``start(seed, truth)``:
+    the ``*_init`` parameters BigLearn-EM is given."""
 
     name: str
     mixture: Callable[[int], Mixture]
-    n_train: int
+    n_train: int | None
     description: str
+    start: Callable[[int, Mixture], dict] | None = None
+    per_component: int = 80
+
+    def training_size(self, n_components: int) -> int:
+        return self.n_train if self.n_train is not None else self.per_component * n_components
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
@@ -207,6 +244,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            "K = 8, standard deviations log-spaced over 100x (0.05 to 5), D = 2"),
     Family("highdim", highdim_mixture, 2500,
            "K = 10, D = 20, mean distance ~3, covariance eigenvalues 0.1-10 (overlap)"),
+    Family("start", start_grid_mixture, None,
+           "the paper's grids (5 x 5, 6 x 6, 3 x 3 x 3; spacing 2, variance 0.1), BigLearn-EM "
+           "started from the paper's random start (means from N(0, I)), 80 points each",
+           start=paper_start),
 )}
 
 
@@ -221,8 +262,9 @@ def make_data(family: Family, seed: int) -> tuple[Mixture, np.ndarray, np.ndarra
     """
     truth = family.mixture(seed)
     rng = np.random.default_rng([seed, list(FAMILIES).index(family.name), 7])
-    X_train = sample_gmm(rng, family.n_train, *truth)[0]
-    X_test = sample_gmm(rng, TEST_FACTOR * family.n_train, *truth)[0]
+    n_train = family.training_size(len(truth[0]))
+    X_train = sample_gmm(rng, n_train, *truth)[0]
+    X_test = sample_gmm(rng, TEST_FACTOR * n_train, *truth)[0]
     return truth, X_train, X_test
 
 
@@ -231,7 +273,7 @@ def make_data(family: Family, seed: int) -> tuple[Mixture, np.ndarray, np.ndarra
 #: table keeps its meaning when the shipped defaults change.
 DEFAULTS_0_1 = {"max_iter": 1000, "n_inner": 5, "view_probs": (0.4, 0.1, 0.5),
                 "weight_smoothing": "auto", "eig_floor": "auto", "update": "block",
-                "patience": 100, "tol": 1e-3}
+                "patience": 100, "tol": 1e-3, "restarts": 0, "moves": 0}
 
 #: The setting this suite supports (docs/hard_mixtures.md): changes from
 #: :data:`DEFAULTS_0_1`. Once they ship as the defaults, ``BigLearn-EM`` in the
@@ -316,7 +358,8 @@ def reference_fit(truth: Mixture, X_train: np.ndarray) -> BigLearnGaussianMixtur
 
 
 def biglearn_model(n_components: int, seed: int, X_train: np.ndarray,
-                   setting: Mapping[str, object] | None = None) -> BigLearnGaussianMixture:
+                   setting: Mapping[str, object] | None = None,
+                   start: Mapping[str, np.ndarray] | None = None) -> BigLearnGaussianMixture:
     """BigLearn-EM with the shipped defaults (``setting=None``) or with
     :data:`DEFAULTS_0_1` updated by ``setting`` (unfitted).
 
@@ -331,10 +374,14 @@ def biglearn_model(n_components: int, seed: int, X_train: np.ndarray,
         Constructor parameters; besides them, ``eig_floor_rel`` (a floor
         relative to the mean feature variance of ``X_train``) and
         ``weight_smoothing="c/K"``.
+    start : mapping or None
+        ``weights_init``, ``means_init`` and ``precisions_init``: where the
+        fit begins (families with a given start).
     """
+    start = dict(start or {})
     if setting is None:
-        return BigLearnGaussianMixture(n_components, random_state=seed)
-    params = dict(DEFAULTS_0_1)
+        return BigLearnGaussianMixture(n_components, random_state=seed, **start)
+    params = dict(DEFAULTS_0_1, **start)
     for key, value in setting.items():
         if key == "eig_floor_rel":
             params["eig_floor"] = float(value) * float(X_train.var(axis=0).mean())
@@ -507,10 +554,11 @@ def _one_data_set(family: Family, seed: int, tune: Mapping[str, dict],
         return Row(family.name, seed, method, ref_test - fit.test_ll, ref_train - fit.train_ll,
                    fit.seconds, restarts, budget)
 
-    bl = timed_fit(biglearn_model(K, seed, X_train), X_train, X_test)
+    start = family.start(seed, truth) if family.start is not None else {}
+    bl = timed_fit(biglearn_model(K, seed, X_train, start=start), X_train, X_test)
     pp = BigLearnGaussianMixture(K, init_params="k-means++", random_state=seed)
     bl_pp = timed_fit(pp, X_train, X_test)
-    tuned = {name: timed_fit(biglearn_model(K, seed, X_train, setting), X_train, X_test)
+    tuned = {name: timed_fit(biglearn_model(K, seed, X_train, setting, start), X_train, X_test)
              for name, setting in tune.items()}
     budget = bl.seconds
     longest = max([budget, *(f.seconds for f in tuned.values())])
@@ -577,6 +625,36 @@ def overall_table(rows: Sequence[Row], methods: Sequence[str] = METHODS) -> str:
                          f"{s['within']}/{s['n']}", f"{s['seconds']:.2f} s"])
     return report.table(["method", "mean gap", "median gap", f"within {WITHIN}", "mean time"],
                         body)
+
+
+#: Gaps within this many nats of each other count as a tie, head to head.
+TIE = 0.005
+
+
+def head_to_head_table(rows: Sequence[Row], families: Sequence[str]) -> str:
+    """Per family, BigLearn-EM against each restart method at its time, data
+    set by data set: better (a gap smaller by more than :data:`TIE`), tied,
+    worse."""
+    from . import report
+
+    body = []
+    totals = {m: np.zeros(3, dtype=int) for m in (SKLEARN_RESTARTS, EM_RESTARTS)}
+    for fam in [*families, "all"]:
+        cells = [fam]
+        for method in (SKLEARN_RESTARTS, EM_RESTARTS):
+            if fam == "all":
+                counts = totals[method]
+            else:
+                ours = {r.seed: r.gap for r in rows if r.family == fam and r.method == BIGLEARN}
+                theirs = {r.seed: r.gap for r in rows if r.family == fam and r.method == method}
+                diff = np.array([ours[k] - theirs[k] for k in ours if k in theirs])
+                counts = np.array([(diff < -TIE).sum(), (np.abs(diff) <= TIE).sum(),
+                                   (diff > TIE).sum()])
+                totals[method] += counts
+            cells.append("/".join(map(str, counts)))
+        body.append(cells)
+    return report.table(["family", "vs scikit-learn restarts: better/tied/worse",
+                         "vs our EM restarts: better/tied/worse"], body)
 
 
 def tuning_table(rows: Sequence[Row], families: Sequence[str], settings: Sequence[str]) -> str:
@@ -660,8 +738,10 @@ def main(args) -> int:
 
     main_table = equal_time_table(rows, families)
     overall = overall_table(rows)
+    duel = head_to_head_table(rows, families)
     print(f"\nTest log-likelihood gap to EM from the true parameters (nats per sample; "
-          f"lower is better), restarts at BigLearn-EM's time\n{main_table}\n\n{overall}")
+          f"lower is better), restarts at BigLearn-EM's time\n{main_table}\n\n{overall}"
+          f"\n\nHead to head at equal time (ties within {TIE})\n{duel}")
     sections = [
         ("Equal-time table", "Gap = mean test log-likelihood of EM started at the true "
          "parameters minus the method's (positive: worse). The restart methods get "
@@ -669,6 +749,9 @@ def main(args) -> int:
          "restart) and keep the restart with the best training log-likelihood; their time is "
          "the total of their restarts.\n\n" + main_table),
         ("All families", overall),
+        ("Head to head", f"BigLearn-EM's gap against each restart method's on the same data "
+         f"set at the same time: better by more than {TIE} nats per sample, tied, worse.\n\n"
+         + duel),
     ]
     if tune:
         tuning = tuning_table(rows, families, list(TUNING))
@@ -691,7 +774,10 @@ def main(args) -> int:
         print(report.NO_MATPLOTLIB)
     sections.append(("Families", report.table(
         ["family", "mixture", "training / test points"],
-        [[f.name, f.description, f"{f.n_train} / {TEST_FACTOR * f.n_train}"]
+        [[f.name, f.description, (f"{f.n_train} / {TEST_FACTOR * f.n_train}"
+                                  if f.n_train is not None else
+                                  f"{f.per_component} / {TEST_FACTOR * f.per_component} "
+                                  "per component")]
          for f in (FAMILIES[n] for n in families)])))
     sections.append(("Settings", report.table(["setting", "value"], [
         ["seeds", ", ".join(map(str, seeds))],
