@@ -21,7 +21,7 @@ VERSION = 2
 _PARAM_FIELDS = ("weights", "means", "covs")
 _SCALARS = ("phase", "n_iter", "n_polish", "lower_bound", "converged", "best_ll", "reset_ll",
             "since_best", "lower_bounds", "history", "n_restarts", "n_refine", "candidate_ll",
-            "n_moves", "moves_ll", "move_queue")
+            "n_moves", "moves_ll", "move_queue", "search_seed")
 #: The parameter sets a state may hold besides its current ones.
 _PARAM_SETS = ("params", "best", "candidate")
 

@@ -203,6 +203,8 @@ class State:
     n_moves: int = 0
     moves_ll: float = -np.inf
     move_queue: list = field(default_factory=list)
+    #: The seed of the search subsample (None: the search runs on all rows).
+    search_seed: int | None = None
     #: The splits of this round of moves, by component (a cache, not saved:
     #: recomputed from the parameters after a resume).
     cuts: dict = field(default_factory=dict, repr=False)

@@ -142,9 +142,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         one, run plain EM and keep the result if the likelihood rises; rounds
         continue while a proposal is kept. 0: none.
     search_rows : "auto", int >= 1 or None, default="auto"
-        Rows on which the restarts and the views run: a random subsample of
-        this size (drawn once per fit), the refinement and the polish running
-        on all rows. "auto": all rows up to 100,000, else 100,000 of them.
+        Rows on which the restarts, moves and views run: a random subsample of
+        this size (drawn once per initialisation), the refinement and the
+        polish running on all rows. "auto": all rows up to 100,000, else 100,000 of them.
         None: always all rows.
     max_time : float > 0 or None, default=None
         Seconds after which the fit stops with the best parameters it has found
@@ -326,7 +326,6 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         started = time.monotonic()
         X, data, settings, rng = self._prepare(X)  # validates max_time with the rest
         deadline = None if self.max_time is None else started + self.max_time
-        search = self._search(data, settings, rng)
         warm = self.warm_start and hasattr(self, "converged_")
         ckpt = _Checkpointer(self, X, rng, data.backend)
         best, first_init, state = ckpt.resume()
@@ -334,7 +333,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             with _blas.one_blas_pool():
                 for init in range(first_init, 1 if warm else self.n_init):
                     if state is None:
+                        seed = self._search_seed(data, settings, rng)
+                        search = self._search(data, settings, seed)
                         state = self._initial_state(search.data, settings, rng, warm)
+                        state.search_seed = seed
+                    else:  # resumed: the same subsample as before the interruption
+                        search = self._search(data, settings, state.search_seed)
                     res = _em.run(data, state, settings, rng, self._iteration_callback(init),
                                   ckpt.after_iteration(init, best), search, deadline)
                     if self.verbose:
@@ -394,16 +398,30 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         data = Data.from_array(X, self.chunk_size, backend, K)
         return X, data, self._settings(data), _generator(self.random_state)
 
-    def _search(self, data: Data, settings: Settings, rng: np.random.Generator) -> _em.Search:
-        """Where the restarts and the views run (a subsample of large data,
-        drawn once per fit) and how a restart begins (k-means++ there)."""
+    def _search_rows(self, data: Data, settings: Settings) -> int:
+        """Rows of the search data: all rows, or ``search_rows`` of large data."""
         N = data.n_samples
-        rows = N if self.search_rows is None else (
-            min(N, SEARCH_ROWS) if self.search_rows == "auto" else min(N, self.search_rows))
-        if settings.plain or rows >= N:
+        if settings.plain or self.search_rows is None:
+            return N
+        return min(N, SEARCH_ROWS if self.search_rows == "auto" else self.search_rows)
+
+    def _search_seed(self, data: Data, settings: Settings, rng: np.random.Generator
+                     ) -> int | None:
+        """The seed of one initialisation's subsample (None: all rows, nothing drawn)."""
+        if self._search_rows(data, settings) >= data.n_samples:
+            return None
+        return int(rng.integers(2**63))
+
+    def _search(self, data: Data, settings: Settings, seed: int | None) -> _em.Search:
+        """Where the restarts, moves and views run (all rows, or the subsample
+        ``seed`` draws; checkpoints keep the seed, so a resumed fit draws the
+        same rows) and how a restart begins (k-means++ there)."""
+        if seed is None:
             search = data
         else:
-            search = data.subset(np.sort(rng.choice(N, rows, replace=False)))
+            rows = self._search_rows(data, settings)
+            index = np.random.default_rng(seed).choice(data.n_samples, rows, replace=False)
+            search = data.subset(np.sort(index))
 
         def starter(r: np.random.Generator) -> Params:
             return initial_params(search, self.n_components, "k-means++", r,
