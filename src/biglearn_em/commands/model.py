@@ -67,6 +67,16 @@ def _device(text: str) -> str | None:
     return None if text.lower() == "none" else text
 
 
+def _search_rows(text: str) -> str | int | None:
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    return int(text)
+
+
+def _float_or_none(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
 def _column_list(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
@@ -91,6 +101,16 @@ ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--random-state", "random_state", int, "seed: the same seed gives the same model"),
     ("--view-probs", "view_probs", _float_triple,
      "probabilities a,b,c of joint, marginal and rotated-marginal views"),
+    ("--restarts", "restarts", int,
+     "short EM runs from new k-means++ starts besides the fit's own (0: the paper's algorithm)"),
+    ("--restart-iter", "restart_iter", int, "at most this many EM steps per short run"),
+    ("--moves", "moves", int, "split-and-merge proposals per round after the refinement"),
+    ("--smoothing-fade", "smoothing_fade", _int_or_none,
+     "outer iterations over which the weight smoothing fades to 0 ('none': constant)"),
+    ("--search-rows", "search_rows", _search_rows,
+     "rows the restarts, moves and views run on: 'auto' (100,000 at most), a number or 'none'"),
+    ("--max-time", "max_time", _float_or_none,
+     "seconds after which the fit stops with the best model found so far"),
     ("--chunk-size", "chunk_size", int, "rows per chunk of every data pass"),
     ("--device", "device", _device,
      "where the fit runs: cpu, cuda, cuda:N or auto (a GPU where it pays); a GPU needs "
