@@ -1,5 +1,6 @@
-"""benchmarks/gpu.py runs as it is (it will be run on a GPU machine): a quick
-run on the CPU with Fashion-MNIST files the test writes. No time is asserted."""
+"""The benchmarks run as they are: benchmarks/gpu.py (it will be run on a GPU
+machine) quickly on the CPU with Fashion-MNIST files the test writes, and
+benchmarks/large_fit.py on small data. No time is asserted."""
 
 import subprocess
 import sys
@@ -9,14 +10,13 @@ import pytest
 
 from test_fashion_mnist import write_fake_fashion_mnist
 
-pytest.importorskip(
-    "torch", reason="PyTorch is not installed: pip install 'biglearn-em[torch]' (CPU build: "
-    "pip install torch --index-url https://download.pytorch.org/whl/cpu)")
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_gpu_benchmark_runs_and_writes_its_tables(tmp_path):
+    pytest.importorskip(
+        "torch", reason="PyTorch is not installed: pip install 'biglearn-em[torch]' (CPU build: "
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu)")
     images = tmp_path / "fashion-mnist"
     images.mkdir()
     write_fake_fashion_mnist(images, n_train=2600, n_test=400)
@@ -35,3 +35,17 @@ def test_gpu_benchmark_runs_and_writes_its_tables(tmp_path):
     # ten well-separated patterns: the protocol clusters them
     row = report.split("| 3000 x 30 |")[1].split("\n")[0].split("|")
     assert float(row[3]) > 0.9  # ACC
+
+
+def test_large_fit_benchmark_runs_on_a_subsample():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "large_fit.py"), "--n", "30000",
+         "--search-rows", "5000", "--threads", "1"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("time ratio ")
+    # restarts and views on 5,000 rows, refinement and polish on all 30,000:
+    # separated blobs, at least scikit-learn's training likelihood
+    difference = float(last.split("LL difference ")[1].split()[0])
+    assert difference >= -1e-9
