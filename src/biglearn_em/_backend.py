@@ -343,8 +343,10 @@ def is_torch_tensor(X) -> bool:
 
 
 #: ``device="auto"`` runs on a GPU from this much work per EM step
-#: (``N K D^2``); smaller problems are bound by kernel launches there. A
-#: provisional value until ``benchmarks/gpu.py`` measures the crossover.
+#: (``N K D^2``); smaller problems are bound by kernel launches there. On one
+#: H200 against 16 host cores (``benchmarks/gpu.py``) the joint step's
+#: crossover lies between 7.7e6 (host 3.3 ms, device 4.3 ms) and 6.1e7 (host
+#: 17.4 ms, device 2.8 ms).
 AUTO_GPU_MIN_WORK = 2e7
 
 TORCH_MISSING = ("PyTorch is not installed; install it with pip install 'biglearn-em[torch]' "
