@@ -5,7 +5,7 @@ scikit-learn's default fit, in one run.
 
 16 well-separated blobs in 16 dimensions (N rows, default 2,000,000): the
 wall time of ``BigLearnGaussianMixture(16).fit`` (the default strategy: its
-restarts and views on a 100,000-row subsample, the refinement and the polish
+restarts, moves and views on a 20,000-row subsample, the refinement and the polish
 on all rows) and of scikit-learn's ``GaussianMixture(16).fit`` (k-means start,
 EM to its tolerance), their ratio, and the mean training log-likelihood of
 each. The strategy should find out cheaply that one start is as good as any:
@@ -47,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2_000_000)
     parser.add_argument("--search-rows", type=int, default=None,
-                        help="the estimator's search_rows (default: its own, 100,000)")
+                        help="the estimator's search_rows (default: its own, 'auto')")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads for both (default: the libraries')")
     args = parser.parse_args()

@@ -205,3 +205,19 @@ def test_a_move_repairs_a_shared_and_a_spanning_component():
     record = _em._move_iteration(data, data, state, settings)
     assert record["accepted"] and record["move"] == [0, 1, 2]
     assert record["log_likelihood"] > before + 0.3
+
+
+def test_auto_search_rows_hold_about_50_d_rows_per_component(rng):
+    X = rng.normal(size=(30_000, 3))
+
+    def rows(**kw):
+        model = BigLearnGaussianMixture(**kw)
+        _, data, settings, _ = model._prepare(X)
+        return model._search_rows(data, settings)
+
+    assert rows(n_components=4) == 20_000  # the floor
+    assert rows(n_components=150) == 22_500  # 50 K D
+    assert rows(n_components=400) == 30_000  # all rows
+    assert rows(n_components=4, search_rows=None) == 30_000
+    assert rows(n_components=4, search_rows=500) == 500
+    assert rows(n_components=4, view_probs=(1, 0, 0)) == 30_000  # plain EM never searches

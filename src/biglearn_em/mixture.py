@@ -39,8 +39,13 @@ from ._validation import (
 
 #: Default eigenvalue floor relative to the mean per-feature variance of X.
 AUTO_FLOOR = 1e-4
-#: Rows of the subsample the restarts and views of large data run on ("auto").
-SEARCH_ROWS = 100_000
+#: ``search_rows="auto"``: the restarts, moves and views of large data run on
+#: max(SEARCH_ROWS_MIN, SEARCH_ROWS_PER_KD * K * D) rows (about 50 D rows per
+#: component, so that every component's covariance is well estimated there).
+#: On 200,000 x 16 blobs (K = 16) a default fit took 52 s with 100,000 search
+#: rows and 10 s with 20,000, reaching the same likelihood.
+SEARCH_ROWS_MIN = 20_000
+SEARCH_ROWS_PER_KD = 50
 
 
 class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
@@ -144,7 +149,8 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     search_rows : "auto", int >= 1 or None, default="auto"
         Rows on which the restarts, moves and views run: a random subsample of
         this size (drawn once per initialisation), the refinement and the
-        polish running on all rows. "auto": all rows up to 100,000, else 100,000 of them.
+        polish running on all rows. "auto": max(20,000, 50 K D) rows (all rows
+        when X has no more).
         None: always all rows.
     max_time : float > 0 or None, default=None
         Seconds after which the fit stops with the best parameters it has found
@@ -403,7 +409,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         N = data.n_samples
         if settings.plain or self.search_rows is None:
             return N
-        return min(N, SEARCH_ROWS if self.search_rows == "auto" else self.search_rows)
+        if self.search_rows == "auto":
+            K, D = self.n_components, data.n_features
+            return min(N, max(SEARCH_ROWS_MIN, SEARCH_ROWS_PER_KD * K * D))
+        return min(N, self.search_rows)
 
     def _search_seed(self, data: Data, settings: Settings, rng: np.random.Generator
                      ) -> int | None:

@@ -108,7 +108,8 @@ ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--smoothing-fade", "smoothing_fade", _int_or_none,
      "outer iterations over which the weight smoothing fades to 0 ('none': constant)"),
     ("--search-rows", "search_rows", _search_rows,
-     "rows the restarts, moves and views run on: 'auto' (100,000 at most), a number or 'none'"),
+     "rows the restarts, moves and views run on: 'auto' (max(20000, 50 K D)), a number or "
+     "'none'"),
     ("--max-time", "max_time", _float_or_none,
      "seconds after which the fit stops with the best model found so far"),
     ("--chunk-size", "chunk_size", int, "rows per chunk of every data pass"),
