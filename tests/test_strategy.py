@@ -200,7 +200,7 @@ def test_a_move_repairs_a_shared_and_a_spanning_component():
     X_checked, data, settings, rng = model._prepare(X)
     state = _em.State(_em.Params(weights, (means - data.shift) / data.scale,
                                  covs / data.scale**2), "moves")
-    _em._begin_moves(data, state, settings)
+    _em._begin_moves(data, data, state, settings)
     before = state.moves_ll
     record = _em._move_iteration(data, data, state, settings)
     assert record["accepted"] and record["move"] == [0, 1, 2]
@@ -221,3 +221,28 @@ def test_auto_search_rows_hold_about_50_d_rows_per_component(rng):
     assert rows(n_components=4, search_rows=None) == 30_000
     assert rows(n_components=4, search_rows=500) == 500
     assert rows(n_components=4, view_probs=(1, 0, 0)) == 30_000  # plain EM never searches
+
+
+def test_kept_moves_raise_the_likelihood_every_time():
+    # With a large floor an M-step can lower the likelihood; moves kept by the
+    # likelihood of another parameter set than the one kept accepted merges
+    # and splits back and forth (375 kept moves here before the fix)
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+
+    X = PCA(10, random_state=0).fit_transform(load_digits().data / 16.0)
+    model = BigLearnGaussianMixture(10, eig_floor=0.05, random_state=0, max_time=60).fit(X)
+    moves = [r for r in model.history_ if r["kind"] == "move"]
+    kept = [r["log_likelihood"] for r in moves if r["accepted"]]
+    assert len(moves) < 50
+    assert all(b > a + model.tol for a, b in zip(kept, kept[1:]))
+    assert model.lower_bound_ >= max(kept, default=-np.inf)
+
+
+def test_moves_stop_after_max_iter_proposals():
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+
+    X = PCA(10, random_state=0).fit_transform(load_digits().data / 16.0)
+    model = BigLearnGaussianMixture(10, eig_floor=0.05, random_state=0, max_iter=3).fit(X)
+    assert sum(r["kind"] == "move" for r in model.history_) <= 3

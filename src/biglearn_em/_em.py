@@ -350,13 +350,16 @@ def run(
 
 
 def stop(state: State) -> None:
-    """End ``state`` now with the best parameters it has seen (a snapshot or
-    restart that beats the current parameters), unconverged."""
+    """End ``state`` now with the best parameters it has seen (a snapshot,
+    restart or polish step that beats the current parameters), unconverged."""
     params, ll = state.params, state.lower_bound
     if state.phase == "views" and state.best is not None:
         params, ll = state.best, state.best_ll
     elif state.phase == "explore" and state.candidate is not None:
         params, ll = state.candidate, state.candidate_ll
+    elif state.phase == "polish":
+        _keep_best_polished(state)
+        params, ll = state.params, state.lower_bound
     state.params, state.lower_bound = params, ll
     state.best = state.candidate = None
     state.phase, state.converged = "done", False
@@ -380,7 +383,7 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
         record = _em_iteration(data, state, settings)
         if state.phase == "views" and settings.moves > 0:
             state.phase = "moves"
-            _begin_moves(search.data, state, settings)
+            _begin_moves(search.data, data, state, settings)
         elif state.phase == "views":
             _begin_views(search.data, data, state, settings)
     state.history.append(record)
@@ -413,18 +416,22 @@ def _move_em(data: Data, params: Params, settings: Settings, target: float
     ordinary ``tol`` would stop it too soon.
 
     Returns the parameters, the last E-step's log-likelihood, the repairs and
-    whether the proposal is kept.
+    whether the proposal is kept. A kept proposal returns the parameters that
+    E-step scored, not the M-step after it: with a large eigenvalue floor an
+    M-step can lower the likelihood, and the next round's target must be the
+    likelihood of the parameters kept, or rounds could accept moves back and
+    forth without end (seen on Fashion-MNIST with eps = 0.05).
     """
     view = joint_view(data.n_features)
     previous, repairs = -np.inf, 0
     for step in range(3 * settings.restart_iter):
-        params, ll, repaired = view_step(data, params, view, settings, 0.0)
+        new, ll, repaired = view_step(data, params, view, settings, 0.0)
         repairs += repaired
         if ll > target + settings.tol:
             return params, ll, repairs, True
         if step >= 2 and ll - previous < 0.01 * settings.tol:
             break
-        previous = ll
+        previous, params = ll, new
     return params, ll, repairs, False
 
 
@@ -445,18 +452,22 @@ def _survey_cuts(search: Data, state: State, settings: Settings) -> np.ndarray:
     return _moves.merge_costs(weights, means, covs, search.n_samples, settings.eig_floor)
 
 
-def _begin_moves(search: Data, state: State, settings: Settings) -> None:
-    """A round of split-and-merge proposals from the current parameters."""
+def _begin_moves(search: Data, data: Data, state: State, settings: Settings) -> None:
+    """A round of split-and-merge proposals from the current parameters; the
+    views begin when there is none, or when ``max_iter`` proposals have been
+    tried in all."""
     from . import _moves
 
-    ll = view_step(search, state.params, joint_view(search.n_features), settings, 0.0)[1]
-    state.moves_ll = ll
-    costs = _survey_cuts(search, state, settings)
-    state.move_queue = [list(m) for m in _moves.proposals(
-        costs, sorted(state.cuts.values(), key=lambda c: -c.gain), settings.moves)]
+    state.move_queue = []
+    if state.n_moves < settings.max_iter:
+        ll = view_step(search, state.params, joint_view(search.n_features), settings, 0.0)[1]
+        state.moves_ll = ll
+        costs = _survey_cuts(search, state, settings)
+        state.move_queue = [list(m) for m in _moves.proposals(
+            costs, sorted(state.cuts.values(), key=lambda c: -c.gain), settings.moves)]
     if not state.move_queue:
         state.phase = "views"
-        _begin_views(search, search, state, settings)
+        _begin_views(search, data, state, settings)
 
 
 def _move_iteration(search: Data, data: Data, state: State, settings: Settings) -> dict:
@@ -480,8 +491,9 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
     if record["accepted"]:
         state.params, state.lower_bound = params, ll
         state.lower_bounds.append(ll)
-        _begin_moves(search, state, settings)
-    elif not state.move_queue:
+        _begin_moves(search, data, state, settings)
+    elif not state.move_queue or state.n_moves >= settings.max_iter:
+        state.move_queue = []
         state.phase = "views"
         _begin_views(search, data, state, settings)
     return record
@@ -559,9 +571,17 @@ def _views_iteration(
         # polish: plain EM from the best snapshot (views never change it in place)
         state.phase = "polish"
         state.params = state.best if state.best is not None else state.params
-        state.best = None
+        state.best, state.best_ll = None, -np.inf  # from now on, the polish's best
         state.lower_bound = -np.inf
     return record
+
+
+def _keep_best_polished(state: State) -> None:
+    """End the polish on the best parameters it scored when the last M-step
+    did not beat them (more than rounding: 1e-10 nats per sample)."""
+    if state.best is not None and state.best_ll > state.lower_bound + 1e-10:
+        state.params, state.lower_bound = state.best, state.best_ll
+    state.best, state.best_ll = None, -np.inf
 
 
 def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
@@ -581,15 +601,22 @@ def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
     n_steps, smoothing = (settings.n_inner, settings.smoothing) if phase == "em" else (1, 0.0)
     view = joint_view(data.n_features)
     for _ in range(n_steps):
+        scored = state.params
         state.params, ll, repaired = view_step(data, state.params, view, settings, smoothing)
         record["repaired"] += repaired
         record["log_likelihood"] = ll
         state.lower_bounds.append(ll)
+        if phase == "polish" and ll > state.best_ll:
+            # under a binding eigenvalue floor an M-step can lower the
+            # likelihood: the polish keeps the best parameters it scored
+            state.best, state.best_ll = scored, ll
         state.converged = bool(abs(ll - state.lower_bound) < settings.tol)
         state.lower_bound = ll
         if state.converged:
             break
     if state.converged or counts[phase] >= settings.max_iter:
+        if phase == "polish":
+            _keep_best_polished(state)
         state.phase = "views" if phase == "refine" else "done"
     if phase == "em":
         record["kind"] = "joint"
