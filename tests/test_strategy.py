@@ -246,3 +246,17 @@ def test_moves_stop_after_max_iter_proposals():
     X = PCA(10, random_state=0).fit_transform(load_digits().data / 16.0)
     model = BigLearnGaussianMixture(10, eig_floor=0.05, random_state=0, max_iter=3).fit(X)
     assert sum(r["kind"] == "move" for r in model.history_) <= 3
+
+
+def test_a_warm_start_continues_with_the_views(rng):
+    X, _ = blobs(rng, 4, 3, 150, spread=3.0)
+    model = _fit(X, n_components=4, random_state=0, warm_start=True)
+    first = model.lower_bound_
+    assert "restart" in {r["kind"] for r in model.history_}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    kinds = [r["kind"] for r in model.history_]
+    assert kinds[0] in ("joint", "marginal", "rotated") and "restart" not in kinds
+    assert "move" not in kinds and kinds[-1] == "polish"
+    assert model.lower_bound_ >= first - 1e-6

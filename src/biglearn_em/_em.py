@@ -218,15 +218,18 @@ class State:
     history: list[dict] = field(default_factory=list)
 
     @classmethod
-    def start(cls, params: Params, settings: Settings, lower_bound: float = -np.inf) -> State:
+    def start(cls, params: Params, settings: Settings, lower_bound: float = -np.inf,
+              warm: bool = False) -> State:
         """``lower_bound`` is the likelihood a warm start continues from (plain
-        EM compares its first step against it, as scikit-learn does)."""
+        EM compares its first step against it, as scikit-learn does). A warm
+        start continues with the views: restarts would compete with the fit it
+        continues, not continue it."""
         if settings.max_iter == 0:
             phase = "done"
         elif settings.plain:
             phase = "em"
         else:
-            phase = "explore" if settings.restarts > 0 else "views"
+            phase = "explore" if settings.restarts > 0 and not warm else "views"
         return cls(params, phase, lower_bound=lower_bound)
 
     def result(self) -> Result:

@@ -108,7 +108,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         Number of initialisations; the best final training likelihood wins.
     random_state : None, int in [0, 2**32), RandomState or Generator, default=None
     warm_start : bool, default=False
-        Start from the previous fit (and ignore ``n_init``).
+        Start from the previous fit (and ignore ``n_init``): plain EM continues
+        its iterations; BigLearn-EM continues with the views and the polish,
+        without restarts or moves.
     verbose : int >= 0 or bool, default=0
         1 (or True) prints a line per initialisation, 2 a line per outer iteration.
     chunk_size : int or None, default=None
@@ -446,7 +448,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             start = Params(be.asarray(to_host(self.weights_)),
                            (be.asarray(to_host(self.means_)) - data.shift) / data.scale,
                            be.asarray(to_host(self.covariances_)) / data.scale**2)
-            return _em.State.start(start, settings, self.lower_bound_)
+            return _em.State.start(start, settings, self.lower_bound_, warm=True)
         start = initial_params(data, self.n_components, self.init_params, rng,
                                settings.reg_covar, settings.eig_floor,
                                *self._user_init(data, data.n_features))
