@@ -184,7 +184,8 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     precisions_cholesky_ : ndarray of shape (K, D, D)
     converged_ : bool
     n_iter_ : int
-        Outer iterations plus polish iterations of the best initialisation.
+        Refinement, outer (view) and polish iterations of the best
+        initialisation (the short runs and the moves are not counted).
     lower_bound_ : float
         Mean training log-likelihood of the last E-step of the best fit.
     lower_bounds_ : list of float
@@ -193,10 +194,13 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         refinement and polish step. Restarts, moves and views of large data
         run on a subsample (``search_rows``), and so are scored there.
     history_ : list of dict
-        One record per outer or polish iteration: ``iteration``, ``kind``
-        ("joint", "marginal", "rotated" or "polish"), ``m`` (view size, 0 =
+        One record per short run, refinement step, move, outer iteration and
+        polish step: ``iteration``, ``kind`` ("restart", "refine", "move",
+        "joint", "marginal", "rotated" or "polish"), ``m`` (view size, 0 =
         skipped), ``log_likelihood`` (joint mean LL, None when not known) and
-        ``repaired`` (components whose covariance had to be repaired).
+        ``repaired`` (components whose covariance had to be repaired); a move
+        also has ``move`` (the pair merged and the component split) and
+        ``accepted``.
     labels_ : ndarray of shape (N,)
         Components of the training samples.
     n_features_in_ : int
