@@ -44,13 +44,23 @@ def _auto_or_float(text: str) -> str | float:
         raise argparse.ArgumentTypeError(f"expected 'auto' or a number; got {text!r}") from None
 
 
-def _int_or_none(text: str) -> int | None:
-    if text.lower() == "none":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'none'; got {text!r}") from None
+def _none_or(convert: Callable[[str], Any], expected: str) -> Callable[[str], Any]:
+    """A parser of ``convert``'s values or 'none', with an error naming ``expected``."""
+    def parse(text: str):
+        if text.lower() == "none":
+            return None
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {expected} or 'none'; got {text!r}") from None
+    return parse
+
+
+_int_or_none = _none_or(int, "an integer")
+_float_or_none = _none_or(float, "a number")
+_search_rows = _none_or(lambda text: "auto" if text.lower() == "auto" else int(text),
+                        "'auto', an integer")
 
 
 def _float_triple(text: str) -> tuple[float, float, float]:
@@ -65,16 +75,6 @@ def _float_triple(text: str) -> tuple[float, float, float]:
 
 def _device(text: str) -> str | None:
     return None if text.lower() == "none" else text
-
-
-def _search_rows(text: str) -> str | int | None:
-    if text.lower() in ("auto", "none"):
-        return None if text.lower() == "none" else "auto"
-    return int(text)
-
-
-def _float_or_none(text: str) -> float | None:
-    return None if text.lower() == "none" else float(text)
 
 
 def _column_list(text: str) -> list[str]:
