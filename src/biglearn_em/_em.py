@@ -455,15 +455,19 @@ def _survey_cuts(search: Data, state: State, settings: Settings) -> np.ndarray:
     return _moves.merge_costs(weights, means, covs, search.n_samples, settings.eig_floor)
 
 
-def _begin_moves(search: Data, data: Data, state: State, settings: Settings) -> None:
-    """A round of split-and-merge proposals from the current parameters; the
-    views begin when there is none, or when ``max_iter`` proposals have been
-    tried in all."""
+def _begin_moves(search: Data, data: Data, state: State, settings: Settings,
+                 ll: float | None = None) -> None:
+    """A round of split-and-merge proposals from the current parameters, whose
+    log-likelihood on ``search`` is ``ll`` when known (a kept move's E-step
+    scored them); the views begin when there is no proposal, or when
+    ``max_iter`` proposals have been tried in all."""
     from . import _moves
 
     state.move_queue = []
     if state.n_moves < settings.max_iter:
-        ll = view_step(search, state.params, joint_view(search.n_features), settings, 0.0)[1]
+        if ll is None:
+            ll = view_step(search, state.params, joint_view(search.n_features), settings,
+                           0.0)[1]
         state.moves_ll = ll
         costs = _survey_cuts(search, state, settings)
         state.move_queue = [list(m) for m in _moves.proposals(
@@ -494,7 +498,7 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
     if record["accepted"]:
         state.params, state.lower_bound = params, ll
         state.lower_bounds.append(ll)
-        _begin_moves(search, data, state, settings)
+        _begin_moves(search, data, state, settings, ll)
     elif not state.move_queue or state.n_moves >= settings.max_iter:
         state.move_queue = []
         state.phase = "views"
