@@ -9,7 +9,8 @@ Three kinds of input:
   the array API standard (array-api-strict, CuPy, ...): read on the host
   through DLPack and computed by the NumPy backend.
 
-Results (fitted arrays, ``predict`` and friends) are NumPy arrays, except under
+Results (fitted arrays, ``predict`` and friends) are NumPy arrays (``predict``
+and friends of a dask array: lazy dask arrays), except under
 ``array_api_dispatch=True``, where they are arrays of the input's namespace on
 the input's device, as scikit-learn's own array-API estimators return them.
 """
@@ -23,6 +24,7 @@ import numpy as np
 from sklearn import get_config
 
 from ._backend import is_torch_tensor
+from ._dask import is_dask_array
 
 
 def dispatching() -> bool:
@@ -84,6 +86,8 @@ class Returns:
     def __call__(self, a, dtype=None):
         """``a`` (a NumPy array or a backend array) as a result, with the NumPy
         ``dtype`` when given."""
+        if is_dask_array(a):  # lazy results of a dask array stay lazy
+            return a if dtype is None else a.astype(dtype)
         if self.namespace == "numpy":
             out = to_host(a)
             return out if dtype is None else out.astype(dtype, copy=False)

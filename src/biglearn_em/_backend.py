@@ -22,7 +22,9 @@ exception, so that a device needs no host round trip to report it.
 
 from __future__ import annotations
 
+import operator
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -104,6 +106,32 @@ class Backend:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ data
+    #: Whether the data live in this process (False: on Dask's workers, read
+    #: only through :meth:`reduce`, :meth:`map_rows` and small gathers).
+    in_process = True
+
+    def reduce(self, data, fn: Callable, args: tuple = (), combine: Callable = operator.add):
+        """``fn(part, *args)`` over the parts of ``data`` (a :class:`._em.Data`),
+        combined by ``combine`` (a sum by default): one pass over the data.
+
+        A part is the data, or a block of their rows, as :class:`._em.Data`
+        on an in-process backend, with the same map into internal
+        coordinates; ``fn`` loops over its chunks. In-process backends have
+        one part, the data themselves.
+        """
+        return fn(data, *args)
+
+    def map_rows(self, data, fn: Callable, args: tuple, width: int | None, dtype) -> Any:
+        """``fn(part, *args)`` for every part of ``data``, one result row per
+        data row, joined in row order: shape (N,) when ``width`` is None,
+        else (N, width)."""
+        return fn(data, *args)
+
+    def gathered(self) -> Backend:
+        """The backend of rows gathered from the data (:meth:`take`): this one
+        for in-process backends."""
+        return self
+
     def place(self, X) -> Any:
         """The data as this backend reads them: on its device when they fit
         there, else left where they are and streamed by :meth:`raw_chunks`."""
@@ -389,11 +417,21 @@ def select_backend(device, X, dtype: str = "float64", budget: int | None = None,
         the host (NumPy, or torch for a torch tensor). Any other name
         ("cuda", "cuda:1") or a ``torch.device``: torch on that device.
     X : array (N, D)
-        Validated data: a NumPy array or a torch tensor.
+        Validated data: a NumPy array, a torch tensor or a dask array (whose
+        blocks Dask's workers compute with NumPy, whatever ``device`` says
+        about the host).
     dtype, budget
         The compute dtype and the device-memory budget of the data (torch).
     n_components : int
     """
+    from ._dask import DaskBackend, is_dask_array
+
+    if is_dask_array(X):
+        if device not in (None, "cpu", "auto"):
+            raise ValueError(
+                f"device={str(device)!r} was requested for a dask array: Dask's workers "
+                "compute with NumPy on their CPUs; use device=None (or 'cpu', 'auto')")
+        return DaskBackend(dtype)
     tensor = is_torch_tensor(X)
     if device is None:
         return _torch_backend(X.device, dtype, budget) if tensor else NumpyBackend(dtype)

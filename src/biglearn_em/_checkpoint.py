@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._dask import digest, is_dask_array
 from ._em import Params, State
 from ._files import write_npz_atomic
 
@@ -30,9 +31,16 @@ def fingerprint(X, settings: dict) -> str:
     """SHA-256 of the data (shape, dtype, bytes) and of the JSON of ``settings``.
 
     X is a NumPy array or a torch tensor; a tensor's rows are read in blocks
-    of 16 MiB, so that the same data give the same key on every device.
+    of 16 MiB, so that the same data give the same key on every device. A
+    dask array's key is that of its blocks (a fit resumes on the same
+    chunking).
     """
     h = hashlib.sha256()
+    if is_dask_array(X):  # each block hashed on its worker, in order
+        h.update(repr((tuple(X.shape), np.dtype(X.dtype).str, X.chunks[0])).encode())
+        h.update(digest(X))
+        h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        return h.hexdigest()
     tensor = not isinstance(X, np.ndarray)
     dtype = np.dtype(str(X.dtype).rsplit(".", 1)[-1]) if tensor else X.dtype
     h.update(repr((tuple(X.shape), dtype.str)).encode())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,12 @@ import numpy as np
 from ._backend import Backend, NumpyBackend
 from ._gaussian import smooth_weights
 from ._views import View, draw_view, joint_view, write_back
+
+#: Mean log-likelihoods closer than this are a tie, won by the earlier
+#: parameters: restarts often reach the same optimum (its components in
+#: another order), and which of them scores higher in the last bits depends
+#: on the order of the sums (chunks in memory, blocks of a Dask array).
+TIE = 1e-12
 
 #: Eigenvalue floor (internal units, i.e. relative to the mean feature
 #: variance) used only to repair a covariance that stopped being positive definite.
@@ -49,27 +55,17 @@ class Data:
     def from_array(cls, X, chunk_size: int | None, backend: Backend | None = None,
                    n_components: int = 1) -> Data:
         """The data ``X`` (N, D) with the column means as ``shift`` and the
-        root mean feature variance as ``scale``."""
-        be = NumpyBackend() if backend is None else backend
-        X = be.place(X)
-        N, D = X.shape
-        if chunk_size is None:
-            chunk_size = be.default_chunk_size(D, n_components)
-        shift = be.zeros(D)
-        for raw in be.raw_chunks(X, chunk_size):
-            shift += raw.sum(0, dtype=shift.dtype)
-        shift /= N
+        root mean feature variance as ``scale`` (three passes over X)."""
+        raw = cls.unscaled(X, chunk_size, NumpyBackend() if backend is None else backend,
+                           n_components)
+        N, D = raw.X.shape
+        shift = raw.reduce(_column_sums) / N
         # two passes with a max-abs pre-scale: no overflow for values near 1e150
-        peak = 0.0
-        for raw in be.raw_chunks(X, chunk_size):
-            peak = max(peak, be.item(abs(raw - shift).max()))
+        peak = raw.reduce(_peak_deviation, (shift,), max)
         if peak == 0.0 or not np.isfinite(peak):
-            return cls(X, shift, 1.0 if peak == 0.0 else peak, chunk_size, be)
-        ss = 0.0
-        for raw in be.raw_chunks(X, chunk_size):
-            scaled = (raw - shift) / peak
-            ss += be.item((scaled * scaled).sum())
-        return cls(X, shift, peak * np.sqrt(ss / (N * D)), chunk_size, be)
+            return replace(raw, shift=shift, scale=1.0 if peak == 0.0 else peak)
+        ss = raw.reduce(_scaled_squares, (shift, peak))
+        return replace(raw, shift=shift, scale=peak * np.sqrt(ss / (N * D)))
 
     @classmethod
     def unscaled(cls, X, chunk_size: int | None, backend: Backend,
@@ -82,9 +78,23 @@ class Data:
 
     def subset(self, index: np.ndarray) -> Data:
         """The rows ``index`` (sorted host integers) as data with the same map
-        into internal coordinates (a copy of those rows, where the backend keeps them)."""
-        return Data(self.backend.place(self.backend.take(self.X, index)), self.shift,
-                    self.scale, self.chunk_size, self.backend)
+        into internal coordinates: a copy of those rows where the backend keeps
+        them (gathered into this process from Dask's workers)."""
+        here = self.backend.gathered()
+        return Data(here.place(self.backend.take(self.X, index)), self.shift,
+                    self.scale, self.chunk_size, here)
+
+    def reduce(self, fn: Callable, args: tuple = (), combine: Callable | None = None) -> Any:
+        """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
+        of the data: one pass (see :meth:`Backend.reduce <._backend.Backend.reduce>`)."""
+        if combine is None:
+            return self.backend.reduce(self, fn, args)
+        return self.backend.reduce(self, fn, args, combine)
+
+    def map_rows(self, fn: Callable, args: tuple, width: int | None, dtype) -> Any:
+        """``fn(part, *args)`` for each part, joined in row order: (N,) or
+        (N, width) (see :meth:`Backend.map_rows <._backend.Backend.map_rows>`)."""
+        return self.backend.map_rows(self, fn, args, width, dtype)
 
     @property
     def n_samples(self) -> int:
@@ -294,9 +304,7 @@ def view_step(
     means_v, covs_v = view.params(params.means, params.covs)
     covs_v, prec_chol_v, repaired = safe_precision_cholesky(be, covs_v, settings.eig_floor)
     wh = be.whitener(params.weights, means_v, prec_chol_v)
-    stats = be.new_stats(means_v)
-    for Y in data.chunks(view):
-        be.e_step(Y, wh, stats)
+    stats = data.reduce(_e_step_part, (view, wh, means_v))
     be.finish(stats)
     weights, new_means_v, new_covs_v = be.m_step(stats, settings.reg_covar, settings.eig_floor)
     means, covs = write_back(
@@ -316,6 +324,42 @@ def view_step(
     new = Params(smooth_weights(weights, smoothing), means, covs)
     ll = float(be.item(stats.ll) / stats.n - view.m * np.log(data.scale))
     return new, ll, repaired + fixed
+
+
+def _e_step_part(part: Data, view: View, wh, centers) -> Any:
+    """The E-step statistics of one part of the data seen through ``view``."""
+    be = part.backend
+    stats = be.new_stats(centers)
+    for Y in part.chunks(view):
+        be.e_step(Y, wh, stats)
+    return stats
+
+
+def _column_sums(part: Data) -> Any:
+    """Column sums (D,) of the raw rows of one part, float64."""
+    be = part.backend
+    total = be.zeros(part.n_features)
+    for raw in be.raw_chunks(part.X, part.chunk_size):
+        total += raw.sum(0, dtype=total.dtype)
+    return total
+
+
+def _peak_deviation(part: Data, shift) -> float:
+    """The largest ``|x - shift|`` of one part."""
+    be = part.backend
+    return max((be.item(abs(raw - shift).max()) for raw in be.raw_chunks(part.X,
+                                                                        part.chunk_size)),
+               default=0.0)
+
+
+def _scaled_squares(part: Data, shift, peak: float) -> float:
+    """The sum of ``((x - shift) / peak)^2`` over one part."""
+    be = part.backend
+    total = 0.0
+    for raw in be.raw_chunks(part.X, part.chunk_size):
+        scaled = (raw - shift) / peak
+        total += be.item((scaled * scaled).sum())
+    return total
 
 
 Callback = Callable[[dict], None]
@@ -521,7 +565,7 @@ def _explore_iteration(search: Search, state: State, settings: Settings,
                                                settings.restart_iter)
     record["log_likelihood"] = ll
     state.lower_bounds.append(ll)
-    if ll > state.candidate_ll:
+    if ll > state.candidate_ll + TIE:
         state.candidate, state.candidate_ll = params, ll
     state.n_restarts += 1
     if state.n_restarts > settings.restarts or search.starter is None:
@@ -567,7 +611,7 @@ def _views_iteration(
             # the E-step scored the parameters the step started from
             record["log_likelihood"] = ll
             state.lower_bounds.append(ll)
-            if ll > state.best_ll:
+            if ll > state.best_ll + TIE:
                 state.best, state.best_ll = state.params, ll
             if ll > state.reset_ll + settings.tol:
                 state.reset_ll, state.since_best = ll, -1

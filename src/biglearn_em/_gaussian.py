@@ -33,7 +33,7 @@ number of components K:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.linalg import lapack
@@ -255,13 +255,20 @@ class SuffStats:
         K, m = centers.shape
         return cls(centers, np.zeros(K), np.zeros((K, m)), np.zeros((K, m, m)))
 
+    #: The fields that are sums over rows: what a reduction adds up (the
+    #: centres are shared by every part and travel unchanged).
+    ADDITIVE = ("nk", "s1", "s2", "ll", "n")
+
     def __iadd__(self, other: SuffStats) -> SuffStats:
-        self.nk += other.nk
-        self.s1 += other.s1
-        self.s2 += other.s2
-        self.ll += other.ll
-        self.n += other.n
+        for name in self.ADDITIVE:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
+
+    def __add__(self, other: SuffStats) -> SuffStats:
+        """The statistics of both parts' rows (a new object; the tree
+        reduction of a Dask pass adds its parts' statistics pairwise)."""
+        return replace(self, **{name: getattr(self, name) + getattr(other, name)
+                                for name in self.ADDITIVE})
 
     def accumulate(self, Y: np.ndarray, resp_t: np.ndarray, work_size: int = WORK_SIZE) -> None:
         """Add a chunk ``Y`` (n, m) with responsibilities ``resp_t`` (K, n).

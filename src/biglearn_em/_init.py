@@ -21,6 +21,12 @@ from ._views import joint_view
 
 METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
+#: Rows an initialisation of data on Dask's workers runs on: a uniform sample
+#: gathered to the client (k-means there, rather than k-means||, whose passes
+#: over all rows would each be a round trip to the workers; 100,000 rows place
+#: K <= a few hundred centres within sampling noise of the full data's).
+INIT_ROWS = 100_000
+
 
 def labels_nearest(data: Data, centers) -> Any:
     """Index of the nearest centre (K, D) for every row, shape (N,)."""
@@ -63,6 +69,15 @@ def initial_params(
     """
     K = n_components
     be = data.backend
+    if not be.in_process and (weights is None or means is None or covs is None):
+        # data on Dask's workers: the method runs here on a sample (all rows
+        # when there are at most INIT_ROWS, so that small data start exactly
+        # as in memory); the EM that follows uses every row
+        N = data.n_samples
+        index = (np.arange(N) if N <= INIT_ROWS else
+                 np.sort(rng.choice(N, INIT_ROWS, replace=False)))
+        return initial_params(data.subset(index), n_components, method, rng, reg_covar,
+                              eig_floor, weights, means, covs)
     if weights is None or means is None or covs is None:
         if method == "random":
             def resp_chunks():

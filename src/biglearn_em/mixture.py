@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _blas, _checkpoint, _em
 from ._arrays import Returns, dispatching, is_foreign_array, namespace_name, to_host
 from ._backend import DTYPES, Backend, is_torch_tensor, select_backend
+from ._dask import check_dask_array, check_finite, is_dask_array, is_dask_collection
 from ._em import Data, Params, Settings
 from ._gaussian import precision_cholesky
 from ._init import METHODS, initial_params
@@ -408,6 +409,8 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             )
         backend = select_backend(self.device, X, self.dtype, self.device_budget, K)
         data = Data.from_array(X, self.chunk_size, backend, K)
+        if not backend.in_process and not np.isfinite(data.shift).all():
+            check_finite(data)  # not validated in this process; a NaN or inf spoils the sums
         return X, data, self._settings(data), _generator(self.random_state)
 
     def _search_rows(self, data: Data, settings: Settings) -> int:
@@ -432,7 +435,11 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         ``seed`` draws; checkpoints keep the seed, so a resumed fit draws the
         same rows) and how a restart begins (k-means++ there)."""
         if seed is None:
-            search = data
+            # data on Dask's workers are gathered here when the search runs on all
+            # of them (there are at most search_rows; search_rows=None keeps them there)
+            gather = (not data.backend.in_process and not settings.plain
+                      and self.search_rows is not None)
+            search = data.subset(np.arange(data.n_samples)) if gather else data
         else:
             rows = self._search_rows(data, settings)
             index = np.random.default_rng(seed).choice(data.n_samples, rows, replace=False)
@@ -464,6 +471,19 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         ``n_features_in_``."""
         if is_torch_tensor(X):
             return self._check_tensor(X, reset)
+        if is_dask_array(X):
+            X = check_dask_array(X, reset)
+            if reset:
+                self.n_features_in_ = X.shape[1]
+                self.__dict__.pop("feature_names_in_", None)
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                                 f"expecting {self.n_features_in_} features as input.")
+            return X
+        if is_dask_collection(X):
+            raise TypeError(f"X is a {type(X).__name__}, a Dask collection other than a dask "
+                            "array; pass a dask array of known chunk sizes (for a dask "
+                            "DataFrame: X.to_dask_array(lengths=True)).")
         if dispatching() and is_foreign_array(X):
             X = to_host(X)
         return self._check_X(X, reset)
@@ -619,9 +639,11 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         return select_backend(self.device, X, self.dtype, self.device_budget,
                               self.n_components)
 
-    def _log_prob_chunks(self, X, be: Backend) -> Iterator:
-        """Weighted log-densities of validated X, chunk by chunk, each (K, n),
-        as arrays of ``be``."""
+    def _per_row(self, X, what: str) -> Any:
+        """``what`` for every row of validated X, as an array of its backend (a
+        lazy dask array for a dask array): "labels" (N,), the most probable
+        component; "log_density" (N,); "proba" (N, K), the posteriors."""
+        be = self._inference_backend(X)
 
         def param(a):
             return be.asarray(a if be.name == "torch" and is_torch_tensor(a) else to_host(a))
@@ -629,24 +651,23 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         wh = be.whitener(param(self.weights_), param(self.means_),
                          param(self.precisions_cholesky_), inference=True)
         data = Data.unscaled(X, self.chunk_size, be, self.n_components)
-        for Z in data.chunks():
-            yield be.log_prob(Z, wh)
+        width = self.n_components if what == "proba" else None
+        return data.map_rows(_rows_of, (wh, what, not be.in_process), width,
+                             np.int64 if what == "labels" else np.float64)
 
     def score_samples(self, X):
         """Log-density of each sample, shape (N,)."""
         X, returns = self._inference_input(X, "score_samples")
-        return returns(self._score_samples(X)[1], self._model_dtype())
-
-    def _score_samples(self, X) -> tuple[Backend, Any]:
-        be = self._inference_backend(X)
-        return be, be.concat([be.log_normalize(lp) for lp in self._log_prob_chunks(X, be)])
+        return returns(self._per_row(X, "log_density"), self._model_dtype())
 
     def score(self, X, y=None) -> float:
         """Mean log-density of the samples."""
         X, _ = self._inference_input(X, "score")
-        out = to_host(self._score_samples(X)[1])
+        out = self._per_row(X, "log_density")
         # the mean of the values score_samples returns (in the model's dtype)
-        return float(out.astype(self._model_dtype(), copy=False).mean())
+        if is_dask_array(out):
+            return float(out.astype(self._model_dtype()).mean().compute())
+        return float(to_host(out).astype(self._model_dtype(), copy=False).mean())
 
     def predict(self, X):
         """Most probable component of each sample, shape (N,)."""
@@ -654,18 +675,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         return self._predict(X, returns)
 
     def _predict(self, X, returns: Returns):
-        be = self._inference_backend(X)
-        return returns(be.concat([lp.argmax(0) for lp in self._log_prob_chunks(X, be)]))
+        return returns(self._per_row(X, "labels"))
 
     def predict_proba(self, X):
         """Posterior probability of each component, shape (N, K)."""
         X, returns = self._inference_input(X, "predict_proba")
-        be = self._inference_backend(X)
-        parts = []
-        for lp in self._log_prob_chunks(X, be):
-            be.log_normalize(lp)
-            parts.append(be.exp(lp.T))
-        return returns(be.concat(parts), self._model_dtype())
+        return returns(self._per_row(X, "proba"), self._model_dtype())
 
     def _model_dtype(self) -> np.dtype:
         """The NumPy dtype of the fitted arrays (those of X at fit time)."""
@@ -723,6 +738,24 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         from .persist import save  # persist imports this module
 
         save(self, path)
+
+
+def _rows_of(part: Data, wh, what: str, check_finite: bool) -> Any:
+    """``what`` (see ``_per_row``) for the rows of one part of the data, chunk
+    by chunk; ``check_finite``: raise on NaN or infinity (data not validated
+    in this process: a dask array's blocks are checked as they are computed)."""
+    be = part.backend
+    out = []
+    for Z in part.chunks():
+        if check_finite and not np.isfinite(Z).all():
+            raise ValueError("Input X contains NaN or infinity.")
+        log_prob = be.log_prob(Z, wh)
+        if what == "labels":
+            out.append(log_prob.argmax(0))
+            continue
+        norm = be.log_normalize(log_prob)
+        out.append(norm if what == "log_density" else be.exp(log_prob.T))
+    return be.concat(out)
 
 
 def _n_rows(X) -> int:

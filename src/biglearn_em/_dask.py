@@ -1,0 +1,180 @@
+"""The Dask backend: data that stay on Dask's workers, in row blocks.
+
+A fit on a row-chunked ``dask.array.Array`` runs the same EM loop as every
+other backend (:mod:`._em`). The loop sees the data through
+:meth:`Backend.reduce <._backend.Backend.reduce>`: each pass is one Dask
+graph in which every block of rows becomes an in-process
+:class:`._em.Data` on a worker and runs the in-process NumPy kernels (the
+very functions an in-memory fit runs on its one part); the parts' results
+(sufficient statistics, ``K (m + m^2 + 1)`` numbers each) are added up in a
+tree, and only the total reaches the client, which does the M-step and
+the write-back. The view and the whitened parameters of a pass travel as one
+key of its graph, so each worker receives them once per pass.
+
+The parameters, the views and every small array stay NumPy on the client:
+this backend is the NumPy backend with the data elsewhere. Rows reach the
+client only when asked for by index (:meth:`DaskBackend.take`: the search
+subsample of a large fit, an initialisation sample), and whole blocks only
+where an algorithm needs rows in order on the host (the cuts of the
+split-and-merge moves, when they run on all rows; see docs/design.md).
+
+Whichever scheduler is active computes the graphs: Dask's threads by
+default, or a ``distributed.Client`` (a ``LocalCluster`` or a real cluster).
+A worker lost in the middle of a pass costs its blocks' recomputation
+(Dask's own fault tolerance); the pass's result does not change.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import operator
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._backend import NumpyBackend
+
+DASK_MISSING = "install it with pip install 'biglearn-em[dask]'"
+
+
+def is_dask_array(X) -> bool:
+    """Whether X is a ``dask.array.Array`` (without importing dask when it is not loaded)."""
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(X, da.Array)
+
+
+def is_dask_collection(X) -> bool:
+    """Any Dask collection (array, DataFrame, bag, delayed)."""
+    return hasattr(X, "__dask_graph__") and callable(X.__dask_graph__)
+
+
+def _part(block, shift, scale: float, chunk_size: int, dtype: str):
+    """A block of rows as in-process data (on a worker)."""
+    from ._em import Data
+
+    return Data(np.asarray(block), shift, scale, chunk_size, NumpyBackend(dtype))
+
+
+def _on_block(block, shared: tuple) -> Any:
+    fn, shift, scale, chunk_size, dtype, args = shared
+    return fn(_part(block, shift, scale, chunk_size, dtype), *args)
+
+
+def _combine(parts: list, combine: Callable) -> Any:
+    return functools.reduce(combine, parts)
+
+
+#: Parts one task of a pass's reduction tree joins: few levels (each a
+#: round of tasks), and few results held at once by the worker joining them.
+FAN_IN = 8
+
+
+class DaskBackend(NumpyBackend):
+    """NumPy kernels on the blocks of a Dask array, run by Dask's active scheduler."""
+
+    name = "dask"
+    device = "cpu"
+    in_process = False
+
+    def __repr__(self) -> str:
+        return f"DaskBackend(dtype={self.dtype!r})"
+
+    def gathered(self) -> NumpyBackend:
+        return NumpyBackend(self.dtype)
+
+    def place(self, X):
+        # one block across the columns: a part is whole rows
+        return X if X.numblocks[1] == 1 else X.rechunk({1: -1})
+
+    def take(self, X, index: np.ndarray) -> np.ndarray:
+        if len(index) == X.shape[0]:
+            return np.asarray(X.compute())
+        return np.asarray(X[index].compute())
+
+    def raw_chunks(self, X, chunk_size: int):
+        # rows in order on the client: one block at a time (bounded memory)
+        for block in X.to_delayed().ravel():
+            yield from super().raw_chunks(np.asarray(block.compute()), chunk_size)
+
+    def _shared(self, data, fn: Callable, args: tuple):
+        """What every block's task needs, as one key of the graph (sent to a
+        worker once per pass, not once per block)."""
+        import dask
+
+        return dask.delayed((fn, data.shift, data.scale, data.chunk_size, self.dtype, args),
+                            pure=True, traverse=False)
+
+    def reduce(self, data, fn: Callable, args: tuple = (), combine: Callable = operator.add):
+        import dask
+
+        shared = self._shared(data, fn, args)
+        on_block, join = dask.delayed(_on_block, pure=True), dask.delayed(_combine, pure=True)
+        parts = [on_block(block, shared) for block in data.X.to_delayed().ravel()]
+        while len(parts) > 1:  # a tree: each level joins up to FAN_IN parts into one
+            parts = [join(parts[i:i + FAN_IN], combine) for i in range(0, len(parts), FAN_IN)]
+        return dask.compute(parts[0])[0]
+
+    def map_rows(self, data, fn: Callable, args: tuple, width: int | None, dtype):
+        """A lazy Dask array: ``fn`` runs on each block when it is computed."""
+        shared = (fn, data.shift, data.scale, data.chunk_size, self.dtype, args)
+        if width is None:
+            return data.X.map_blocks(_on_block, shared, drop_axis=1, dtype=dtype)
+        return data.X.map_blocks(_on_block, shared, chunks=(data.X.chunks[0], (width,)),
+                                 dtype=dtype)
+
+
+def check_dask_array(X, reset: bool):
+    """A Dask array checked without computing it (finiteness is checked in
+    the fit's first pass, and by each block of a prediction).
+
+    Returns X, as float64 unless it is float32 or float64 already.
+    """
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-dimensional dask array (n_samples, n_features); got "
+                         f"shape {X.shape}.")
+    if any(np.isnan(n) for n in X.shape):
+        raise ValueError("X is a dask array with unknown chunk sizes; compute them first "
+                         "(X.compute_chunk_sizes(), or to_dask_array(lengths=True) on a "
+                         "dask DataFrame).")
+    kind = np.dtype(X.dtype).kind
+    if kind == "c":
+        raise ValueError("Complex data not supported.")
+    if kind not in "biuf":
+        raise ValueError(f"dtype='numeric' is not compatible with arrays of dtype {X.dtype}: "
+                         "X must hold numbers.")
+    N, D = X.shape
+    minimum = 2 if reset else 1
+    if N < minimum:
+        raise ValueError(f"Found array with {N} sample(s) (shape={X.shape}) while a minimum "
+                         f"of {minimum} is required.")
+    if D < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                         "of 1 is required.")
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+
+
+def _nonfinite(part) -> int:
+    """Number of values of a part that are NaN or infinite."""
+    return sum(int(np.count_nonzero(~np.isfinite(raw)))
+               for raw in part.backend.raw_chunks(part.X, part.chunk_size))
+
+
+def check_finite(data) -> None:
+    """Raise a ValueError if data on Dask's workers hold NaN or infinity (one pass)."""
+    if data.reduce(_nonfinite):
+        raise ValueError("Input X contains NaN or infinity.")
+
+
+def _digest(block) -> bytes:
+    block = np.ascontiguousarray(block)
+    return hashlib.sha256(repr(block.shape).encode() + block.tobytes()).digest()
+
+
+def digest(X) -> bytes:
+    """A SHA-256 of the blocks of a Dask array (each hashed on its worker), in order."""
+    import dask
+
+    return b"".join(dask.compute(*[dask.delayed(_digest)(b) for b in X.to_delayed().ravel()]))
