@@ -165,6 +165,17 @@ def column_names(path: str | Path, *, fmt: str | None = None,
 
 
 # ---------------------------------------------------------------- helpers
+def data_format(path: str | Path, fmt: str | None = None) -> str:
+    """The format of an existing data file: ``fmt`` checked, or from the extension.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`read_table`.
+    """
+    return _format(Path(path), fmt)
+
+
 def _format(path: Path, fmt: str | None) -> str:
     """The format of an existing data file: ``fmt`` checked, or from the extension."""
     if not path.is_file():

@@ -16,8 +16,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .._lazy_io import lazy_format, open_lazy
 from .._progress import Progress
-from ..io import FORMATS, column_names, read_table
+from ..io import FORMATS, column_names, data_format, read_table
 from ..mixture import BigLearnGaussianMixture
 from ..persist import load_with_meta, save
 
@@ -61,6 +62,16 @@ _int_or_none = _none_or(int, "an integer")
 _float_or_none = _none_or(float, "a number")
 _search_rows = _none_or(lambda text: "auto" if text.lower() == "auto" else int(text),
                         "'auto', an integer")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
 
 
 def _float_triple(text: str) -> tuple[float, float, float]:
@@ -155,6 +166,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="save the fit's state to FILE about once a minute; rerunning the "
                           "same command (same data and options) resumes from it")
     _add_data_options(fit)
+    big = fit.add_argument_group(
+        "data larger than memory (needs pip install 'biglearn-em[dask]')",
+        "A folder of Parquet files or a Zarr array is always streamed: read in blocks of "
+        "rows, pass after pass, with memory bounded by a few blocks. A .npy or Parquet file "
+        "is streamed when one of these options is given.")
+    big.add_argument("--stream", action="store_true",
+                     help="stream a .npy file (memory-mapped) or a Parquet file in blocks")
+    where = big.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="stream on this Dask cluster (e.g. tcp://10.0.0.1:8786); its "
+                            "workers read DATA themselves, so they must see the same path")
+    where.add_argument("--workers", metavar="N", type=_positive_int, default=None,
+                       help="stream on a local Dask cluster of N worker processes")
     est = fit.add_argument_group("estimator options (defaults: the estimator's)")
     for flag, name, kind, text in ESTIMATOR_OPTIONS:
         shown = defaults[name]
@@ -201,26 +225,44 @@ def _fit(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else None
     if out is not None and not out.parent.is_dir():  # fail before a long fit, not after
         raise FileNotFoundError(f"no such directory for --out: {out.parent}")
-    X, names, labels = _read(args)
+    streamed = lazy_format(Path(args.data), args.format)
+    if streamed is None and (args.stream or args.scheduler or args.workers):
+        streamed = data_format(Path(args.data), args.format)
+    if streamed is not None:
+        X, names = open_lazy(args.data, streamed, label_column=args.label_column,
+                             columns=args.columns)
+        labels = None
+    else:
+        X, names, labels = _read(args)
     options = {name: getattr(args, name) for _, name, _, _ in ESTIMATOR_OPTIONS
                if hasattr(args, name)}
     model = BigLearnGaussianMixture(n_components=args.n_components, **options,
                                     checkpoint=args.checkpoint)
 
-    start = time.perf_counter()
-    with _warnings_as_lines():
-        _fit_with_progress(model, X, enabled=False if args.quiet else None)
-    seconds = time.perf_counter() - start
-    model.set_params(checkpoint=None)  # where this fit was saved is not part of the model
-    log_density = model.score_samples(X)
-    bic = model.bic(X)
+    with _dask_client(args):
+        start = time.perf_counter()
+        with _warnings_as_lines():
+            _fit_with_progress(model, X, enabled=False if args.quiet else None)
+        seconds = time.perf_counter() - start
+        model.set_params(checkpoint=None)  # where this fit was saved is not part of the model
+        log_density = model.score_samples(X)
+        bic = model.bic(X)
+        K = model.n_components
+        if streamed is not None:  # one more pass: the sums and sizes of the lazy results
+            import dask
+            import dask.array as da
+
+            mean, total, sizes = dask.compute(log_density.mean(), log_density.sum(),
+                                              da.bincount(model.labels_, minlength=K))
+        else:
+            mean, total = log_density.mean(), log_density.sum()
+            sizes = np.bincount(model.labels_, minlength=K)
     if names is not None:
         # what scikit-learn records for a table with column names; saved with the model
         # so that predict can match the columns of another file by name
         model.feature_names_in_ = np.asarray(names, dtype=object)
 
     N, D = X.shape
-    K = model.n_components
     about = f" ({', '.join(names)})" if names is not None and D <= 12 else ""
     print(f"data: {args.data}: {N} samples x {D} features{about}")
     if labels is not None:
@@ -228,9 +270,8 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"      {what} set aside, not used for fitting")
     state = "converged" if model.converged_ else "not converged (raise --max-iter or --tol)"
     print(f"fit: {K} components in {seconds:.2f} s, {model.n_iter_} iterations, {state}")
-    print(f"log-likelihood: {log_density.mean():.6g} per sample, {log_density.sum():.6g} total")
+    print(f"log-likelihood: {mean:.6g} per sample, {total:.6g} total")
     print(f"BIC: {bic:.6g}")
-    sizes = np.bincount(model.labels_, minlength=K)
     print(f"{'cluster':>7} {'size':>8} {'share':>7} {'weight':>8}")
     for k in range(K):
         print(f"{k:>7} {sizes[k]:>8} {sizes[k] / N:>7.1%} {model.weights_[k]:>8.4f}")
@@ -240,6 +281,36 @@ def _fit(args: argparse.Namespace) -> int:
     else:
         print("model: not saved (use --out MODEL.npz)")
     return 0
+
+
+@contextlib.contextmanager
+def _dask_client(args: argparse.Namespace) -> Iterator[None]:
+    """A Dask client for the fit: on the cluster at ``--scheduler``, on a local
+    cluster of ``--workers`` processes, or none (Dask's threads in this process)."""
+    if args.scheduler is None and args.workers is None:
+        yield
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("--scheduler and --workers need Dask's distributed scheduler: "
+                         "pip install 'biglearn-em[dask]'") from None
+    if args.scheduler is not None:
+        try:
+            client = Client(args.scheduler, timeout="30s")
+        except OSError as exc:
+            raise ValueError(f"--scheduler {args.scheduler}: no Dask scheduler answers "
+                             f"there ({exc})") from None
+        with client:
+            print(f"dask: scheduler {args.scheduler}, {len(client.scheduler_info()['workers'])} "
+                  f"workers, dashboard {client.dashboard_link}")
+            yield
+        return
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        print(f"dask: local cluster of {args.workers} worker processes, dashboard "
+              f"{client.dashboard_link}")
+        yield
 
 
 def _fit_with_progress(model: BigLearnGaussianMixture, X: np.ndarray,
