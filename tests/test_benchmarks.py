@@ -49,3 +49,19 @@ def test_large_fit_benchmark_runs_on_a_subsample():
     # separated blobs, at least scikit-learn's training likelihood
     difference = float(last.split("LL difference ")[1].split()[0])
     assert difference >= -1e-9
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "parquet"])
+def test_dask_scale_benchmark_runs_small(tmp_path, fmt):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "dask_scale.py"), "--n", "40000",
+         "--slice", "10000", "--steps", "3", "--format", fmt, "--dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert f"wrote 40000 x 16 float64 (0.01 GB) as {fmt}" in out
+    for kind in ("em", "views"):
+        row = out.split(f"| {kind} |")[1].split("\n")[0].split("|")
+        assert float(row[0]) > 0 and float(row[1]) > 0 and row[2].strip().endswith("x")
+    # the peak memory of the client, the scheduler, the in-memory child and both workers
+    assert "client " in out and "in-memory fit " in out and out.count("  worker tcp://") == 2

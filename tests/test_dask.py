@@ -22,6 +22,9 @@ SETTINGS = {
     "biglearn": {"restarts": 0, "moves": 0, "search_rows": None, "max_iter": 40},
     "plain": {"view_probs": (1.0, 0.0, 0.0), "max_iter": 100},
     "default": {},
+    # restarts and moves on all rows: their starts from a gathered sample, the
+    # moves' cuts from blocks streamed to the client
+    "all_rows": {"search_rows": None, "restarts": 2, "restart_iter": 10, "max_iter": 40},
 }
 #: What "the same model" means across the order of the sums (float64).
 TOL = 1e-8

@@ -21,11 +21,19 @@ from ._views import joint_view
 
 METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
-#: Rows an initialisation of data on Dask's workers runs on: a uniform sample
-#: gathered to the client (k-means there, rather than k-means||, whose passes
-#: over all rows would each be a round trip to the workers; 100,000 rows place
-#: K <= a few hundred centres within sampling noise of the full data's).
-INIT_ROWS = 100_000
+#: A sample of max(SAMPLE_ROWS_MIN, SAMPLE_ROWS_PER_KD * K * D) rows (about
+#: 50 D rows per component, so that every component's covariance is well
+#: estimated there) is where the search of large data runs
+#: (``search_rows="auto"``) and where the start of data on Dask's workers is
+#: computed. On 200,000 x 16 blobs (K = 16) a default fit took 52 s with a
+#: 100,000-row search and 10 s with 20,000, reaching the same likelihood.
+SAMPLE_ROWS_MIN = 20_000
+SAMPLE_ROWS_PER_KD = 50
+
+
+def sample_rows(n_components: int, n_features: int) -> int:
+    """Rows of the sample that stands for large data (see ``SAMPLE_ROWS_MIN``)."""
+    return max(SAMPLE_ROWS_MIN, SAMPLE_ROWS_PER_KD * n_components * n_features)
 
 
 def labels_nearest(data: Data, centers) -> Any:
@@ -70,12 +78,13 @@ def initial_params(
     K = n_components
     be = data.backend
     if not be.in_process and (weights is None or means is None or covs is None):
-        # data on Dask's workers: the method runs here on a sample (all rows
-        # when there are at most INIT_ROWS, so that small data start exactly
-        # as in memory); the EM that follows uses every row
-        N = data.n_samples
-        index = (np.arange(N) if N <= INIT_ROWS else
-                 np.sort(rng.choice(N, INIT_ROWS, replace=False)))
+        # data on Dask's workers: the method runs here, on a sample gathered
+        # from them (all rows when there are no more, so that small data start
+        # exactly as in memory), rather than k-means|| on the workers, whose
+        # passes over all rows would each be a round trip; the EM that follows
+        # uses every row
+        N, rows = data.n_samples, sample_rows(K, data.n_features)
+        index = np.arange(N) if N <= rows else np.sort(rng.choice(N, rows, replace=False))
         return initial_params(data.subset(index), n_components, method, rng, reg_covar,
                               eig_floor, weights, means, covs)
     if weights is None or means is None or covs is None:

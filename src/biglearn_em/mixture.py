@@ -21,7 +21,7 @@ from ._backend import DTYPES, Backend, is_torch_tensor, select_backend
 from ._dask import check_dask_array, check_finite, is_dask_array, is_dask_collection
 from ._em import Data, Params, Settings
 from ._gaussian import precision_cholesky
-from ._init import METHODS, initial_params
+from ._init import METHODS, initial_params, sample_rows
 from ._validation import (
     ArrayLike,
     Boolean,
@@ -40,13 +40,6 @@ from ._validation import (
 
 #: Default eigenvalue floor relative to the mean per-feature variance of X.
 AUTO_FLOOR = 1e-4
-#: ``search_rows="auto"``: the restarts, moves and views of large data run on
-#: max(SEARCH_ROWS_MIN, SEARCH_ROWS_PER_KD * K * D) rows (about 50 D rows per
-#: component, so that every component's covariance is well estimated there).
-#: On 200,000 x 16 blobs (K = 16) a default fit took 52 s with 100,000 search
-#: rows and 10 s with 20,000, reaching the same likelihood.
-SEARCH_ROWS_MIN = 20_000
-SEARCH_ROWS_PER_KD = 50
 
 
 class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
@@ -154,7 +147,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         this size (drawn once per initialisation), the refinement and the
         polish running on all rows. "auto": max(20,000, 50 K D) rows (all rows
         when X has no more).
-        None: always all rows.
+        None: always all rows. For a dask array the search rows are
+        gathered into this process (unless None: then the search runs on
+        the workers).
     max_time : float > 0 or None, default=None
         Seconds after which the fit stops with the best parameters it has found
         (unconverged, with a warning). A fit that stops on time depends on the
@@ -166,7 +161,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         ``torch.device``: the whole fit on that device with PyTorch
         (``pip install "biglearn-em[torch]"``), NumPy data in and NumPy
         fitted arrays out. "auto": a CUDA device when PyTorch sees one and
-        the problem is large enough for it to pay, else as None.
+        the problem is large enough for it to pay, else as None. A dask
+        array (``pip install "biglearn-em[dask]"``) is fitted by Dask's
+        active scheduler, its blocks on the workers with NumPy (device None,
+        "cpu" or "auto"); its predictions are lazy dask arrays.
     dtype : {"float64", "float32"}, default="float64"
         Precision of the data chunks and of the products with them.
         "float32" halves the memory of the data on a device and is faster on
@@ -420,7 +418,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             return N
         if self.search_rows == "auto":
             K, D = self.n_components, data.n_features
-            return min(N, max(SEARCH_ROWS_MIN, SEARCH_ROWS_PER_KD * K * D))
+            return min(N, sample_rows(K, D))
         return min(N, self.search_rows)
 
     def _search_seed(self, data: Data, settings: Settings, rng: np.random.Generator
@@ -473,12 +471,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             return self._check_tensor(X, reset)
         if is_dask_array(X):
             X = check_dask_array(X, reset)
-            if reset:
-                self.n_features_in_ = X.shape[1]
-                self.__dict__.pop("feature_names_in_", None)
-            elif X.shape[1] != self.n_features_in_:
-                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                                 f"expecting {self.n_features_in_} features as input.")
+            self._check_n_features(X.shape[1], reset)
             return X
         if is_dask_collection(X):
             raise TypeError(f"X is a {type(X).__name__}, a Dask collection other than a dask "
@@ -514,13 +507,18 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                              "minimum of 1 is required.")
         if not bool(torch.isfinite(X).all()):
             raise ValueError("Input X contains NaN or infinity.")
+        self._check_n_features(D, reset)
+        return X
+
+    def _check_n_features(self, D: int, reset: bool) -> None:
+        """Set ``n_features_in_`` (a fit of an array without column names), or
+        check D against it (what ``validate_data`` does for NumPy input)."""
         if reset:
             self.n_features_in_ = D
             self.__dict__.pop("feature_names_in_", None)
         elif D != self.n_features_in_:
             raise ValueError(f"X has {D} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input.")
-        return X
 
     def _check_X(self, X, reset: bool) -> np.ndarray:
         """X as a finite 2-D float64 or float32 array; sets or checks ``n_features_in_``."""
@@ -740,14 +738,14 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         save(self, path)
 
 
-def _rows_of(part: Data, wh, what: str, check_finite: bool) -> Any:
+def _rows_of(part: Data, wh, what: str, unvalidated: bool) -> Any:
     """``what`` (see ``_per_row``) for the rows of one part of the data, chunk
-    by chunk; ``check_finite``: raise on NaN or infinity (data not validated
-    in this process: a dask array's blocks are checked as they are computed)."""
+    by chunk; ``unvalidated``: raise on NaN or infinity here (a dask array's
+    blocks are checked as they are computed, not when X is validated)."""
     be = part.backend
     out = []
     for Z in part.chunks():
-        if check_finite and not np.isfinite(Z).all():
+        if unvalidated and not np.isfinite(Z).all():
             raise ValueError("Input X contains NaN or infinity.")
         log_prob = be.log_prob(Z, wh)
         if what == "labels":
