@@ -7,11 +7,15 @@ through operators and methods that NumPy arrays and torch tensors share
 the small interface of :class:`Backend` below; a backend is chosen once per
 fit or prediction and travels with the data (``Data.backend``).
 
-Two backends implement it:
+Three backends implement it:
 
 - :class:`NumpyBackend`: NumPy and SciPy on the host, the kernels of
   :mod:`._gaussian` (BLAS/LAPACK ``trmm``, ``syrk``, ``potrf``, ``trtri``);
-- ``TorchBackend`` (:mod:`._torch`): PyTorch on any device, CPU or CUDA.
+- ``TorchBackend`` (:mod:`._torch`): PyTorch on any device, CPU or CUDA;
+- ``DaskBackend`` (:mod:`._dask`): the NumPy kernels on the blocks of a
+  dask array, wherever Dask's scheduler runs them; it differs from the NumPy
+  backend only in where the data live (:meth:`Backend.reduce`,
+  :meth:`Backend.map_rows`, :meth:`Backend.take`).
 
 Parameters (weights, means, covariances) are float64 on every backend. The
 *compute dtype* (``dtype=``) is that of the data chunks and of the products

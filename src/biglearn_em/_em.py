@@ -11,6 +11,7 @@ touched through the operators NumPy arrays and torch tensors share and through
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -84,11 +85,9 @@ class Data:
         return Data(here.place(self.backend.take(self.X, index)), self.shift,
                     self.scale, self.chunk_size, here)
 
-    def reduce(self, fn: Callable, args: tuple = (), combine: Callable | None = None) -> Any:
+    def reduce(self, fn: Callable, args: tuple = (), combine: Callable = operator.add) -> Any:
         """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
         of the data: one pass (see :meth:`Backend.reduce <._backend.Backend.reduce>`)."""
-        if combine is None:
-            return self.backend.reduce(self, fn, args)
         return self.backend.reduce(self, fn, args, combine)
 
     def map_rows(self, fn: Callable, args: tuple, width: int | None, dtype) -> Any:
