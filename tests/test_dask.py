@@ -154,7 +154,8 @@ def test_the_client_never_holds_the_data(two_processes):
 
 
 def test_killing_a_worker_mid_fit_gives_the_in_memory_result():
-    Xd = lazy_mixture(12, 2500, 4, seed=1)
+    # 20,000 rows: the start is computed on all of them, as in memory (see the next test)
+    Xd = lazy_mixture(8, 2500, 4, seed=1)
     X = Xd.compute()
     settings = dict(SETTINGS["biglearn"], max_iter=25)
     reference = BigLearnGaussianMixture(4, random_state=0, **settings).fit(X)
@@ -179,6 +180,25 @@ def test_killing_a_worker_mid_fit_gives_the_in_memory_result():
             os.kill(pids[0], 0)
     assert len(after) > 5  # the fit went on for many iterations after the kill
     assert_same_model(reference, model)
+
+
+def test_large_data_start_on_a_sample_and_given_starts_agree():
+    # 30,000 > max(20,000, 50 K D) rows with search_rows=None: the start of a
+    # dask array is computed on a sample of 20,000 rows, not on all rows as in
+    # memory; a given start is the same everywhere, and so is the fit from it
+    Xd = lazy_mixture(12, 2500, 4, seed=1)
+    X = Xd.compute()
+    given = BigLearnGaussianMixture(4, random_state=0, max_iter=3).fit(X)
+    start = {"weights_init": given.weights_, "means_init": given.means_,
+             "precisions_init": given.precisions_}
+    settings = dict(SETTINGS["biglearn"], max_iter=25, random_state=0)
+    with dask.config.set(scheduler="threads"):
+        assert_same_model(BigLearnGaussianMixture(4, **start, **settings).fit(X),
+                          BigLearnGaussianMixture(4, **start, **settings).fit(Xd))
+        sampled = BigLearnGaussianMixture(4, **settings).fit(Xd)
+    # from the sample's start: a model as good as the in-memory one (same data, same optimum)
+    in_memory = BigLearnGaussianMixture(4, **settings).fit(X)
+    assert sampled.score(X) == pytest.approx(in_memory.score(X), abs=1e-3)
 
 
 class Stop(Exception):
