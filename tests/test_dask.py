@@ -317,3 +317,18 @@ def test_cli_streaming_errors_name_the_problem(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_cli(["fit", tmp_path / "x.csv", "-k", "2", "--workers", "0"], capsys)
     assert "expected an integer >= 1" in capsys.readouterr().err
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    words = tmp_path / "words"
+    words.mkdir()
+    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]}), words / "p.parquet")
+    code, _, err = run_cli(["fit", words, "-k", "2"], capsys)
+    assert code != 0 and "column 2 ('b') has type string, not numbers" in err
+    holes = tmp_path / "holes"
+    holes.mkdir()
+    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0, 4.0], "b": [1.0, None, 3.0, 4.0]}),
+                   holes / "p.parquet")
+    code, _, err = run_cli(["fit", holes, "-k", "2"], capsys)  # found when its block is read
+    assert code != 0 and "row 2 of row group 0, column 'b' is missing (null)" in err

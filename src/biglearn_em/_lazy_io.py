@@ -133,11 +133,9 @@ def _npy_rows(path: str, start: int, stop: int, idx: list[int]) -> np.ndarray:
 
 
 def _open_parquet(path: Path, label_column, columns):
-    from .io import _column_text, _pick, _pyarrow_parquet
+    from .io import _check_numeric_column, _pick, _pyarrow_parquet
 
     pq = _pyarrow_parquet()
-    import pyarrow as pa
-
     da = _dask_array()
     files = _parquet_files(path)
     if not files:
@@ -150,11 +148,7 @@ def _open_parquet(path: Path, label_column, columns):
     names = list(schema.names)
     label_j, idx = _pick(path, label_column, columns, names, len(names))
     for j in idx:
-        t = schema.field(j).type
-        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-                or pa.types.is_decimal(t)):
-            raise ValueError(f"{path}: {_column_text(j, names)} has type {t}, not numbers "
-                             "(set a label column aside or pick columns)")
+        _check_numeric_column(path, j, names, schema.field(j).type)
     picked = [names[j] for j in idx]
     blocks = []
     for f, meta in zip(files, metas):

@@ -366,7 +366,6 @@ def _read_npy(path: Path) -> np.ndarray:
 def _read_parquet(path: Path, label_column: str | int | None,
                   columns: Sequence[str | int] | None) -> Table:
     pq = _pyarrow_parquet()
-    import pyarrow as pa
 
     try:
         table = pq.read_table(path)
@@ -377,11 +376,7 @@ def _read_parquet(path: Path, label_column: str | int | None,
     cols = []
     for j in feature_js:
         col = table.column(j)
-        t = col.type
-        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-                or pa.types.is_decimal(t)):
-            raise ValueError(f"{path}: {_column_text(j, names)} has type {t}, not numbers "
-                             "(set a label column aside or pick columns)")
+        _check_numeric_column(path, j, names, col.type)
         if col.null_count:
             row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
             raise ValueError(f"{path}: data row {row + 1}, {_column_text(j, names)} is "
@@ -392,6 +387,17 @@ def _read_parquet(path: Path, label_column: str | int | None,
     if label_j is not None:
         labels = np.asarray(table.column(label_j).to_numpy(zero_copy_only=False))
     return X, [names[j] for j in feature_js], labels
+
+
+def _check_numeric_column(path: Path, j: int, names: list[str], arrow_type) -> None:
+    """Raise a ValueError unless column ``j`` of a Parquet file holds numbers."""
+    import pyarrow as pa
+
+    t = arrow_type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+            or pa.types.is_decimal(t)):
+        raise ValueError(f"{path}: {_column_text(j, names)} has type {t}, not numbers "
+                         "(set a label column aside or pick columns)")
 
 
 def _pyarrow_parquet():
