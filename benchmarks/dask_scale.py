@@ -6,7 +6,7 @@ slice, in one run.
 
 1. Writes N rows (default 20,000,000 x 16 float64, 2.56 GB) of a 16-component
    mixture to DIR as a Zarr array (or a folder of Parquet files), generated
-   block by block, unless they are there already.
+   block by block in a child process, unless they are there already.
 2. In a child process (so that its peak memory is its own): the in-memory
    NumPy fit of the first ``--slice`` rows, read into memory.
 3. On a ``LocalCluster`` of ``--workers`` processes (one thread each, each
@@ -127,26 +127,34 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None,
                         help="where the data are written (default: a temporary folder)")
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("write", "fit"), default=None,
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.name = f"mixture-{args.n}.{'zarr' if args.format == 'zarr' else 'parquet'}"
-    if args.child:
-        in_memory_child(args)
-        return
     if args.dir is None:
         args.dir = Path(tempfile.mkdtemp(prefix="dask-scale-"))
     path = args.dir / args.name
-    if not path.exists():
+    if args.child == "write":
         start = time.perf_counter()
         write(path, args.n, args.format)
         print(f"wrote {args.n} x {D} float64 ({args.n * D * 8 / 1e9:.2f} GB) as {args.format} "
               f"to {path} in {time.perf_counter() - start:.0f} s", flush=True)
+        return
+    if args.child == "fit":
+        in_memory_child(args)
+        return
 
-    child = subprocess.run(
-        [sys.executable, __file__, "--child", "--n", str(args.n), "--slice", str(args.slice),
-         "--format", args.format, "--dir", str(args.dir), "--steps", str(args.steps)],
-        capture_output=True, text=True, check=True)
-    local = json.loads(child.stdout.strip().splitlines()[-1])
+    def child(role: str) -> str:
+        # in a child process: Linux keeps a process's peak RSS across fork and
+        # exec, so the workers started later would inherit this one's
+        return subprocess.run(
+            [sys.executable, __file__, "--child", role, "--n", str(args.n), "--slice",
+             str(args.slice), "--format", args.format, "--dir", str(args.dir), "--steps",
+             str(args.steps)], capture_output=True, text=True, check=True).stdout
+
+    if not path.exists():
+        print(child("write").strip(), flush=True)
+    local = json.loads(child("fit").strip().splitlines()[-1])
 
     from distributed import Client, LocalCluster
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import NumpyBackend
+from ._validation import check_sizes
 
 DASK_MISSING = "install it with pip install 'biglearn-em[dask]'"
 
@@ -145,14 +146,7 @@ def check_dask_array(X, reset: bool):
     if kind not in "biuf":
         raise ValueError(f"dtype='numeric' is not compatible with arrays of dtype {X.dtype}: "
                          "X must hold numbers.")
-    N, D = X.shape
-    minimum = 2 if reset else 1
-    if N < minimum:
-        raise ValueError(f"Found array with {N} sample(s) (shape={X.shape}) while a minimum "
-                         f"of {minimum} is required.")
-    if D < 1:
-        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
-                         "of 1 is required.")
+    check_sizes(X.shape, reset)
     return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
 

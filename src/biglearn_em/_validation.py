@@ -1,4 +1,6 @@
-"""Declarative validation of constructor parameters.
+"""Declarative validation of constructor parameters, and the size checks of
+arrays validated outside scikit-learn's ``validate_data`` (torch tensors, dask
+arrays).
 
 Each parameter maps to a tuple of accepted kinds; a value passes if any kind
 accepts it, otherwise the error names the parameter, what was expected and what
@@ -229,3 +231,16 @@ class Device(Kind):
 def _is_torch_device(value: object) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(value, torch.device)
+
+
+def check_sizes(shape: tuple, reset: bool) -> None:
+    """Raise scikit-learn's errors for too few samples (2 to fit, 1 to
+    predict) or no features, for an array of ``shape`` (N, D)."""
+    N, D = shape
+    minimum = 2 if reset else 1
+    if N < minimum:
+        raise ValueError(f"Found array with {N} sample(s) (shape={tuple(shape)}) while a "
+                         f"minimum of {minimum} is required.")
+    if D < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={tuple(shape)}) while a "
+                         "minimum of 1 is required.")

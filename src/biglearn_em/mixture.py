@@ -35,6 +35,7 @@ from ._validation import (
     Probabilities,
     RandomState,
     Real,
+    check_sizes,
     validate_params,
 )
 
@@ -497,17 +498,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             raise ValueError("Complex data not supported.")
         if X.dtype not in (torch.float32, torch.float64):
             X = X.to(torch.float64)
-        N, D = X.shape
-        minimum = 2 if reset else 1
-        if N < minimum:
-            raise ValueError(f"Found array with {N} sample(s) (shape={tuple(X.shape)}) while a "
-                             f"minimum of {minimum} is required.")
-        if D < 1:
-            raise ValueError(f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a "
-                             "minimum of 1 is required.")
+        check_sizes(tuple(X.shape), reset)
         if not bool(torch.isfinite(X).all()):
             raise ValueError("Input X contains NaN or infinity.")
-        self._check_n_features(D, reset)
+        self._check_n_features(X.shape[1], reset)
         return X
 
     def _check_n_features(self, D: int, reset: bool) -> None:
