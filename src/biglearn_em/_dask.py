@@ -100,18 +100,15 @@ class DaskBackend(NumpyBackend):
         for block in X.to_delayed().ravel():
             yield from super().raw_chunks(np.asarray(block.compute()), chunk_size)
 
-    def _shared(self, data, fn: Callable, args: tuple):
-        """What every block's task needs, as one key of the graph (sent to a
-        worker once per pass, not once per block)."""
-        import dask
-
-        return dask.delayed((fn, data.shift, data.scale, data.chunk_size, self.dtype, args),
-                            pure=True, traverse=False)
+    def _shared(self, data, fn: Callable, args: tuple) -> tuple:
+        """What every block's task needs besides its rows (``_on_block``)."""
+        return fn, data.shift, data.scale, data.chunk_size, self.dtype, args
 
     def reduce(self, data, fn: Callable, args: tuple = (), combine: Callable = operator.add):
         import dask
 
-        shared = self._shared(data, fn, args)
+        # one key of the graph: sent to a worker once per pass, not once per block
+        shared = dask.delayed(self._shared(data, fn, args), pure=True, traverse=False)
         on_block, join = dask.delayed(_on_block, pure=True), dask.delayed(_combine, pure=True)
         parts = [on_block(block, shared) for block in data.X.to_delayed().ravel()]
         while len(parts) > 1:  # a tree: each level joins up to FAN_IN parts into one
@@ -120,7 +117,7 @@ class DaskBackend(NumpyBackend):
 
     def map_rows(self, data, fn: Callable, args: tuple, width: int | None, dtype):
         """A lazy Dask array: ``fn`` runs on each block when it is computed."""
-        shared = (fn, data.shift, data.scale, data.chunk_size, self.dtype, args)
+        shared = self._shared(data, fn, args)
         if width is None:
             return data.X.map_blocks(_on_block, shared, drop_axis=1, dtype=dtype)
         return data.X.map_blocks(_on_block, shared, chunks=(data.X.chunks[0], (width,)),
