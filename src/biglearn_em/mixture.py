@@ -716,8 +716,11 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     def bic(self, X) -> float:
         """Bayesian information criterion of the model on X (lower is better)."""
-        n = _n_rows(X)
-        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
+        return self._bic(self.score(X), _n_rows(X))
+
+    def _bic(self, mean_log_density: float, n: int) -> float:
+        """The BIC of n samples whose mean log-density (``score``) is known."""
+        return -2.0 * mean_log_density * n + self._n_parameters() * np.log(n)
 
     def aic(self, X) -> float:
         """Akaike information criterion of the model on X (lower is better)."""

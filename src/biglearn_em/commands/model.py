@@ -246,7 +246,6 @@ def _fit(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         model.set_params(checkpoint=None)  # where this fit was saved is not part of the model
         log_density = model.score_samples(X)
-        bic = model.bic(X)
         K = model.n_components
         if streamed is not None:  # one more pass: the sums and sizes of the lazy results
             import dask
@@ -257,6 +256,9 @@ def _fit(args: argparse.Namespace) -> int:
         else:
             mean, total = log_density.mean(), log_density.sum()
             sizes = np.bincount(model.labels_, minlength=K)
+        # from the mean just computed: model.bic(X) would score X again (a pass over
+        # a streamed file)
+        bic = model._bic(mean, X.shape[0])
     if names is not None:
         # what scikit-learn records for a table with column names; saved with the model
         # so that predict can match the columns of another file by name
