@@ -39,15 +39,14 @@ def fingerprint(X, settings: dict) -> str:
     if is_dask_array(X):  # each block hashed on its worker, in order
         h.update(repr((tuple(X.shape), np.dtype(X.dtype).str, X.chunks[0])).encode())
         h.update(digest(X))
-        h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-        return h.hexdigest()
-    tensor = not isinstance(X, np.ndarray)
-    dtype = np.dtype(str(X.dtype).rsplit(".", 1)[-1]) if tensor else X.dtype
-    h.update(repr((tuple(X.shape), dtype.str)).encode())
-    step = max(1, (1 << 24) // max(1, dtype.itemsize * X.shape[1]))
-    for s in range(0, X.shape[0], step):
-        block = X[s : s + step]
-        h.update(np.ascontiguousarray(block.cpu().numpy() if tensor else block).tobytes())
+    else:
+        tensor = not isinstance(X, np.ndarray)
+        dtype = np.dtype(str(X.dtype).rsplit(".", 1)[-1]) if tensor else X.dtype
+        h.update(repr((tuple(X.shape), dtype.str)).encode())
+        step = max(1, (1 << 24) // max(1, dtype.itemsize * X.shape[1]))
+        for s in range(0, X.shape[0], step):
+            block = X[s : s + step]
+            h.update(np.ascontiguousarray(block.cpu().numpy() if tensor else block).tobytes())
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
