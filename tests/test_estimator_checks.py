@@ -23,6 +23,9 @@ ESTIMATORS = [
         n_components=2, view_probs=(1.0, 0.0, 0.0), weight_smoothing=0.0, n_inner=1,
         init_params="k-means++", max_iter=50,
     ),
+    # the other covariance types (scikit-learn's meanings and shapes)
+    *(BigLearnGaussianMixture(n_components=3, covariance_type=t, max_iter=50, patience=10)
+      for t in ("tied", "diag", "spherical")),
 ]
 
 

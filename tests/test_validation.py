@@ -111,9 +111,9 @@ def test_bad_parameter(X, name, value, error):
         model.fit(X)
 
 
-@pytest.mark.parametrize("covariance_type", ["diag", "tied", "spherical", "FULL"])
-def test_covariance_type_only_full(X, covariance_type):
-    with pytest.raises(ValueError, match="'covariance_type'.*only 'full' is implemented"):
+@pytest.mark.parametrize("covariance_type", ["FULL", "diagonal", ""])
+def test_covariance_type_names_the_choices(X, covariance_type):
+    with pytest.raises(ValueError, match="'covariance_type'.*'full'.*'tied'.*'diag'.*'spherical'"):
         _model(covariance_type=covariance_type).fit(X)
 
 

@@ -106,7 +106,8 @@ class Backend:
         raise NotImplementedError
 
     def finite_matrices(self, covs) -> Any:
-        """Which matrices (K, m, m) have only finite entries, mask (K,)."""
+        """Which matrices (K, m, m) (or variances (K, m), (K,)) have only
+        finite entries, mask (K,)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ data
@@ -160,6 +161,9 @@ class Backend:
         raise NotImplementedError
 
     # ------------------------------------------------------------- numerics
+    # Covariances are matrices (K, m, m) or, for diagonal and spherical
+    # covariance types, variances (K, m) or (K,): every kernel below accepts
+    # both and tells them apart by ndim (see :mod:`._covariance`).
     def precision_cholesky(self, covs) -> tuple[Any, Any]:
         """Upper factors ``U`` (K, m, m) with ``U U.T = inv(Sigma)``, and the mask
         (K,) of the matrices that factorised (the others' factors are garbage)."""
@@ -176,8 +180,9 @@ class Backend:
         raise NotImplementedError
 
     def whitener(self, weights, means, prec_chol, inference: bool = False) -> Any:
-        """Components (K,), (K, m), (K, m, m) prepared for many log-densities;
-        ``inference``: for predictions rather than a fit's E-steps."""
+        """Components (K,), (K, m), (K, m, m) prepared for many log-densities
+        (diagonal ones when ``prec_chol`` is (K, m), inverse standard
+        deviations); ``inference``: for predictions rather than a fit's E-steps."""
         raise NotImplementedError
 
     def log_prob(self, Y, whitener) -> Any:
@@ -190,8 +195,9 @@ class Backend:
         posteriors and ``-inf``)."""
         raise NotImplementedError
 
-    def new_stats(self, centers) -> _gaussian.SuffStats:
-        """Zero sufficient statistics shifted by ``centers`` (K, m)."""
+    def new_stats(self, centers, diagonal: bool = False) -> _gaussian.SuffStats:
+        """Zero sufficient statistics shifted by ``centers`` (K, m); with
+        ``diagonal`` only the diagonals of the second moments (K, m)."""
         raise NotImplementedError
 
     def e_step(self, Y, whitener, stats: _gaussian.SuffStats) -> None:
@@ -207,7 +213,8 @@ class Backend:
         raise NotImplementedError
 
     def m_step(self, stats: _gaussian.SuffStats, reg_covar: float, eig_floor: float):
-        """Weights (K,), means (K, m) and floored covariances (K, m, m)."""
+        """Weights (K,), means (K, m) and floored covariances (K, m, m), or
+        variances (K, m) from diagonal statistics."""
         raise NotImplementedError
 
     def one_hot(self, labels, n_components: int) -> Any:
@@ -277,7 +284,7 @@ class NumpyBackend(Backend):
         return np.linalg.cholesky(covs)
 
     def finite_matrices(self, covs):
-        return np.isfinite(covs).all(axis=(1, 2))
+        return np.isfinite(covs).reshape(len(covs), -1).all(axis=1)
 
     # data
     def place(self, X):
@@ -318,6 +325,8 @@ class NumpyBackend(Backend):
         return _gaussian.floor_eigenvalues(covs, floor)
 
     def whitener(self, weights, means, prec_chol, inference: bool = False):
+        if prec_chol.ndim == 2:
+            return _gaussian.DiagWhitener(weights, means, prec_chol, self._np_dtype)
         return _gaussian.Whitener(weights, means, prec_chol, self._np_dtype,
                                   allow_features=not inference)
 
@@ -327,8 +336,8 @@ class NumpyBackend(Backend):
     def log_normalize(self, log_prob):
         return _gaussian.log_normalize(log_prob)
 
-    def new_stats(self, centers):
-        return _gaussian.SuffStats.zeros(centers)
+    def new_stats(self, centers, diagonal: bool = False):
+        return _gaussian.SuffStats.zeros(centers, diagonal)
 
     def e_step(self, Y, whitener, stats) -> None:
         _gaussian.e_step_chunk(Y, whitener, stats)

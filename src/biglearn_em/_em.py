@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from ._backend import Backend, NumpyBackend
+from ._covariance import CovarianceType, covariance_type
 from ._gaussian import smooth_weights
-from ._views import View, draw_view, joint_view, write_back
+from ._views import View, draw_view, joint_view
 
 #: Mean log-likelihoods closer than this are a tie, won by the earlier
 #: parameters: restarts often reach the same optimum (its components in
@@ -123,8 +124,9 @@ class Data:
 
 @dataclass
 class Params:
-    """Mixture parameters: weights (K,), means (K, D), covariances (K, D, D),
-    float64 arrays of the fit's backend."""
+    """Mixture parameters: weights (K,), means (K, D) and covariances stored
+    as their covariance type stores them (:mod:`._covariance`: (K, D, D),
+    (1, D, D), (K, D) or (K,)), float64 arrays of the fit's backend."""
 
     weights: Any
     means: Any
@@ -156,6 +158,12 @@ class Settings:
     fade: int | None = None
     #: Split-and-merge proposals tried per round after the refinement (0: none).
     moves: int = 0
+    #: One of :data:`._covariance.NAMES`.
+    covariance_type: str = "full"
+
+    @property
+    def covariance(self) -> CovarianceType:
+        return covariance_type(self.covariance_type)
 
     @property
     def plain(self) -> bool:
@@ -247,11 +255,12 @@ class State:
 
 
 def ensure_positive_definite(be: Backend, covs, floor: float) -> tuple[Any, int]:
-    """Repair the covariances (K, m, m) that a Cholesky factorisation rejects,
-    or whose smallest eigenvalue is below ``REPAIR_FLOOR`` (numerically
-    singular: their factorisation would fail again once mapped back to the
-    units of X), by clipping their eigenvalues at ``max(floor, REPAIR_FLOOR)``,
-    raised a hundredfold while rounding still defeats the factorisation.
+    """Repair the covariances (K, m, m), or variances (K, m) or (K,), that a
+    Cholesky factorisation rejects, or whose smallest eigenvalue is below
+    ``REPAIR_FLOOR`` (numerically singular: their factorisation would fail
+    again once mapped back to the units of X), by clipping their eigenvalues
+    at ``max(floor, REPAIR_FLOOR)``, raised a hundredfold while rounding
+    still defeats the factorisation.
 
     Returns the covariances and the number of components repaired.
     """
@@ -260,7 +269,8 @@ def ensure_positive_definite(be: Backend, covs, floor: float) -> tuple[Any, int]
     if n_bad == 0:
         return covs, 0
     fixed = be.copy(covs)
-    eye = be.eye(fixed.shape[-1])
+    # matrices restart at the identity, variances (diagonal, spherical) at 1
+    eye = be.eye(fixed.shape[-1]) if fixed.ndim == 3 else 1.0
     level = max(floor, REPAIR_FLOOR)
     for _ in range(6):
         finite = be.finite_matrices(fixed[bad])
@@ -299,14 +309,17 @@ def view_step(
     from, and the number of repaired components.
     """
     be = data.backend
+    cov = settings.covariance
     view = view.on(be)
-    means_v, covs_v = view.params(params.means, params.covs)
+    means_v, covs_v = cov.view_params(view, params.means, params.covs)
     covs_v, prec_chol_v, repaired = safe_precision_cholesky(be, covs_v, settings.eig_floor)
-    wh = be.whitener(params.weights, means_v, prec_chol_v)
-    stats = data.reduce(_e_step_part, (view, wh, means_v))
+    K = means_v.shape[0]
+    wh = be.whitener(params.weights, means_v, cov.factors(be, prec_chol_v, K, view.m))
+    stats = data.reduce(_e_step_part, (view, wh, means_v, cov.diagonal(view)))
     be.finish(stats)
-    weights, new_means_v, new_covs_v = be.m_step(stats, settings.reg_covar, settings.eig_floor)
-    means, covs = write_back(
+    weights, new_means_v, new_covs_v = cov.m_step(be, stats, settings.reg_covar,
+                                                  settings.eig_floor)
+    means, covs = cov.write_back(
         be,
         view,
         params.means,
@@ -325,10 +338,11 @@ def view_step(
     return new, ll, repaired + fixed
 
 
-def _e_step_part(part: Data, view: View, wh, centers) -> Any:
-    """The E-step statistics of one part of the data seen through ``view``."""
+def _e_step_part(part: Data, view: View, wh, centers, diagonal: bool) -> Any:
+    """The E-step statistics (``diagonal``: of diagonal covariances) of one
+    part of the data seen through ``view``."""
     be = part.backend
-    stats = be.new_stats(centers)
+    stats = be.new_stats(centers, diagonal)
     for Y in part.chunks(view):
         be.e_step(Y, wh, stats)
     return stats
@@ -487,15 +501,24 @@ def _survey_cuts(search: Data, state: State, settings: Settings) -> np.ndarray:
     from . import _moves
 
     be = search.backend
-    owners = _moves.owners(search, state.params)
-    weights, means, covs = (be.to_numpy(a) for a in (state.params.weights,
-                                                     state.params.means, state.params.covs))
+    owners = _moves.owners(search, state.params, settings.covariance)
+    weights, means, covs = _host_dense(be, state.params, settings)
 
     def chunks() -> Iterator[np.ndarray]:
         return (be.to_numpy(Z) for Z in search.chunks())
     cuts = _moves.splits(chunks, owners, len(weights), settings.eig_floor)
     state.cuts = {c.k: c for c in cuts}
     return _moves.merge_costs(weights, means, covs, search.n_samples, settings.eig_floor)
+
+
+def _host_dense(be: Backend, params: Params, settings: Settings
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, means and covariances as host arrays, the covariances as full
+    matrices (K, D, D): the moves split and merge full Gaussians, and the
+    result returns to the covariance type by ``from_dense``."""
+    weights, means = be.to_numpy(params.weights), be.to_numpy(params.means)
+    covs = settings.covariance.dense(be.to_numpy(params.covs), *means.shape)
+    return weights, means, covs
 
 
 def _begin_moves(search: Data, data: Data, state: State, settings: Settings,
@@ -530,9 +553,9 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
     state.n_moves += 1
     if move[2] not in state.cuts:  # resumed from a checkpoint: the cache is empty
         _survey_cuts(search, state, settings)
-    weights, means, covs = _moves.apply(*(be.to_numpy(a) for a in (
-        state.params.weights, state.params.means, state.params.covs)), move,
-        state.cuts[move[2]])
+    weights, means, covs = _moves.apply(*_host_dense(be, state.params, settings), move,
+                                        state.cuts[move[2]])
+    covs = settings.covariance.from_dense(weights, covs)
     start = Params(be.asarray(weights), be.asarray(means), be.asarray(covs))
     params, ll, repaired, accepted = _move_em(search, start, settings, state.moves_ll)
     record = {"iteration": state.n_moves, "kind": "move", "m": search.n_features,

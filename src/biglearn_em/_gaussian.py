@@ -1,4 +1,4 @@
-"""Pure numerics of a full-covariance Gaussian mixture on NumPy and SciPy:
+"""Pure numerics of a Gaussian mixture on NumPy and SciPy:
 the kernels of the NumPy backend (:class:`._backend.NumpyBackend`).
 
 Parameters are float64 NumPy arrays in the engine's internal (centred and
@@ -76,20 +76,26 @@ def precision_cholesky(covariances: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    covariances : ndarray of shape (K, m, m)
-        Symmetric positive definite matrices.
+    covariances : ndarray of shape (K, m, m), or variances (K, m) or (K,)
+        Symmetric positive definite matrices, or the positive variances of
+        diagonal (or spherical) covariances.
 
     Returns
     -------
-    prec_chol : ndarray of shape (K, m, m)
+    prec_chol : ndarray of the shape of ``covariances``
         ``U_k = inv(L_k).T`` where ``L_k`` is the lower Cholesky factor of
-        ``Sigma_k`` (scikit-learn's ``precisions_cholesky_`` convention).
+        ``Sigma_k`` (scikit-learn's ``precisions_cholesky_`` convention);
+        ``1 / sqrt(variance)`` for variances.
 
     Raises
     ------
     numpy.linalg.LinAlgError
         If a matrix is not positive definite.
     """
+    if covariances.ndim < 3:  # variances (K, m) or (K,): the factor is 1 / sqrt
+        if not (np.isfinite(covariances).all() and (covariances > 0).all()):
+            raise np.linalg.LinAlgError("a variance is not positive")
+        return 1.0 / np.sqrt(covariances)
     m = covariances.shape[-1]
     if m < TRIANGULAR_FROM:
         lower = np.linalg.cholesky(covariances)
@@ -183,6 +189,60 @@ class Whitener:
         return out
 
 
+@dataclass
+class DiagWhitener:
+    """Components with diagonal covariances prepared for many log-density
+    evaluations (the diagonal and spherical covariance types, and their
+    marginal views).
+
+    ``weights`` (K,), ``means`` (K, m) and ``prec_chol`` (K, m), the inverse
+    standard deviations, are float64. The rows are shifted by ``center``
+    (m,), the mean of the means, so that the expansion
+    ``sum_i p_ki (y_i - mu_ki)^2 = p_k . y^2 - 2 (p_k mu_k) . y + p_k . mu_k^2``
+    loses little to cancellation: ``prec`` (K, m) holds the precisions and
+    ``pmu`` (K, m) their products with the shifted means, both in ``dtype``;
+    ``const`` (K, 1) float64 holds everything that does not depend on y.
+    Two products per chunk, O(n K m): no n x K x m array.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    prec_chol: np.ndarray
+    dtype: np.dtype = np.dtype(np.float64)
+    center: np.ndarray = field(init=False)
+    prec: np.ndarray = field(init=False)
+    pmu: np.ndarray = field(init=False)
+    const: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        m = self.means.shape[1]
+        prec = self.prec_chol**2
+        self.center = self.means.mean(axis=0)
+        shifted = self.means - self.center
+        with np.errstate(divide="ignore"):
+            log_w = np.log(self.weights)
+        self.const = (log_w + np.log(self.prec_chol).sum(axis=1) - 0.5 * m * LOG_2PI
+                      - 0.5 * (prec * shifted**2).sum(axis=1))[:, None]
+        self.prec = prec.astype(self.dtype)
+        self.pmu = (prec * shifted).astype(self.dtype)
+
+    def shifted_t(self, Y: np.ndarray) -> np.ndarray:
+        """The chunk (n, m) less ``center``, transposed: a new (m, n) C-ordered array."""
+        Yt = np.empty(Y.shape[::-1], dtype=Y.dtype)
+        np.subtract(Y.T, self.center.astype(Y.dtype)[:, None], out=Yt)
+        return Yt
+
+    def log_prob_t(self, Yt: np.ndarray) -> np.ndarray:
+        """``log pi_k + log N(y_n; mu_k, diag(1 / prec_k))``, (K, n) float64,
+        from the shifted chunk ``Yt`` (m, n)."""
+        maha = self.prec @ (Yt * Yt)
+        maha -= 2.0 * (self.pmu @ Yt)
+        out = np.asarray(maha, dtype=np.float64)
+        out *= -0.5
+        out += self.const
+        return out
+
+
 def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE) -> np.ndarray:
     """``log pi_k + log N(y_n; mu_k, Sigma_k)`` for one chunk, component-major.
 
@@ -190,7 +250,7 @@ def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE)
     ----------
     Y : ndarray of shape (n, m)
         float64, or float32 with a float32 ``wh``.
-    wh : Whitener
+    wh : Whitener or DiagWhitener
         Prepared mixture with K components in m dimensions.
     work_size : int
         Scratch elements allowed for the ``m x g x n`` block of whitened rows.
@@ -201,6 +261,8 @@ def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE)
         Component-major, so that reductions over components run along
         contiguous rows.
     """
+    if isinstance(wh, DiagWhitener):
+        return wh.log_prob_t(wh.shifted_t(Y))
     n, m = Y.shape
     K = wh.means.shape[0]
     if wh.features:
@@ -238,7 +300,8 @@ class SuffStats:
     """Additive sufficient statistics of one view, shifted by ``centers``.
 
     ``nk`` (K,) = sum_n r_nk; ``s1`` (K, m) = sum_n r_nk (y_n - c_k);
-    ``s2`` (K, m, m) = sum_n r_nk (y_n - c_k)(y_n - c_k)^T; ``ll`` = sum_n log p(y_n);
+    ``s2`` (K, m, m) = sum_n r_nk (y_n - c_k)(y_n - c_k)^T, or only its
+    diagonal (K, m) for diagonal covariances (``diagonal``); ``ll`` = sum_n log p(y_n);
     ``n`` = rows seen. Two ``SuffStats`` with the same centres add up, which is
     what a chunk loop, a Dask reduction or a GPU reduction needs.
     """
@@ -251,9 +314,15 @@ class SuffStats:
     n: int = 0
 
     @classmethod
-    def zeros(cls, centers: np.ndarray) -> SuffStats:
+    def zeros(cls, centers: np.ndarray, diagonal: bool = False) -> SuffStats:
         K, m = centers.shape
-        return cls(centers, np.zeros(K), np.zeros((K, m)), np.zeros((K, m, m)))
+        return cls(centers, np.zeros(K), np.zeros((K, m)),
+                   np.zeros((K, m) if diagonal else (K, m, m)))
+
+    @property
+    def diagonal(self) -> bool:
+        """Whether ``s2`` holds only the diagonals of the second moments."""
+        return self.s2.ndim == 2
 
     #: The fields that are sums over rows: what a reduction adds up (the
     #: centres are shared by every part and travel unchanged).
@@ -278,6 +347,12 @@ class SuffStats:
         innermost for the elementwise work. The products run in the dtype of
         ``Y`` (float64 or float32) and are added to the float64 statistics.
         """
+        if self.diagonal:
+            center = self.centers.mean(axis=0)
+            Yt = np.empty(Y.shape[::-1], dtype=Y.dtype)
+            np.subtract(Y.T, center.astype(Y.dtype)[:, None], out=Yt)
+            self.add_diagonal(resp_t, Yt, center)
+            return
         n, m = Y.shape
         K = self.centers.shape[0]
         self.nk += resp_t.sum(axis=1)
@@ -328,9 +403,25 @@ class SuffStats:
         self.s1 += first - nk[:, None] * d
         self.s2 += second
 
+    def add_diagonal(self, resp_t: np.ndarray, Yt: np.ndarray, center: np.ndarray) -> None:
+        """Add a chunk to diagonal statistics from its rows less ``center``,
+        ``Yt`` (m, n), and the responsibilities ``resp_t`` (K, n): the moments
+        about ``center`` are two products, then moved to ``centers``."""
+        nk = resp_t.sum(axis=1)
+        r = resp_t.astype(Yt.dtype, copy=False)
+        first = np.asarray(r @ Yt.T, dtype=np.float64)             # sum r (y - center)
+        second = np.asarray(r @ (Yt * Yt).T, dtype=np.float64)     # sum r (y - center)^2
+        d = self.centers - center
+        self.nk += nk
+        self.n += Yt.shape[1]
+        self.s1 += first - nk[:, None] * d
+        self.s2 += second - 2.0 * d * first + nk[:, None] * d * d
+
     def finish(self) -> None:
         """Make ``s2`` exactly symmetric from its upper triangle (the only one
         the large-view and feature kernels fill)."""
+        if self.diagonal:
+            return
         upper = np.triu(self.s2)
         self.s2 = upper + np.swapaxes(np.triu(upper, 1), -1, -2)
 
@@ -347,6 +438,12 @@ def _feature_blocks(Y: np.ndarray, wh: Whitener, work_size: int):
 def e_step_chunk(Y: np.ndarray, wh: Whitener, stats: SuffStats,
                  work_size: int = WORK_SIZE) -> None:
     """E-step of one chunk ``Y`` (n, m): adds its statistics and LL to ``stats``."""
+    if isinstance(wh, DiagWhitener):
+        Yt = wh.shifted_t(Y)
+        resp = wh.log_prob_t(Yt)
+        stats.ll += float(posteriors(resp).sum())
+        stats.add_diagonal(resp, Yt, wh.center)
+        return
     if wh.features:
         for Yt in _feature_blocks(Y, wh, work_size):
             F = quadratic_features(Yt)
@@ -415,10 +512,14 @@ def m_step(
     Returns
     -------
     weights : (K,), means : (K, m), covariances : (K, m, m)
+        The covariances are variances (K, m) when the statistics are diagonal.
     """
     nk = stats.nk + 10 * np.finfo(float).eps
     shift = stats.s1 / nk[:, None]
     means = stats.centers + shift
+    if stats.diagonal:
+        covs = stats.s2 / nk[:, None] - shift * shift + reg_covar
+        return nk / nk.sum(), means, floor_eigenvalues(covs, eig_floor)
     covs = stats.s2 / nk[:, None, None] - shift[:, :, None] * shift[:, None, :]
     m = means.shape[1]
     covs[:, np.arange(m), np.arange(m)] += reg_covar
@@ -435,7 +536,7 @@ def positive_definite(covs: np.ndarray, min_eig: float = 0.0) -> np.ndarray:
 
     Parameters
     ----------
-    covs : ndarray of shape (K, m, m)
+    covs : ndarray of shape (K, m, m), or variances (K, m) or (K,)
     min_eig : float, default=0.0
         When positive, a matrix must also have ``tr(inv(Sigma)) <= m / min_eig``.
         Since ``tr(inv(Sigma)) = sum_i 1 / lambda_i`` lies between
@@ -449,6 +550,13 @@ def positive_definite(covs: np.ndarray, min_eig: float = 0.0) -> np.ndarray:
     -------
     ndarray of shape (K,), bool
     """
+    if covs.ndim < 3:  # variances: the diagonal of a diagonal matrix is its spectrum
+        v = covs.reshape(len(covs), -1)
+        ok = np.isfinite(v).all(axis=1) & (v > 0).all(axis=1)
+        if min_eig > 0:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ok &= (1.0 / v).sum(axis=1) <= v.shape[1] / min_eig
+        return ok
     ok = np.isfinite(covs).all(axis=(1, 2))
     if covs.shape[-1] >= TRIANGULAR_FROM:
         ok &= np.array([lapack.dpotrf(c, lower=0, clean=0)[1] == 0 for c in covs], dtype=bool)
@@ -482,15 +590,17 @@ def floor_eigenvalues(covs: np.ndarray, floor: float) -> np.ndarray:
 
     Parameters
     ----------
-    covs : ndarray of shape (K, m, m)
+    covs : ndarray of shape (K, m, m), or variances (K, m) or (K,)
     floor : float
 
     Returns
     -------
-    ndarray of shape (K, m, m)
+    ndarray of the shape of ``covs``
     """
     if floor <= 0:
         return covs
+    if covs.ndim < 3:  # variances
+        return np.maximum(covs, floor)
     ok = positive_definite(covs - floor * np.eye(covs.shape[-1]))
     if ok.all():
         return covs

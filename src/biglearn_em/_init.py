@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ._em import Data, Params
+from ._covariance import CovarianceType
+from ._em import Data, Params, Settings
 from ._gaussian import SuffStats
 from ._views import joint_view
 
@@ -44,10 +45,11 @@ def labels_nearest(data: Data, centers) -> Any:
     return be.concat([(sq - 2.0 * Z @ centers.T).argmin(1) for Z in data.chunks()])
 
 
-def _stats_from(data: Data, K: int, resp_chunks) -> SuffStats:
+def _stats_from(data: Data, K: int, resp_chunks, covariance: CovarianceType) -> SuffStats:
     be = data.backend
-    stats = be.new_stats(be.zeros((K, data.n_features)))
-    for Z, resp_t in zip(data.chunks(joint_view(data.n_features)), resp_chunks):
+    view = joint_view(data.n_features)
+    stats = be.new_stats(be.zeros((K, data.n_features)), covariance.diagonal(view))
+    for Z, resp_t in zip(data.chunks(view), resp_chunks):
         be.accumulate(stats, Z, resp_t)
     be.finish(stats)
     return stats
@@ -63,17 +65,18 @@ def initial_params(
     n_components: int,
     method: str,
     rng: np.random.Generator,
-    reg_covar: float,
-    eig_floor: float,
+    settings: Settings,
     weights: np.ndarray | None = None,
     means: np.ndarray | None = None,
     covs: np.ndarray | None = None,
 ) -> Params:
     """Initial weights, means and covariances from ``method``.
 
-    Any of ``weights`` (K,), ``means`` (K, D), ``covs`` (K, D, D) given
-    (host arrays, internal units) replaces its computed counterpart; with all
-    three given the method is not run.
+    Any of ``weights`` (K,), ``means`` (K, D), ``covs`` (stored as
+    ``settings.covariance_type`` stores them) given (host arrays, internal
+    units) replaces its computed counterpart; with all three given the method
+    is not run. The covariances are the M-step of the covariance type
+    (``settings``' floor and ``reg_covar``) from the method's responsibilities.
     """
     K = n_components
     be = data.backend
@@ -85,15 +88,15 @@ def initial_params(
         # uses every row
         N, rows = data.n_samples, sample_rows(K, data.n_features)
         index = np.arange(N) if N <= rows else np.sort(rng.choice(N, rows, replace=False))
-        return initial_params(data.subset(index), n_components, method, rng, reg_covar,
-                              eig_floor, weights, means, covs)
+        return initial_params(data.subset(index), n_components, method, rng, settings,
+                              weights, means, covs)
     if weights is None or means is None or covs is None:
         if method == "random":
             def resp_chunks():
                 for Z in data.chunks():
                     r = rng.uniform(size=(K, Z.shape[0]))
                     yield be.asarray(r / r.sum(axis=0))
-            stats = _stats_from(data, K, resp_chunks())
+            stats = _stats_from(data, K, resp_chunks(), settings.covariance)
         else:
             if method == "kmeans":
                 labels = be.kmeans_labels(data, K, rng)
@@ -104,8 +107,10 @@ def initial_params(
                     centers = data.rows(np.sort(rng.choice(data.n_samples, size=K,
                                                            replace=False)))
                 labels = labels_nearest(data, centers)
-            stats = _stats_from(data, K, _one_hot_chunks(data, labels, K))
-        w0, mu0, cov0 = be.m_step(stats, reg_covar, eig_floor)
+            stats = _stats_from(data, K, _one_hot_chunks(data, labels, K),
+                                settings.covariance)
+        w0, mu0, cov0 = settings.covariance.m_step(be, stats, settings.reg_covar,
+                                                   settings.eig_floor)
         weights = w0 if weights is None else be.asarray(weights)
         means = mu0 if means is None else be.asarray(means)
         covs = cov0 if covs is None else be.asarray(covs)

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import sparse
 
 if TYPE_CHECKING:
+    from ._covariance import CovarianceType
     from ._em import Data, Params
 
 #: Rows a component needs (times D + 1) before a split of it is considered.
@@ -48,14 +49,15 @@ class Split:
     covs: np.ndarray
 
 
-def owners(data: Data, params: Params) -> np.ndarray:
+def owners(data: Data, params: Params, covariance: CovarianceType) -> np.ndarray:
     """The most probable component of every row (N,), from one pass over ``data``."""
     from ._em import safe_precision_cholesky
     from ._views import joint_view
 
     be = data.backend
     _, prec_chol, _ = safe_precision_cholesky(be, params.covs, 0.0)
-    wh = be.whitener(params.weights, params.means, prec_chol)
+    K, D = params.means.shape
+    wh = be.whitener(params.weights, params.means, covariance.factors(be, prec_chol, K, D))
     return np.concatenate([be.to_numpy(be.log_prob(Y, wh).argmax(0))
                            for Y in data.chunks(joint_view(data.n_features))])
 

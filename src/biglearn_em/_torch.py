@@ -10,8 +10,10 @@ backend (:mod:`._gaussian`) with batched tensor operations:
   batched product for the K second moments.
 
 Both build a chunk x K x m array, never N x K x m: the chunk size bounds them
-(``WORK_ELEMENTS``). The sufficient statistics are float64 whatever the
-compute dtype. Numerical failure is a mask, not an exception
+(``WORK_ELEMENTS``). Diagonal covariances (variances (K, m), the diagonal and
+spherical covariance types) take two GEMMs per chunk for each step, with the
+squared rows and the rows, as the NumPy kernel does. The sufficient statistics
+are float64 whatever the compute dtype. Numerical failure is a mask, not an exception
 (``cholesky_ex``), and the host is synchronised a few times per EM step (the
 log-likelihood, whether a repair is needed), never per chunk.
 
@@ -202,13 +204,26 @@ class TorchBackend(Backend):
 
     # ------------------------------------------------------------- numerics
     def precision_cholesky(self, covs):
+        if covs.ndim < 3:  # variances
+            ok = self._positive_variances(covs)
+            return covs.rsqrt(), ok
         lower, info = torch.linalg.cholesky_ex(covs)
         ok = (info == 0) & self.finite_matrices(covs)
         eye = torch.eye(covs.shape[-1], dtype=covs.dtype, device=covs.device)
         inv_lower = torch.linalg.solve_triangular(lower, eye.expand_as(lower), upper=False)
         return inv_lower.mT, ok
 
+    def _positive_variances(self, covs):
+        v = covs.reshape(len(covs), -1)
+        return torch.isfinite(v).all(1) & (v > 0).all(1)
+
     def positive_definite(self, covs, min_eig: float = 0.0):
+        if covs.ndim < 3:
+            v = covs.reshape(len(covs), -1)
+            ok = self._positive_variances(covs)
+            if min_eig > 0:
+                ok &= (1.0 / v).sum(1) <= v.shape[1] / min_eig
+            return ok
         if min_eig <= 0:
             _, info = torch.linalg.cholesky_ex(covs)
             return (info == 0) & self.finite_matrices(covs)
@@ -220,6 +235,8 @@ class TorchBackend(Backend):
     def floor_eigenvalues(self, covs, floor: float):
         if floor <= 0:
             return covs
+        if covs.ndim < 3:
+            return covs.clamp(min=floor)
         eye = torch.eye(covs.shape[-1], dtype=covs.dtype, device=covs.device)
         ok = self.positive_definite(covs - floor * eye)
         if self.count(~ok) == 0:
@@ -235,10 +252,15 @@ class TorchBackend(Backend):
         return out
 
     def whitener(self, weights, means, prec_chol, inference: bool = False):
+        if prec_chol.ndim == 2:
+            return _DiagWhitener(weights, means, prec_chol, self.cdtype)
         return _Whitener(weights, means, prec_chol, self.cdtype)
 
     def _log_prob_nk(self, Y, wh):
         """``log pi_k + log N(y_n; mu_k, Sigma_k)`` as (n, K), compute dtype."""
+        if isinstance(wh, _DiagWhitener):
+            Yc = Y - wh.center
+            return wh.const - 0.5 * ((Yc * Yc) @ wh.prec.T - 2.0 * (Yc @ wh.pmu.T))
         n, m = Y.shape
         Z = (Y @ wh.W).view(n, -1, m)
         Z -= wh.b
@@ -256,11 +278,11 @@ class TorchBackend(Backend):
         log_prob.masked_fill_(lost[None, :], -math.log(log_prob.shape[0]))
         return norm.masked_fill(lost, -math.inf)
 
-    def new_stats(self, centers):
+    def new_stats(self, centers, diagonal: bool = False):
         K, m = centers.shape
         z = lambda *shape: torch.zeros(shape, dtype=torch.float64,  # noqa: E731
                                        device=self.torch_device)
-        return SuffStats(centers, z(K), z(K, m), z(K, m, m), z(), 0)
+        return SuffStats(centers, z(K), z(K, m), z(K, m) if diagonal else z(K, m, m), z(), 0)
 
     def e_step(self, Y, whitener, stats) -> None:
         log_resp = self._log_prob_nk(Y, whitener)
@@ -276,6 +298,17 @@ class TorchBackend(Backend):
         resp_t = resp_t.to(Y.dtype)
         stats.nk += resp_t.sum(1, dtype=torch.float64)
         stats.n += n
+        if stats.diagonal:
+            # moments about the mean of the centres, then moved to each centre
+            center = stats.centers.mean(0)
+            Yc = Y - center.to(Y.dtype)
+            first = (resp_t @ Yc).to(torch.float64)
+            second = (resp_t @ (Yc * Yc)).to(torch.float64)
+            d = stats.centers - center
+            nk = resp_t.sum(1, dtype=torch.float64)[:, None]
+            stats.s1 += first - nk * d
+            stats.s2 += second - 2.0 * d * first + nk * d * d
+            return
         sqrt_r = resp_t.sqrt()
         diff = Y[None, :, :] - stats.centers.to(Y.dtype)[:, None, :]
         diff *= sqrt_r[:, :, None]
@@ -283,6 +316,8 @@ class TorchBackend(Backend):
         stats.s2 += (diff.mT @ diff).to(torch.float64)
 
     def finish(self, stats) -> None:
+        if stats.diagonal:
+            return
         # exactly symmetric from the upper triangle, as the NumPy backend does
         upper = stats.s2.triu()
         stats.s2 = upper + upper.triu(1).mT
@@ -291,6 +326,9 @@ class TorchBackend(Backend):
         nk = stats.nk + 10 * np.finfo(float).eps
         shift = stats.s1 / nk[:, None]
         means = stats.centers + shift
+        if stats.diagonal:
+            covs = stats.s2 / nk[:, None] - shift * shift + reg_covar
+            return nk / nk.sum(), means, self.floor_eigenvalues(covs, eig_floor)
         covs = stats.s2 / nk[:, None, None] - shift[:, :, None] * shift[:, None, :]
         covs.diagonal(dim1=-2, dim2=-1).add_(reg_covar)
         covs = self.floor_eigenvalues(covs, eig_floor)
@@ -320,6 +358,26 @@ class _Whitener:
         self.b = torch.einsum("ki,kij->kj", means, prec_chol).to(dtype)
         log_det = torch.log(torch.diagonal(prec_chol, dim1=-2, dim2=-1)).sum(-1)
         const = torch.log(weights) + log_det - 0.5 * m * LOG_2PI
+        self.const = const.to(dtype)
+
+
+class _DiagWhitener:
+    """Diagonal components prepared for the chunks: rows are shifted by
+    ``center`` (m,), the mean of the means; ``prec`` (K, m) holds the
+    precisions and ``pmu`` (K, m) their products with the shifted means, in
+    the compute dtype; ``const`` (K,) everything that does not depend on y
+    (see :class:`._gaussian.DiagWhitener`)."""
+
+    def __init__(self, weights, means, prec_chol, dtype) -> None:
+        m = means.shape[1]
+        prec = prec_chol.square()
+        center = means.mean(0)
+        shifted = means - center
+        const = (torch.log(weights) + torch.log(prec_chol).sum(1) - 0.5 * m * LOG_2PI
+                 - 0.5 * (prec * shifted.square()).sum(1))
+        self.center = center.to(dtype)
+        self.prec = prec.to(dtype)
+        self.pmu = (prec * shifted).to(dtype)
         self.const = const.to(dtype)
 
 

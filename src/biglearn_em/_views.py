@@ -68,14 +68,25 @@ class View:
         return X
 
     def params(self, means, covs) -> tuple[Any, Any]:
-        """``mu @ P.T`` (K, m) and ``P Sigma P.T`` (K, m, m)."""
+        """``mu @ P.T`` (K, m) and ``P Sigma P.T`` (K, m, m) (or (1, m, m)
+        for one tied covariance (1, D, D))."""
         if self.index is not None:
-            idx = self.index
-            return means[:, idx], covs[:, idx[:, None], idx]
+            covs = covs[:, self.index[:, None], self.index]
+        elif self.basis is not None:
+            covs = self.basis @ covs @ self.basis.T
+        return self.vectors(means), covs
+
+    def vectors(self, a):
+        """``a @ P.T``: rows (K, D) -> (K, m), means seen through the view."""
+        if self.index is not None:
+            return a[:, self.index]
         if self.basis is not None:
-            P = self.basis
-            return means @ P.T, P @ covs @ P.T
-        return means, covs
+            return a @ self.basis.T
+        return a
+
+    def variances(self, variances):
+        """The variances (K, D) of a marginal view's coordinates, (K, m)."""
+        return variances if self.index is None else variances[:, self.index]
 
     def cross(self, covs):
         """``Sigma P.T``, shape (K, D, m)."""
@@ -86,19 +97,25 @@ class View:
         return covs
 
     def lift(self, backend: Backend, delta_means, delta_covs) -> tuple[Any, Any]:
-        """``d_mu @ P`` (K, D) and ``P.T d_S P`` (K, D, D) for the view-space
-        changes of a marginal or rotated view."""
+        """``d_mu @ P`` (K, D) and ``P.T d_S P`` (K, D, D) (or (1, D, D)) for the
+        view-space changes of a marginal or rotated view."""
         if self.basis is not None:
             P = self.basis
             return delta_means @ P, P.T @ delta_covs @ P
-        K = delta_means.shape[0]
         D = self.n_features
-        dm = backend.zeros((K, D))
-        dS = backend.zeros((K, D, D))
+        dS = backend.zeros((delta_covs.shape[0], D, D))
         idx = self.index
-        dm[:, idx] = delta_means
         dS[:, idx[:, None], idx] = delta_covs
-        return dm, dS
+        return self.lift_vectors(backend, delta_means), dS
+
+    def lift_vectors(self, backend: Backend, delta):
+        """``delta @ P`` (K, D) for view-space rows ``delta`` (K, m): mean
+        changes, or variance changes of a marginal view's coordinates."""
+        if self.basis is not None:
+            return delta @ self.basis
+        out = backend.zeros((delta.shape[0], self.n_features))
+        out[:, self.index] = delta
+        return out
 
 
 def joint_view(n_features: int) -> View:
@@ -155,7 +172,8 @@ def write_back(
     view : View
         On ``backend``.
     means, covs : ndarray of shape (K, D) and (K, D, D)
-        Full parameters the view step started from.
+        Full parameters the view step started from (covs (1, D, D): one
+        tied covariance).
     old_view : (means_v, covs_v, prec_chol_v)
         Their projections (K, m), (K, m, m) and the precision Cholesky factors
         of ``covs_v`` (K, m, m).
@@ -181,8 +199,9 @@ def write_back(
         new_covs = covs + lS
     else:
         # B = Sigma P.T S_v^{-1}, with S_v^{-1} = U U.T from the E-step's factors
+        # (one B for all components of a tied covariance: the product broadcasts)
         B = (view.cross(covs) @ prec_chol_v) @ prec_chol_v.swapaxes(-1, -2)
-        lm = backend.einsum("kdm,km->kd", B, d_means)
+        lm = (B @ d_means[..., None])[..., 0]
         new_covs = covs + B @ d_covs @ B.swapaxes(-1, -2)
     new_covs = 0.5 * (new_covs + new_covs.swapaxes(-1, -2))
     return means + lm, new_covs

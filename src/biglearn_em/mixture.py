@@ -18,6 +18,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _blas, _checkpoint, _em
 from ._arrays import Returns, dispatching, is_foreign_array, namespace_name, to_host
 from ._backend import DTYPES, Backend, is_torch_tensor, select_backend
+from ._covariance import NAMES as COVARIANCE_TYPES
+from ._covariance import covariance_type as _covariance_type
 from ._dask import check_dask_array, check_finite, is_dask_array, is_dask_collection
 from ._em import Data, Params, Settings
 from ._gaussian import precision_cholesky
@@ -44,7 +46,7 @@ AUTO_FLOOR = 1e-4
 
 
 class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
-    """Full-covariance Gaussian mixture fitted by BigLearn-EM.
+    """Gaussian mixture fitted by BigLearn-EM.
 
     Each outer iteration draws a view of the data (the joint, a marginal on a
     random subset of coordinates, or a marginal on a random subset of a
@@ -64,8 +66,14 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     ----------
     n_components : int, default=1
         Number of mixture components K.
-    covariance_type : {"full"}, default="full"
-        Only full covariances are implemented.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        As in scikit-learn: each component has its own full covariance
+        matrix ("full"), all share one ("tied"), each has a diagonal one
+        ("diag") or a single variance ("spherical"). The views keep the
+        structure, except a rotated view of diagonal covariances, whose
+        M-step is full in the view and is written back as the closest
+        diagonal matrices in Kullback-Leibler divergence (their diagonals);
+        see ``docs/design.md``.
     max_iter : int, default=1000
         Outer iterations (EM iterations in plain-EM mode); also the cap of the
         final polish.
@@ -91,8 +99,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
     weights_init : array-like of shape (K,), default=None
     means_init : array-like of shape (K, D), default=None
-    precisions_init : array-like of shape (K, D, D), default=None
-        User-provided initial parameters (precisions are inverse covariances).
+    precisions_init : array-like, default=None
+        User-provided initial parameters (precisions are inverse covariances),
+        of the shape of ``precisions_``: (K, D, D) "full", (D, D) "tied",
+        (K, D) "diag", (K,) "spherical".
     tol : float >= 0 (inf allowed), default=1e-3
         Convergence threshold on the mean log-likelihood of plain EM and of
         the polish; also the improvement that resets ``patience``.
@@ -179,9 +189,14 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     ----------
     weights_ : ndarray of shape (K,)
     means_ : ndarray of shape (K, D)
-    covariances_ : ndarray of shape (K, D, D)
-    precisions_ : ndarray of shape (K, D, D)
-    precisions_cholesky_ : ndarray of shape (K, D, D)
+    covariances_ : ndarray
+        Shape (K, D, D) for "full", (D, D) "tied", (K, D) "diag" (the
+        variances) and (K,) "spherical", as in scikit-learn.
+    precisions_ : ndarray
+        The inverse covariances, of the same shape.
+    precisions_cholesky_ : ndarray
+        Upper Cholesky factors of the precisions (the inverse standard
+        deviations for "diag" and "spherical"), of the same shape.
     converged_ : bool
     n_iter_ : int
         Refinement, outer (view) and polish iterations of the best
@@ -209,7 +224,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     _param_spec = {
         "n_components": (Integer(1),),
-        "covariance_type": (Options(("full",), note="only 'full' is implemented"),),
+        "covariance_type": (Options(COVARIANCE_TYPES),),
         "max_iter": (Integer(0),),
         "n_inner": (Integer(1),),
         "view_probs": (Probabilities(3),),
@@ -400,11 +415,13 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {K}, n_samples = {N}"
             )
-        if self.warm_start and hasattr(self, "converged_") and self.means_.shape != (K, D):
+        if self.warm_start and hasattr(self, "converged_") and (
+                self.means_.shape != (K, D) or self._fitted_type() != self.covariance_type):
             raise ValueError(
-                "warm_start=True needs the previous fit's shape: n_components = "
-                f"{self.means_.shape[0]} and n_features = {self.means_.shape[1]}; got "
-                f"n_components = {K} and n_features = {D}."
+                "warm_start=True needs the previous fit's shape and covariance type: "
+                f"n_components = {self.means_.shape[0]}, n_features = {self.means_.shape[1]} "
+                f"and covariance_type = {self._fitted_type()!r}; got n_components = {K}, "
+                f"n_features = {D} and covariance_type = {self.covariance_type!r}."
             )
         backend = select_backend(self.device, X, self.dtype, self.device_budget, K)
         data = Data.from_array(X, self.chunk_size, backend, K)
@@ -445,8 +462,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             search = data.subset(np.sort(index))
 
         def starter(r: np.random.Generator) -> Params:
-            return initial_params(search, self.n_components, "k-means++", r,
-                                  settings.reg_covar, settings.eig_floor)
+            return initial_params(search, self.n_components, "k-means++", r, settings)
         return _em.Search(search, starter)
 
     def _initial_state(self, data: Data, settings: Settings, rng: np.random.Generator,
@@ -455,12 +471,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         computed on ``data``: the search data, a subsample of large data)."""
         if warm:
             be = data.backend
+            covs = settings.covariance.stored(to_host(self.covariances_))
             start = Params(be.asarray(to_host(self.weights_)),
                            (be.asarray(to_host(self.means_)) - data.shift) / data.scale,
-                           be.asarray(to_host(self.covariances_)) / data.scale**2)
+                           be.asarray(covs) / data.scale**2)
             return _em.State.start(start, settings, self.lower_bound_, warm=True)
-        start = initial_params(data, self.n_components, self.init_params, rng,
-                               settings.reg_covar, settings.eig_floor,
+        start = initial_params(data, self.n_components, self.init_params, rng, settings,
                                *self._user_init(data, data.n_features))
         return _em.State.start(start, settings)
 
@@ -543,6 +559,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             restart_iter=self.restart_iter,
             fade=self.smoothing_fade,
             moves=self.moves,
+            covariance_type=self.covariance_type,
         )
 
     def _user_init(self, data: Data, D: int):
@@ -564,7 +581,14 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         if self.means_init is not None:
             means = (_as_array("means_init", self.means_init, (K, D)) - shift) / data.scale
         if self.precisions_init is not None:
-            prec = _as_array("precisions_init", self.precisions_init, (K, D, D))
+            cov = _covariance_type(self.covariance_type)
+            prec = cov.stored(_as_array("precisions_init", self.precisions_init,
+                                        cov.shape(K, D)))
+            if prec.ndim < 3:  # diagonal and spherical: precisions are 1 / variances
+                if np.any(prec <= 0):
+                    raise ValueError(f"The parameter 'precisions_init' must be positive for "
+                                     f"covariance_type={self.covariance_type!r}.")
+                return weights, means, 1.0 / prec / data.scale**2
             if not np.allclose(prec, np.swapaxes(prec, -1, -2)):
                 raise ValueError("The parameter 'precisions_init' must hold symmetric matrices.")
             try:
@@ -595,21 +619,26 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def _set_params_from(self, params: Params, data: Data, dtype, returns: Returns) -> None:
         """Fitted attributes in the units of X and its dtype, as ``returns`` hands them out."""
         be = data.backend
+        cov = _covariance_type(self.covariance_type)
         means = be.to_numpy(params.means * data.scale + data.shift)
         covs = be.to_numpy(params.covs) * data.scale**2
-        covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
+        if covs.ndim == 3:
+            covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
         prec_chol = precision_cholesky(covs)
+        precisions = prec_chol**2 if covs.ndim < 3 else prec_chol @ np.swapaxes(prec_chol, -1, -2)
         # C-ordered copies: predictions then do not depend on how an array was
         # laid out in memory (a transposed factor rounds differently in BLAS)
         fitted = {
             "weights_": be.to_numpy(params.weights),
             "means_": means,
-            "covariances_": covs,
-            "precisions_cholesky_": prec_chol,
-            "precisions_": prec_chol @ np.swapaxes(prec_chol, -1, -2),
+            "covariances_": cov.public(covs),
+            "precisions_cholesky_": cov.public(prec_chol),
+            "precisions_": cov.public(precisions),
         }
         for name, value in fitted.items():
             setattr(self, name, returns(np.ascontiguousarray(value, dtype=dtype)))
+        # what the fitted arrays are, whatever covariance_type is set to later
+        self._covariance_type = self.covariance_type
 
     # ------------------------------------------------------------- inference
     def _inference_input(self, X, method: str):
@@ -640,8 +669,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         def param(a):
             return be.asarray(a if be.name == "torch" and is_torch_tensor(a) else to_host(a))
 
-        wh = be.whitener(param(self.weights_), param(self.means_),
-                         param(self.precisions_cholesky_), inference=True)
+        cov = _covariance_type(self._fitted_type())
+        prec_chol = cov.factors(be, cov.stored(param(self.precisions_cholesky_)),
+                                *self.means_.shape)
+        wh = be.whitener(param(self.weights_), param(self.means_), prec_chol, inference=True)
         data = Data.unscaled(X, self.chunk_size, be, self.n_components)
         width = self.n_components if what == "proba" else None
         return data.map_rows(_rows_of, (wh, what, not be.in_process), width,
@@ -693,6 +724,8 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         returns = Returns.like(self.means_)
         weights, means, covs = (to_host(a).astype(float) for a in
                                 (self.weights_, self.means_, self.covariances_))
+        cov = _covariance_type(self._fitted_type())
+        covs = cov.dense(cov.stored(covs), *means.shape)
         # a Generator cannot seed a RandomState; both offer multinomial and multivariate_normal
         rs = self.random_state
         rng = rs if isinstance(rs, np.random.Generator) else check_random_state(rs)
@@ -710,9 +743,14 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                            for k, (c, s) in enumerate(zip(counts, np.cumsum(counts)))])
         return returns(X, self._model_dtype()), returns(y)
 
+    def _fitted_type(self) -> str:
+        """The covariance type of the fitted arrays (a model saved by a
+        version without covariance types has full ones)."""
+        return getattr(self, "_covariance_type", "full")
+
     def _n_parameters(self) -> int:
         K, D = self.means_.shape
-        return K * D * (D + 1) // 2 + K * D + K - 1
+        return _covariance_type(self._fitted_type()).n_parameters(K, D) + K * D + K - 1
 
     def bic(self, X) -> float:
         """Bayesian information criterion of the model on X (lower is better)."""

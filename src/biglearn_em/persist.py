@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._arrays import to_host
 from ._backend import is_torch_device
+from ._covariance import covariance_type
 from ._files import write_npz_atomic
 from ._validation import validate_params
 from .mixture import BigLearnGaussianMixture
@@ -185,6 +186,8 @@ def _meta(model: BigLearnGaussianMixture) -> dict[str, Any]:
         except TypeError:  # e.g. a RandomState object
             params[name] = None
             not_saved.append(name)
+    # the type of the saved arrays, even if covariance_type was set after the fit
+    params["covariance_type"] = model._fitted_type()
     names = getattr(model, "feature_names_in_", None)
     return {
         "format": FORMAT,
@@ -289,21 +292,6 @@ def _build(path: Path, meta: dict, arrays: dict[str, np.ndarray],
                 and sorted(order) == list(range(arrays[name].ndim))):
             raise bad(f"memory_order of {name} is {order!r}")
         arrays[name] = arrays[name].transpose(np.argsort(order))
-    shapes = {"weights_": (K,), "means_": (K, D), "covariances_": (K, D, D),
-              "precisions_": (K, D, D), "precisions_cholesky_": (K, D, D)}
-    for name, shape in shapes.items():
-        arr = arrays[name]
-        if arr.shape != shape or arr.dtype != dtype:
-            raise bad(f"{name} has shape {arr.shape} and dtype {arr.dtype}; expected {shape} "
-                      f"and {dtype}")
-        if not np.all(np.isfinite(arr)):
-            raise bad(f"{name} has values that are not finite")
-    weights = arrays["weights_"]
-    if np.any(weights < 0) or abs(float(weights.sum(dtype=np.float64)) - 1.0) > 1e-4:
-        raise bad("weights_ are not probabilities")
-    chol = arrays["precisions_cholesky_"]
-    if np.any(np.tril(chol, -1) != 0) or np.any(np.diagonal(chol, axis1=1, axis2=2) <= 0):
-        raise bad("precisions_cholesky_ is not upper triangular with a positive diagonal")
     if arrays["lower_bounds_"].ndim != 1:
         raise bad("lower_bounds_ is not 1-D")
     names = meta.get("feature_names_in_")
@@ -340,9 +328,31 @@ def _build(path: Path, meta: dict, arrays: dict[str, np.ndarray],
         raise bad(str(exc)) from None
     if model.n_components != K:
         raise bad(f"n_components parameter {model.n_components} but {K} components")
+    cov_shape = covariance_type(model.covariance_type).shape(K, D)
+    shapes = {"weights_": (K,), "means_": (K, D), "covariances_": cov_shape,
+              "precisions_": cov_shape, "precisions_cholesky_": cov_shape}
+    for name, shape in shapes.items():
+        arr = arrays[name]
+        if arr.shape != shape or arr.dtype != dtype:
+            raise bad(f"{name} has shape {arr.shape} and dtype {arr.dtype}; expected {shape} "
+                      f"and {dtype}")
+        if not np.all(np.isfinite(arr)):
+            raise bad(f"{name} has values that are not finite")
+    weights = arrays["weights_"]
+    if np.any(weights < 0) or abs(float(weights.sum(dtype=np.float64)) - 1.0) > 1e-4:
+        raise bad("weights_ are not probabilities")
+    chol = arrays["precisions_cholesky_"]
+    if chol.ndim >= 2 and len(cov_shape) >= 2:  # matrices: full (K, D, D), tied (D, D)
+        factors = chol if len(cov_shape) == 3 else chol[None]
+        if np.any(np.tril(factors, -1) != 0) or np.any(
+                np.diagonal(factors, axis1=1, axis2=2) <= 0):
+            raise bad("precisions_cholesky_ is not upper triangular with a positive diagonal")
+    elif np.any(chol <= 0):
+        raise bad("precisions_cholesky_ (inverse standard deviations) is not positive")
 
     for name in PARAM_ARRAYS:
         setattr(model, name, arrays[name])
+    model._covariance_type = model.covariance_type
     model.n_features_in_ = D
     if names is not None:
         model.feature_names_in_ = np.asarray(names, dtype=object)
