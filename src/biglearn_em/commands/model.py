@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -134,7 +134,7 @@ ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
 )
 
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
+def add_data_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("data file options")
     g.add_argument("--format", choices=FORMATS, default=None,
                    help="the data format (default: from the file's extension)")
@@ -148,9 +148,31 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                         "(default: detected)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def add_estimator_options(parser: argparse.ArgumentParser, exclude: Collection[str] = ()
+                          ) -> None:
+    """Add the options of :data:`ESTIMATOR_OPTIONS` (but the parameters named in
+    ``exclude``) to ``parser``, each absent from the parsed arguments unless given;
+    :func:`estimator_options` collects those given."""
     defaults = BigLearnGaussianMixture().get_params(deep=False)
+    est = parser.add_argument_group("estimator options (defaults: the estimator's)")
+    for flag, name, kind, text in ESTIMATOR_OPTIONS:
+        if name in exclude:
+            continue
+        shown = defaults[name]
+        if isinstance(shown, tuple):
+            shown = ",".join(str(v) for v in shown)
+        # absent unless given (None is a value: --patience none)
+        est.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
+                         help=f"{text} (default: {shown})")
 
+
+def estimator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator parameters given on the command line, by parameter name."""
+    return {name: getattr(args, name) for _, name, _, _ in ESTIMATOR_OPTIONS
+            if hasattr(args, name)}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     fit = sub.add_parser(
         "fit", help="fit a mixture to a data file, print a summary and save the model",
         description="Fit a BigLearn-EM Gaussian mixture to DATA and print its log-likelihood, "
@@ -165,7 +187,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--checkpoint", metavar="FILE", default=None,
                      help="save the fit's state to FILE about once a minute; rerunning the "
                           "same command (same data and options) resumes from it")
-    _add_data_options(fit)
+    add_data_options(fit)
     big = fit.add_argument_group(
         "data larger than memory (needs pip install 'biglearn-em[dask]')",
         "A folder of Parquet files or a Zarr array is always streamed: read in blocks of "
@@ -179,14 +201,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "workers read DATA themselves, so they must see the same path")
     where.add_argument("--workers", metavar="N", type=_positive_int, default=None,
                        help="stream on a local Dask cluster of N worker processes")
-    est = fit.add_argument_group("estimator options (defaults: the estimator's)")
-    for flag, name, kind, text in ESTIMATOR_OPTIONS:
-        shown = defaults[name]
-        if isinstance(shown, tuple):
-            shown = ",".join(str(v) for v in shown)
-        # absent unless given (None is a value: --patience none)
-        est.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
-                         help=f"{text} (default: {shown})")
+    add_estimator_options(fit)
     fit.set_defaults(run=_fit)
 
     predict = sub.add_parser(
@@ -204,7 +219,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--device", type=_device, default=None,
                          help="where to compute: cpu, cuda, cuda:N or auto (default: the host, "
                               "whatever device the model was fitted on)")
-    _add_data_options(predict)
+    add_data_options(predict)
     predict.set_defaults(run=_predict)
 
     info = sub.add_parser("info", help="describe a saved model file",
@@ -216,7 +231,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # -------------------------------------------------------------------- fit
-def _read(args: argparse.Namespace, n_features: int | None = None):
+def read_data(args: argparse.Namespace, n_features: int | None = None):
     return read_table(args.data, fmt=args.format, label_column=args.label_column,
                       columns=args.columns, header=args.header, n_features=n_features)
 
@@ -233,15 +248,14 @@ def _fit(args: argparse.Namespace) -> int:
                              columns=args.columns)
         labels = None
     else:
-        X, names, labels = _read(args)
-    options = {name: getattr(args, name) for _, name, _, _ in ESTIMATOR_OPTIONS
-               if hasattr(args, name)}
+        X, names, labels = read_data(args)
+    options = estimator_options(args)
     model = BigLearnGaussianMixture(n_components=args.n_components, **options,
                                     checkpoint=args.checkpoint)
 
     with _dask_client(args):
         start = time.perf_counter()
-        with _warnings_as_lines():
+        with warnings_as_lines():
             _fit_with_progress(model, X, enabled=False if args.quiet else None)
         seconds = time.perf_counter() - start
         model.set_params(checkpoint=None)  # where this fit was saved is not part of the model
@@ -348,7 +362,7 @@ def _fit_with_progress(model: BigLearnGaussianMixture, X: np.ndarray,
 
 
 @contextlib.contextmanager
-def _warnings_as_lines() -> Iterator[None]:
+def warnings_as_lines() -> Iterator[None]:
     """Show warnings (e.g. a ConvergenceWarning) as one line each on stderr."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -371,7 +385,7 @@ def _predict(args: argparse.Namespace) -> int:
             if missing:
                 raise ValueError(f"{args.data} lacks the model's feature column(s) {missing}")
             args.columns = list(model_names)
-    X, _, _ = _read(args, n_features=model.n_features_in_)
+    X, _, _ = read_data(args, n_features=model.n_features_in_)
     if X.shape[1] != model.n_features_in_:
         raise ValueError(f"{args.data} has {X.shape[1]} feature columns; the model was fitted "
                          f"on {model.n_features_in_}")

@@ -1,0 +1,668 @@
+"""Model selection: the number of components K and the covariance type.
+
+:func:`select_model` fits one :class:`~biglearn_em.BigLearnGaussianMixture` per
+candidate (K, covariance type) on all of X, and with ``cv`` also one per
+candidate and fold, in parallel with joblib, and returns a
+:class:`ModelSelection`: one :class:`Candidate` per row (BIC, AIC, training and
+held-out mean log-likelihood, fit time, iterations), the chosen candidate and
+its estimator fitted on all of X.
+
+This module drives the estimator through its public API only (``fit``,
+``score``, ``bic``, ``aic``), so it is the same for every covariance type the
+estimator implements.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+import os
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import check_array
+
+from ._progress import Progress
+from ._validation import (
+    Boolean,
+    Integer,
+    NoneValue,
+    Options,
+    RandomState,
+    validate_params,
+)
+from .mixture import BigLearnGaussianMixture
+
+#: The covariance types of scikit-learn's ``GaussianMixture``; the estimator
+#: may implement fewer (see :func:`allowed_covariance_types`).
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+#: Selection criteria: lower BIC or AIC wins, higher held-out log-likelihood wins.
+CRITERIA = ("bic", "aic", "heldout")
+
+#: What to do when a fit raises: a row with the error, or raise at once.
+ON_ERROR = ("report", "raise")
+
+#: Estimator parameters that ``select_model`` sets itself (each has its own argument)
+#: or that cannot be shared by many fits.
+_OWN_PARAMS = {"n_components": "n_components", "covariance_type": "covariance_types",
+               "random_state": "random_state"}
+
+_OWNER = "select_model"
+
+_SPEC = {
+    "criterion": (Options(CRITERIA),),
+    "cv": (NoneValue(), Integer(2)),
+    "n_jobs": (NoneValue(), Integer()),
+    "random_state": (RandomState(),),
+    "progress": (NoneValue(), Boolean()),
+    "on_error": (Options(ON_ERROR),),
+}
+
+#: Columns of :meth:`ModelSelection.to_rows` (and of the CSV file), in order.
+COLUMNS = ("n_components", "covariance_type", "bic", "aic", "train_log_likelihood",
+           "heldout_log_likelihood", "heldout_std_error", "fit_time", "n_iter", "converged",
+           "chosen", "error")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The results of one candidate (K, covariance type).
+
+    Attributes
+    ----------
+    n_components : int
+        K.
+    covariance_type : str
+    bic, aic : float
+        ``bic(X)`` and ``aic(X)`` of the model fitted on all of X (lower is
+        better); NaN when that fit failed.
+    train_log_likelihood : float
+        ``score(X)`` of that model: mean log-likelihood per sample, in nats.
+    heldout_log_likelihood : float or None
+        With ``cv``: the mean over the folds of ``score`` on the held-out fold
+        of a model fitted on the other folds (higher is better); NaN when a
+        fold's fit failed; None without ``cv``.
+    heldout_std_error : float or None
+        Standard error of that mean: the standard deviation of the fold
+        scores (ddof=1) over sqrt(number of folds).
+    heldout_folds : tuple of float
+        The held-out score of each fold, in the order of the folds (empty
+        without ``cv``).
+    fit_time : float
+        Seconds of the fit on all of X.
+    n_iter : int or None
+        ``n_iter_`` of that fit (None when it failed).
+    converged : bool or None
+        ``converged_`` of that fit (None when it failed).
+    error : str or None
+        ``"ExceptionType: message"`` of the first fit of this candidate that
+        raised (with the fold it was on), or None. A row with an error is
+        never chosen.
+    """
+
+    n_components: int
+    covariance_type: str
+    bic: float = math.nan
+    aic: float = math.nan
+    train_log_likelihood: float = math.nan
+    heldout_log_likelihood: float | None = None
+    heldout_std_error: float | None = None
+    heldout_folds: tuple[float, ...] = ()
+    fit_time: float = math.nan
+    n_iter: int | None = None
+    converged: bool | None = None
+    error: str | None = None
+
+    def value(self, criterion: str) -> float:
+        """The candidate's value of ``criterion`` ("bic", "aic" or "heldout")."""
+        if criterion == "heldout":
+            v = self.heldout_log_likelihood
+            return math.nan if v is None else v
+        return self.bic if criterion == "bic" else self.aic
+
+    @property
+    def label(self) -> str:
+        return f"K={self.n_components}, covariance_type={self.covariance_type!r}"
+
+
+@dataclass
+class ModelSelection:
+    """What :func:`select_model` found.
+
+    Attributes
+    ----------
+    candidates : tuple of Candidate
+        One per (K, covariance type), grouped by covariance type in the order
+        given, K increasing within each.
+    criterion : {"bic", "aic", "heldout"}
+        What chose the model: lowest BIC, lowest AIC, or highest held-out mean
+        log-likelihood (ties go to the smaller K, then to the covariance type
+        given first).
+    cv : int or None
+        Number of folds of the held-out scores (None: not computed).
+    random_state : int
+        The seed every fit ran with (and that shuffled the folds): passing it
+        as ``random_state`` repeats the selection.
+    n_samples, n_features : int
+        The size of X.
+    estimator_params : dict
+        The other parameters every fit had.
+    best_index : int
+        Index of the chosen candidate in ``candidates``.
+    best_estimator_ : BigLearnGaussianMixture
+        The chosen candidate's estimator, fitted on all of X.
+    """
+
+    candidates: tuple[Candidate, ...]
+    criterion: str
+    cv: int | None
+    random_state: int
+    n_samples: int
+    n_features: int
+    estimator_params: dict[str, Any]
+    best_index: int
+    best_estimator_: BigLearnGaussianMixture = field(repr=False)
+
+    @property
+    def best(self) -> Candidate:
+        """The chosen candidate."""
+        return self.candidates[self.best_index]
+
+    @property
+    def best_n_components(self) -> int:
+        return self.best.n_components
+
+    @property
+    def best_covariance_type(self) -> str:
+        return self.best.covariance_type
+
+    @property
+    def failed(self) -> tuple[Candidate, ...]:
+        """The candidates with an error."""
+        return tuple(c for c in self.candidates if c.error is not None)
+
+    def describe_choice(self) -> str:
+        """One sentence: the chosen candidate and why."""
+        best = self.best
+        if self.criterion == "heldout":
+            how = (f"highest held-out log-likelihood over {self.cv} folds, "
+                   f"{best.heldout_log_likelihood:.4f} +- {best.heldout_std_error:.4f} per "
+                   "sample")
+        else:
+            how = f"lowest {self.criterion.upper()}, {best.value(self.criterion):.2f}"
+        return f"chosen: K = {best.n_components}, covariance_type {best.covariance_type!r} ({how})"
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One dict per candidate with the keys of :data:`COLUMNS` (``chosen``
+        marks the chosen row; held-out columns are None without ``cv``)."""
+        rows = []
+        for i, c in enumerate(self.candidates):
+            row = {name: getattr(c, name) for name in COLUMNS if name != "chosen"}
+            row["chosen"] = i == self.best_index
+            rows.append({name: row[name] for name in COLUMNS})
+        return rows
+
+    def to_csv(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_rows` to ``path`` as CSV (empty cells for None, full
+        precision for floats); returns the path."""
+        path = Path(path)
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            writer.writeheader()
+            for row in self.to_rows():
+                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        return path
+
+    def table(self) -> str:
+        """The candidates as a Markdown table (readable as plain text); the
+        chosen row is marked ``*`` in the first column."""
+        heldout = self.cv is not None
+        header = ["", "K", "covariance", "BIC", "AIC", "train LL"]
+        header += ["held-out LL", "s.e."] if heldout else []
+        header += ["iterations", "converged", "fit s"]
+        errors = any(c.error is not None for c in self.candidates)
+        header += ["error"] if errors else []
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        for i, c in enumerate(self.candidates):
+            cells = ["*" if i == self.best_index else "", str(c.n_components),
+                     c.covariance_type, _num(c.bic, ".2f"), _num(c.aic, ".2f"),
+                     _num(c.train_log_likelihood, ".4f")]
+            if heldout:
+                cells += [_num(c.heldout_log_likelihood, ".4f"),
+                          _num(c.heldout_std_error, ".4f")]
+            cells += ["" if c.n_iter is None else str(c.n_iter),
+                      "" if c.converged is None else ("yes" if c.converged else "no"),
+                      _num(c.fit_time, ".2f")]
+            if errors:
+                cells.append("" if c.error is None else
+                             c.error.replace("|", "\\|").replace("\n", " "))
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def plot(self, path: str | os.PathLike) -> Path:
+        """Draw BIC and AIC against K, one colour per covariance type (BIC
+        solid, AIC dashed), and, with ``cv``, the held-out mean log-likelihood
+        with its standard error in a second panel; the chosen model is a star
+        on the curve of the criterion. Saved as an image to ``path`` (format
+        from its extension, e.g. ``.png``); returns the path.
+
+        Raises
+        ------
+        ImportError
+            When matplotlib is not installed.
+        """
+        try:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+        except ImportError:
+            raise ImportError("ModelSelection.plot needs matplotlib: "
+                              "pip install 'biglearn-em[plot]'") from None
+        path = Path(path)
+        heldout = self.cv is not None
+        # Figure + Agg canvas, not pyplot: the user's matplotlib backend is left alone
+        fig = Figure(figsize=(6.4 * (2 if heldout else 1), 4.6), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, 2 if heldout else 1, squeeze=False)[0]
+        best = self.best
+        for i, ctype in enumerate(dict.fromkeys(c.covariance_type for c in self.candidates)):
+            rows = [c for c in self.candidates if c.covariance_type == ctype]
+            k = [c.n_components for c in rows]
+            color = f"C{i}"
+            axes[0].plot(k, [c.bic for c in rows], "-o", color=color, markersize=3,
+                         label=f"BIC, {ctype}")
+            axes[0].plot(k, [c.aic for c in rows], "--s", color=color, markersize=3,
+                         label=f"AIC, {ctype}")
+            if heldout:
+                axes[1].errorbar(k, [c.heldout_log_likelihood for c in rows],
+                                 yerr=[c.heldout_std_error for c in rows], fmt="-o",
+                                 color=color, markersize=3, capsize=2, label=ctype)
+        star = {"bic": (0, best.bic), "aic": (0, best.aic),
+                "heldout": (1, best.heldout_log_likelihood)}[self.criterion]
+        for ax in axes:
+            ax.axvline(best.n_components, color="0.6", linestyle=":", linewidth=1)
+        axes[star[0]].plot([best.n_components], [star[1]], "*", color="k", markersize=14,
+                           zorder=5, label=f"chosen: K={best.n_components}, "
+                                           f"{best.covariance_type}")
+        axes[0].set_ylabel("criterion (lower is better)")
+        axes[0].set_title("BIC and AIC on all data")
+        if heldout:
+            axes[1].set_ylabel("mean log-likelihood per sample (higher is better)")
+            axes[1].set_title(f"held-out log-likelihood, {self.cv}-fold (+- s.e.)")
+        for ax in axes:
+            ax.set_xlabel("number of components K")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"{self.n_samples} samples x {self.n_features} features; chosen by "
+                     f"{self.criterion}: K = {best.n_components}, {best.covariance_type}")
+        fig.savefig(path, dpi=120)
+        return path
+
+
+def _num(value: float | None, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return format(value, spec)
+
+
+# -------------------------------------------------------------- validation
+def allowed_covariance_types() -> tuple[str, ...]:
+    """The covariance types :class:`~biglearn_em.BigLearnGaussianMixture` accepts
+    (read from its parameter validation; scikit-learn's four when it does not say)."""
+    kinds = getattr(BigLearnGaussianMixture, "_param_spec", {}).get("covariance_type", ())
+    allowed = tuple(o for kind in kinds if isinstance(kind, Options) for o in kind.options)
+    return allowed or COVARIANCE_TYPES
+
+
+def _check_grid(n_components: object) -> list[int]:
+    """``n_components`` as a sorted list of distinct ints >= 1."""
+    expected = "an int >= 1 or a non-empty sequence of them (e.g. range(2, 31))"
+    values = [n_components] if isinstance(n_components, numbers.Integral) else n_components
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"The 'n_components' parameter of {_OWNER} must be {expected}; "
+                        f"got {n_components!r}.")
+    values = list(values)
+    for k in values:
+        if not isinstance(k, numbers.Integral) or isinstance(k, (bool, np.bool_)):
+            raise TypeError(f"The 'n_components' parameter of {_OWNER} must be {expected}; "
+                            f"got {k!r} in {n_components!r}.")
+        if k < 1:
+            raise ValueError(f"The 'n_components' parameter of {_OWNER} must be {expected}; "
+                             f"got {k!r} in {n_components!r}.")
+    if not values:
+        raise ValueError(f"The 'n_components' parameter of {_OWNER} must be {expected}; "
+                         f"got an empty {type(n_components).__name__}.")
+    return sorted({int(k) for k in values})
+
+
+def _check_types(covariance_types: object) -> list[str]:
+    """``covariance_types`` as a list of distinct names the estimator accepts."""
+    allowed = allowed_covariance_types()
+    expected = ("a covariance type or a non-empty sequence of them, among "
+                + ", ".join(repr(t) for t in allowed))
+    values = [covariance_types] if isinstance(covariance_types, str) else covariance_types
+    if not isinstance(values, Iterable):
+        raise TypeError(f"The 'covariance_types' parameter of {_OWNER} must be {expected}; "
+                        f"got {covariance_types!r}.")
+    values = list(values)
+    if not values:
+        raise ValueError(f"The 'covariance_types' parameter of {_OWNER} must be {expected}; "
+                         f"got an empty {type(covariance_types).__name__}.")
+    for t in values:
+        if not isinstance(t, str):
+            raise TypeError(f"The 'covariance_types' parameter of {_OWNER} must be {expected}; "
+                            f"got {t!r}.")
+        if t not in allowed:
+            why = (f" ({t!r} is not implemented by BigLearnGaussianMixture yet)"
+                   if t in COVARIANCE_TYPES else "")
+            raise ValueError(f"The 'covariance_types' parameter of {_OWNER} must be "
+                             f"{expected}; got {t!r}{why}.")
+    return list(dict.fromkeys(values))
+
+
+def _check_estimator_params(params: dict[str, Any], types: Sequence[str], K: int) -> None:
+    """Refuse parameters ``select_model`` owns or the estimator does not take,
+    and validate the rest as the estimator would (before any fit starts)."""
+    known = BigLearnGaussianMixture().get_params(deep=False)
+    for name, own in _OWN_PARAMS.items():
+        if name in params:
+            raise TypeError(f"{_OWNER} sets the estimator's {name!r} itself: give it as "
+                            f"{_OWNER}'s {own!r} argument, not as an estimator parameter.")
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise TypeError(f"{_OWNER} got unknown estimator parameter(s) {unknown}; "
+                        f"BigLearnGaussianMixture takes {sorted(known)}.")
+    if params.get("checkpoint") is not None:
+        raise ValueError(f"The 'checkpoint' estimator parameter of {_OWNER} must be None: one "
+                         "file cannot hold the many fits of a selection; "
+                         f"got {params['checkpoint']!r}.")
+    spec = getattr(BigLearnGaussianMixture, "_param_spec", None)
+    if spec is None:
+        return
+    for ctype in types:
+        model = BigLearnGaussianMixture(n_components=K, covariance_type=ctype, **params)
+        validate_params("BigLearnGaussianMixture", model.get_params(deep=False), spec)
+
+
+def _seed(random_state: object) -> int:
+    """One int seed for every fit: ``random_state`` itself, or drawn from it
+    (a Generator or RandomState), or from fresh entropy (None)."""
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**32, dtype=np.int64))
+    rng = random_state if isinstance(random_state, np.random.Generator) \
+        else np.random.default_rng()
+    return int(rng.integers(0, 2**32))
+
+
+# -------------------------------------------------------------------- fits
+@dataclass(frozen=True)
+class _Task:
+    """One fit: candidate ``index`` on all of X (``fold`` None) or on all but one fold."""
+
+    index: int
+    n_components: int
+    covariance_type: str
+    fold: int | None = None
+
+    def label(self, cv: int | None) -> str:
+        where = "all data" if self.fold is None else f"fold {self.fold + 1} of {cv}"
+        return (f"K={self.n_components}, covariance_type={self.covariance_type!r} "
+                f"({where})")
+
+
+def _run_task(task: _Task, X, folds: list | None, seed: int, params: dict[str, Any],
+              parent: int, threads: int) -> dict[str, Any]:
+    """Fit one task and score it; exceptions and warnings come back as values.
+
+    In a worker process the BLAS pools get ``threads`` threads, so that the
+    workers together use about the machine's cores.
+    """
+    if os.getpid() != parent:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=threads):
+            return _run_task(task, X, folds, seed, params, os.getpid(), threads)
+    out: dict[str, Any] = {"task": task, "error": None, "warnings": []}
+    model = BigLearnGaussianMixture(n_components=task.n_components,
+                                    covariance_type=task.covariance_type, random_state=seed,
+                                    **params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if task.fold is None:
+                start = time.perf_counter()
+                model.fit(X)
+                out["fit_time"] = time.perf_counter() - start
+                out["train"] = model.score(X)
+                out["bic"] = model.bic(X)
+                out["aic"] = model.aic(X)
+                out["n_iter"] = int(model.n_iter_)
+                out["converged"] = bool(model.converged_)
+                out["model"] = model
+            else:
+                train, test = folds[task.fold]
+                model.fit(_safe_indexing(X, train))
+                out["heldout"] = model.score(_safe_indexing(X, test))
+        except Exception as exc:  # reported in the row, or raised by the caller
+            out["error"] = f"{type(exc).__name__}: {exc}"
+    # the table's 'converged' column says what a ConvergenceWarning would
+    out["warnings"] = [(w.category, str(w.message)) for w in caught
+                       if not issubclass(w.category, ConvergenceWarning)]
+    return out
+
+
+def _results(tasks: list[_Task], X, folds, seed: int, params: dict[str, Any],
+             n_jobs: int | None) -> Iterator[dict[str, Any]]:
+    """The results of ``tasks`` as they finish: in this process one after
+    another, or in joblib workers when more than one job runs."""
+    from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+
+    workers = min(effective_n_jobs(n_jobs), len(tasks))
+    parent = os.getpid()
+    if workers <= 1:
+        for task in tasks:
+            yield _run_task(task, X, folds, seed, params, parent, 0)
+        return
+    threads = max(1, cpu_count() // workers)
+    run = delayed(_run_task)
+    yield from Parallel(n_jobs=workers, return_as="generator_unordered")(
+        run(task, X, folds, seed, params, parent, threads) for task in tasks)
+
+
+def select_model(X, n_components: int | Iterable[int] = range(2, 31),
+                 covariance_types: str | Sequence[str] = ("full",), criterion: str = "bic",
+                 cv: int | None = None, n_jobs: int | None = None, random_state=None,
+                 progress: bool | None = False, on_error: str = "report",
+                 **estimator_params) -> ModelSelection:
+    """Choose the number of components K and the covariance type of a mixture.
+
+    Every candidate (K, covariance type) is fitted on all of X, which gives its
+    BIC, AIC and training mean log-likelihood; with ``cv`` it is also fitted on
+    each k-1 folds of a shuffled k-fold split and scored on the held-out fold.
+    Every fit has the same ``random_state``, so the candidates start alike and
+    the selection is reproducible. The chosen candidate's estimator, fitted on
+    all of X, is kept as ``best_estimator_``; the other estimators are dropped
+    as soon as they lose, so memory holds about one model per running fit.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, D)
+        The data, in memory (a NumPy array or anything scikit-learn's
+        ``check_array`` takes; a DataFrame keeps its column names).
+    n_components : int or iterable of int >= 1, default=range(2, 31)
+        The values of K to try (sorted, duplicates dropped); each at most N,
+        and with ``cv`` at most the rows of the smallest training split.
+    covariance_types : str or sequence of str, default=("full",)
+        Covariance types to try, among those the estimator implements
+        (:func:`allowed_covariance_types`; scikit-learn's names "full",
+        "tied", "diag", "spherical").
+    criterion : {"bic", "aic", "heldout"}, default="bic"
+        Lowest BIC, lowest AIC, or highest held-out mean log-likelihood
+        ("heldout" needs ``cv``). Ties go to the smaller K.
+    cv : int >= 2 or None, default=None
+        Number of folds of the held-out scores:
+        ``sklearn.model_selection.KFold(cv, shuffle=True,
+        random_state=seed)``, with ``seed`` the recorded ``random_state``.
+        None: no held-out scores.
+    n_jobs : int or None, default=None
+        Fits run at once, in joblib's worker processes (joblib's meaning: None
+        is 1 unless inside ``joblib.parallel_config``, -1 is every CPU). Each
+        worker's BLAS gets ``cpu_count // workers`` threads. The results do
+        not depend on ``n_jobs``.
+    random_state : None, int in [0, 2**32), RandomState or Generator, default=None
+        The seed of every fit and of the folds. A Generator or RandomState
+        gives one seed drawn from it, None one drawn from fresh entropy; the
+        seed used is the result's ``random_state``.
+    progress : bool or None, default=False
+        Draw a progress bar on standard error, advancing as fits finish
+        (None: only when standard error is a terminal).
+    on_error : {"report", "raise"}, default="report"
+        When a fit raises: "report" records ``"Type: message"`` in the
+        candidate's ``error`` (its scores stay NaN and it is never chosen),
+        warns once with every failed candidate, and raises a ``RuntimeError``
+        only when every candidate failed; "raise" raises a ``RuntimeError``
+        naming the candidate and the fold at the first failure.
+    **estimator_params
+        Other parameters of every :class:`~biglearn_em.BigLearnGaussianMixture`
+        (``max_iter``, ``restarts``, ``eig_floor``, ...), validated before any
+        fit. ``n_components``, ``covariance_type`` and ``random_state`` are
+        this function's own arguments; ``checkpoint`` must be None.
+
+    Returns
+    -------
+    ModelSelection
+        The candidates (one row each), the choice and ``best_estimator_``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, naming it, what was expected and what was given.
+    RuntimeError
+        When a fit fails under ``on_error="raise"``, or every candidate failed.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> X, _ = make_blobs(600, centers=4, n_features=3, random_state=0)
+    >>> found = select_model(X, range(1, 8), random_state=0)  # doctest: +SKIP
+    >>> found.best_n_components, found.best_estimator_.bic(X)  # doctest: +SKIP
+    """
+    validate_params(_OWNER, {"criterion": criterion, "cv": cv, "n_jobs": n_jobs,
+                             "random_state": random_state, "progress": progress,
+                             "on_error": on_error}, _SPEC)
+    if n_jobs == 0:
+        raise ValueError(f"The 'n_jobs' parameter of {_OWNER} must be None or an int other "
+                         "than 0 (-1: every CPU); got 0.")
+    if criterion == "heldout" and cv is None:
+        raise ValueError(f"The 'criterion' parameter of {_OWNER} is 'heldout', which needs "
+                         "held-out scores: give 'cv', the number of folds (an int >= 2); "
+                         "got cv=None.")
+    grid = _check_grid(n_components)
+    types = _check_types(covariance_types)
+    _check_estimator_params(estimator_params, types, grid[-1])
+    checked = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+    N, D = checked.shape
+    if not isinstance(X, np.ndarray) and not hasattr(X, "columns"):
+        X = checked  # lists and other array-likes: index the checked array
+    if cv is not None and cv > N:
+        raise ValueError(f"The 'cv' parameter of {_OWNER} must be at most the number of "
+                         f"samples, {N}; got {cv}.")
+    if grid[-1] > N:
+        raise ValueError(f"The 'n_components' parameter of {_OWNER} must hold values at most "
+                         f"the number of samples, {N}; got {grid[-1]}.")
+    seed = _seed(random_state)
+    folds = None
+    if cv is not None:
+        folds = list(KFold(cv, shuffle=True, random_state=seed).split(checked))
+        smallest = min(len(train) for train, _ in folds)
+        if grid[-1] > smallest:
+            raise ValueError(f"The 'n_components' parameter of {_OWNER} must hold values at "
+                             f"most {smallest}, the rows of the smallest training split of "
+                             f"'cv'={cv} folds of {N} samples; got {grid[-1]}.")
+
+    keys = [(K, t) for t in types for K in grid]
+    tasks = [_Task(i, K, t, fold) for i, (K, t) in enumerate(keys)
+             for fold in [None] + list(range(cv or 0))]
+    pending: dict[int, dict[str, Any]] = {i: {"folds": {}} for i in range(len(keys))}
+    candidates: list[Candidate | None] = [None] * len(keys)
+    best: tuple[tuple, int, BigLearnGaussianMixture] | None = None
+    caught: list[tuple[str, type, str]] = []
+    bar = Progress(len(tasks), label="selecting", enabled=progress)
+    with bar:
+        for out in _results(tasks, X, folds, seed, estimator_params, n_jobs):
+            task: _Task = out["task"]
+            caught += [(task.label(cv), category, message)
+                       for category, message in out["warnings"]]
+            if out["error"] is not None and on_error == "raise":
+                raise RuntimeError(f"{_OWNER}: the fit of {task.label(cv)} failed: "
+                                   f"{out['error']}")
+            state = pending[task.index]
+            if task.fold is None:
+                state["all"] = out
+            else:
+                state["folds"][task.fold] = out
+            bar.update(1, note=f"done: {task.label(cv)}")
+            if "all" not in state or len(state["folds"]) < (cv or 0):
+                continue
+            candidate, model = _candidate(keys[task.index], state, cv)
+            candidates[task.index] = candidate
+            del pending[task.index]  # drops the estimator unless it wins below
+            value = candidate.value(criterion)
+            if candidate.error is None and not math.isnan(value):
+                # ties: the smaller K, then the covariance type given first
+                key = (-value if criterion == "heldout" else value, task.n_components,
+                       types.index(task.covariance_type))
+                if best is None or key < best[0]:
+                    best = (key, task.index, model)
+    for label, category, message in caught:
+        warnings.warn(f"{label}: {message}", category, stacklevel=2)
+    failed = [c for c in candidates if c.error is not None]
+    if best is None:
+        first = failed[0] if failed else candidates[0]
+        raise RuntimeError(f"{_OWNER}: no candidate could be chosen; every fit failed or "
+                           f"scored NaN (first: {first.label}: {first.error})")
+    if failed:
+        warnings.warn(f"{_OWNER}: {len(failed)} of {len(candidates)} candidates failed and "
+                      "were not considered: "
+                      + "; ".join(f"{c.label}: {c.error}" for c in failed),
+                      RuntimeWarning, stacklevel=2)
+    return ModelSelection(candidates=tuple(candidates), criterion=criterion, cv=cv,
+                          random_state=seed, n_samples=N, n_features=D,
+                          estimator_params=dict(estimator_params), best_index=best[1],
+                          best_estimator_=best[2])
+
+
+def _candidate(key: tuple[int, str], state: dict[str, Any], cv: int | None
+               ) -> tuple[Candidate, BigLearnGaussianMixture | None]:
+    """The row of one candidate from the results of its fits, and its estimator."""
+    K, ctype = key
+    full = state["all"]
+    folds = [state["folds"][f] for f in range(cv or 0)]
+    errors = ([] if full["error"] is None else [f"all data: {full['error']}"])
+    errors += [f"fold {f + 1}: {o['error']}" for f, o in enumerate(folds)
+               if o["error"] is not None]
+    fields: dict[str, Any] = {}
+    if full["error"] is None:
+        fields = {"bic": float(full["bic"]), "aic": float(full["aic"]),
+                  "train_log_likelihood": float(full["train"]),
+                  "fit_time": float(full["fit_time"]), "n_iter": full["n_iter"],
+                  "converged": full["converged"]}
+    if cv is not None:
+        scores = tuple(math.nan if o["error"] is not None else float(o["heldout"])
+                       for o in folds)
+        fields["heldout_folds"] = scores
+        fields["heldout_log_likelihood"] = float(np.mean(scores))
+        fields["heldout_std_error"] = float(np.std(scores, ddof=1) / math.sqrt(cv))
+    candidate = Candidate(K, ctype, error=errors[0] if errors else None, **fields)
+    return candidate, full.get("model")
