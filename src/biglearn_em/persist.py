@@ -328,7 +328,8 @@ def _build(path: Path, meta: dict, arrays: dict[str, np.ndarray],
         raise bad(str(exc)) from None
     if model.n_components != K:
         raise bad(f"n_components parameter {model.n_components} but {K} components")
-    cov_shape = covariance_type(model.covariance_type).shape(K, D)
+    cov = covariance_type(model.covariance_type)
+    cov_shape = cov.shape(K, D)
     shapes = {"weights_": (K,), "means_": (K, D), "covariances_": cov_shape,
               "precisions_": cov_shape, "precisions_cholesky_": cov_shape}
     for name, shape in shapes.items():
@@ -341,11 +342,9 @@ def _build(path: Path, meta: dict, arrays: dict[str, np.ndarray],
     weights = arrays["weights_"]
     if np.any(weights < 0) or abs(float(weights.sum(dtype=np.float64)) - 1.0) > 1e-4:
         raise bad("weights_ are not probabilities")
-    chol = arrays["precisions_cholesky_"]
-    if chol.ndim >= 2 and len(cov_shape) >= 2:  # matrices: full (K, D, D), tied (D, D)
-        factors = chol if len(cov_shape) == 3 else chol[None]
-        if np.any(np.tril(factors, -1) != 0) or np.any(
-                np.diagonal(factors, axis1=1, axis2=2) <= 0):
+    chol = cov.stored(arrays["precisions_cholesky_"])
+    if chol.ndim == 3:  # matrices: full (K, D, D), tied (1, D, D)
+        if np.any(np.tril(chol, -1) != 0) or np.any(np.diagonal(chol, axis1=1, axis2=2) <= 0):
             raise bad("precisions_cholesky_ is not upper triangular with a positive diagonal")
     elif np.any(chol <= 0):
         raise bad("precisions_cholesky_ (inverse standard deviations) is not positive")
