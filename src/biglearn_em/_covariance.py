@@ -58,6 +58,11 @@ class CovarianceType:
     unless a method says host (NumPy)."""
 
     name = "abstract"
+    #: Whether the write-back projects the full rule's update onto the type
+    #: (diagonal, spherical): a projection does not keep the eigenvalue
+    #: floor, so the engine floors its result (without it, rotated views took
+    #: diagonal variances on Pendigits to half the floor).
+    projects = False
 
     def n_parameters(self, K: int, D: int) -> int:
         """Free parameters of the covariances of K components in D dimensions."""
@@ -177,6 +182,7 @@ class Tied(Full):
 
 class Diag(CovarianceType):
     name = "diag"
+    projects = True
 
     def n_parameters(self, K, D):
         return K * D
@@ -219,6 +225,7 @@ class Diag(CovarianceType):
 
 class Spherical(CovarianceType):
     name = "spherical"
+    projects = True
 
     def n_parameters(self, K, D):
         return K

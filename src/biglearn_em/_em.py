@@ -328,7 +328,7 @@ def view_step(
         (new_means_v, new_covs_v),
         settings.update,
     )
-    if view.kind != "joint" and settings.update == "block":
+    if view.kind != "joint" and (settings.update == "block" or cov.projects):
         covs = be.floor_eigenvalues(covs, settings.eig_floor)
     # every step hands on positive definite covariances (without a floor an
     # M-step on collapsed or collinear data can yield singular ones)
@@ -555,8 +555,11 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
         _survey_cuts(search, state, settings)
     weights, means, covs = _moves.apply(*_host_dense(be, state.params, settings), move,
                                         state.cuts[move[2]])
-    covs = settings.covariance.from_dense(weights, covs)
-    start = Params(be.asarray(weights), be.asarray(means), be.asarray(covs))
+    # the halves are their rows' raw covariances: floored like every M-step's
+    # (a proposal's start can be kept as it is, see _move_em)
+    covs = be.floor_eigenvalues(be.asarray(settings.covariance.from_dense(weights, covs)),
+                                settings.eig_floor)
+    start = Params(be.asarray(weights), be.asarray(means), covs)
     params, ll, repaired, accepted = _move_em(search, start, settings, state.moves_ll)
     record = {"iteration": state.n_moves, "kind": "move", "m": search.n_features,
               "log_likelihood": ll, "repaired": repaired, "move": list(move),
