@@ -87,15 +87,16 @@ def test_fit_passes_every_estimator_option(tmp_path, csv_file, capsys):
         "--reg-covar", "1e-6", "--weight-smoothing", "0.1", "--patience", "none",
         "--tol", "1e-4", "--view-probs", "0.5,0.25,0.25", "--chunk-size", "16",
         "--restarts", "2", "--restart-iter", "4", "--moves", "1", "--smoothing-fade", "10",
-        "--search-rows", "50", "--max-time", "600")
+        "--search-rows", "50", "--max-time", "600", "--covariance-type", "diag")
     params = load(model).get_params()
     expected = {"n_components": 3, "max_iter": 30, "random_state": 0, "n_init": 2, "n_inner": 3,
                 "init_params": "random_from_data", "update": "conditional", "eig_floor": 0.01,
                 "reg_covar": 1e-6, "weight_smoothing": 0.1, "patience": None, "tol": 1e-4,
                 "view_probs": (0.5, 0.25, 0.25), "chunk_size": 16, "restarts": 2,
                 "restart_iter": 4, "moves": 1, "smoothing_fade": 10, "search_rows": 50,
-                "max_time": 600.0}
+                "max_time": 600.0, "covariance_type": "diag"}
     assert {k: params[k] for k in expected} == expected
+    assert load(model).covariances_.shape == (3, 2)
 
 
 def test_fit_checkpoint_resumes_to_the_same_model(tmp_path, csv_file, data, capsys):

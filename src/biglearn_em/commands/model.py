@@ -95,6 +95,8 @@ def _column_list(text: str) -> list[str]:
 #: Estimator options of ``fit``: flag, parameter, type, help. Defaults are the
 #: estimator's own (read from get_params, never repeated here).
 ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
+    ("--covariance-type", "covariance_type", str,
+     "full, tied, diag or spherical (scikit-learn's meanings)"),
     ("--n-init", "n_init", int, "initialisations; the best training likelihood wins"),
     ("--max-iter", "max_iter", int, "outer iterations (also caps the final polish)"),
     ("--n-inner", "n_inner", int, "EM steps on each drawn view"),
