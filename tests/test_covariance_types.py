@@ -311,3 +311,31 @@ def test_no_variance_below_the_floor_on_discrete_data(name):
     dense = cov.dense(cov.stored(model.covariances_), 10, X.shape[1])
     assert np.linalg.eigvalsh(dense).min() >= 0.05 * (1 - 1e-9)
     assert model.lower_bound_ == pytest.approx(model.score(X), abs=0.05)
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", ["tied", "diag", "spherical"])
+def test_interrupted_fit_resumes_to_the_same_model(rng, tmp_path, name):
+    X, _ = blobs(rng, 4, 3, 100, spread=2.5)
+    settings = dict(covariance_type=name, max_iter=40, patience=None, random_state=5)
+    reference = BigLearnGaussianMixture(4, **settings).fit(X)
+
+    def stop(record):  # in the views, after the restarts and the moves
+        if record["kind"] in ("joint", "marginal", "rotated") and record["iteration"] >= 20:
+            raise _Stop
+
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(_Stop):
+        BigLearnGaussianMixture(4, checkpoint=path, checkpoint_interval=0, callback=stop,
+                                **settings).fit(X)
+    resumed = BigLearnGaussianMixture(4, checkpoint=path, **settings).fit(X)
+    np.testing.assert_array_equal(resumed.covariances_, reference.covariances_)
+    assert resumed.lower_bounds_ == reference.lower_bounds_
+    # a checkpoint of another covariance type is refused
+    other = "diag" if name != "diag" else "tied"
+    with pytest.raises(ValueError, match="other data or settings"):
+        BigLearnGaussianMixture(4, checkpoint=path, **dict(settings, covariance_type=other)
+                                ).fit(X)
