@@ -31,6 +31,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_array
 
+from ._covariance import NAMES as COVARIANCE_TYPES
 from ._progress import Progress
 from ._validation import (
     Boolean,
@@ -41,10 +42,6 @@ from ._validation import (
     validate_params,
 )
 from .mixture import BigLearnGaussianMixture
-
-#: The covariance types of scikit-learn's ``GaussianMixture``; the estimator
-#: may implement fewer (see :func:`allowed_covariance_types`).
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 #: Selection criteria: lower BIC or AIC wins, higher held-out log-likelihood wins.
 CRITERIA = ("bic", "aic", "heldout")
@@ -315,14 +312,6 @@ def _num(value: float | None, spec: str) -> str:
 
 
 # -------------------------------------------------------------- validation
-def allowed_covariance_types() -> tuple[str, ...]:
-    """The covariance types :class:`~biglearn_em.BigLearnGaussianMixture` accepts
-    (read from its parameter validation; scikit-learn's four when it does not say)."""
-    kinds = getattr(BigLearnGaussianMixture, "_param_spec", {}).get("covariance_type", ())
-    allowed = tuple(o for kind in kinds if isinstance(kind, Options) for o in kind.options)
-    return allowed or COVARIANCE_TYPES
-
-
 def _check_grid(n_components: object) -> list[int]:
     """``n_components`` as a sorted list of distinct ints >= 1."""
     expected = "an int >= 1 or a non-empty sequence of them (e.g. range(2, 31))"
@@ -346,7 +335,7 @@ def _check_grid(n_components: object) -> list[int]:
 
 def _check_types(covariance_types: object) -> list[str]:
     """``covariance_types`` as a list of distinct names the estimator accepts."""
-    allowed = allowed_covariance_types()
+    allowed = COVARIANCE_TYPES
     expected = ("a covariance type or a non-empty sequence of them, among "
                 + ", ".join(repr(t) for t in allowed))
     values = [covariance_types] if isinstance(covariance_types, str) else covariance_types
@@ -362,10 +351,8 @@ def _check_types(covariance_types: object) -> list[str]:
             raise TypeError(f"The 'covariance_types' parameter of {_OWNER} must be {expected}; "
                             f"got {t!r}.")
         if t not in allowed:
-            why = (f" ({t!r} is not implemented by BigLearnGaussianMixture yet)"
-                   if t in COVARIANCE_TYPES else "")
             raise ValueError(f"The 'covariance_types' parameter of {_OWNER} must be "
-                             f"{expected}; got {t!r}{why}.")
+                             f"{expected}; got {t!r}.")
     return list(dict.fromkeys(values))
 
 
@@ -385,12 +372,10 @@ def _check_estimator_params(params: dict[str, Any], types: Sequence[str], K: int
         raise ValueError(f"The 'checkpoint' estimator parameter of {_OWNER} must be None: one "
                          "file cannot hold the many fits of a selection; "
                          f"got {params['checkpoint']!r}.")
-    spec = getattr(BigLearnGaussianMixture, "_param_spec", None)
-    if spec is None:
-        return
     for ctype in types:
         model = BigLearnGaussianMixture(n_components=K, covariance_type=ctype, **params)
-        validate_params("BigLearnGaussianMixture", model.get_params(deep=False), spec)
+        validate_params("BigLearnGaussianMixture", model.get_params(deep=False),
+                        BigLearnGaussianMixture._param_spec)
 
 
 def _seed(random_state: object) -> int:
@@ -504,9 +489,8 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
         The values of K to try (sorted, duplicates dropped); each at most N,
         and with ``cv`` at most the rows of the smallest training split.
     covariance_types : str or sequence of str, default=("full",)
-        Covariance types to try, among those the estimator implements
-        (:func:`allowed_covariance_types`; scikit-learn's names "full",
-        "tied", "diag", "spherical").
+        Covariance types to try, among "full", "tied", "diag" and "spherical"
+        (scikit-learn's meanings).
     criterion : {"bic", "aic", "heldout"}, default="bic"
         Lowest BIC, lowest AIC, or highest held-out mean log-likelihood
         ("heldout" needs ``cv``). Ties go to the smaller K.
