@@ -64,14 +64,20 @@ _search_rows = _none_or(lambda text: "auto" if text.lower() == "auto" else int(t
                         "'auto', an integer")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
-    return value
+def int_option(valid: Callable[[int], bool], expected: str) -> Callable[[str], int]:
+    """A parser of integers for which ``valid`` holds, with an error naming ``expected``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
+        return value
+    return parse
+
+
+_positive_int = int_option(lambda v: v >= 1, "an integer >= 1")
 
 
 def _float_triple(text: str) -> tuple[float, float, float]:

@@ -19,6 +19,7 @@ from .model import (
     add_data_options,
     add_estimator_options,
     estimator_options,
+    int_option,
     read_data,
     warnings_as_lines,
 )
@@ -68,36 +69,9 @@ def covariance_list(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _folds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected a number of folds >= 2; got {text!r}")
-    return value
-
-
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value == 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of jobs >= 1, or -1 for every CPU; got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a seed, an integer in [0, 2**32); "
-                                         f"got {text!r}")
-    return value
+_folds = int_option(lambda v: v >= 2, "a number of folds >= 2")
+_jobs = int_option(lambda v: v != 0, "a number of jobs >= 1, or -1 for every CPU")
+_seed = int_option(lambda v: 0 <= v < 2**32, "a seed, an integer in [0, 2**32)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
