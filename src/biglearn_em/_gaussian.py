@@ -226,17 +226,18 @@ class DiagWhitener:
         self.prec = prec.astype(self.dtype)
         self.pmu = (prec * shifted).astype(self.dtype)
 
-    def shifted_t(self, Y: np.ndarray) -> np.ndarray:
-        """The chunk (n, m) less ``center``, transposed: a new (m, n) C-ordered array."""
-        Yt = np.empty(Y.shape[::-1], dtype=Y.dtype)
-        np.subtract(Y.T, self.center.astype(Y.dtype)[:, None], out=Yt)
-        return Yt
+    def shifted(self, Y: np.ndarray) -> np.ndarray:
+        """The chunk (n, m) less ``center``: a new array in the chunk's dtype
+        (row-major like the chunk; the products below take it transposed
+        for free, where a transposed copy would cost a third of the step)."""
+        return Y - self.center.astype(Y.dtype)
 
-    def log_prob_t(self, Yt: np.ndarray) -> np.ndarray:
+    def log_prob_t(self, Yc: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
         """``log pi_k + log N(y_n; mu_k, diag(1 / prec_k))``, (K, n) float64,
-        from the shifted chunk ``Yt`` (m, n)."""
-        maha = self.prec @ (Yt * Yt)
-        maha -= 2.0 * (self.pmu @ Yt)
+        from the shifted chunk ``Yc`` (n, m) and its ``squares`` (``Yc * Yc``,
+        computed when not given)."""
+        maha = self.prec @ (Yc * Yc if squares is None else squares).T
+        maha -= 2.0 * (self.pmu @ Yc.T)
         out = np.asarray(maha, dtype=np.float64)
         out *= -0.5
         out += self.const
@@ -262,7 +263,7 @@ def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE)
         contiguous rows.
     """
     if isinstance(wh, DiagWhitener):
-        return wh.log_prob_t(wh.shifted_t(Y))
+        return wh.log_prob_t(wh.shifted(Y))
     n, m = Y.shape
     K = wh.means.shape[0]
     if wh.features:
@@ -349,9 +350,7 @@ class SuffStats:
         """
         if self.diagonal:
             center = self.centers.mean(axis=0)
-            Yt = np.empty(Y.shape[::-1], dtype=Y.dtype)
-            np.subtract(Y.T, center.astype(Y.dtype)[:, None], out=Yt)
-            self.add_diagonal(resp_t, Yt, center)
+            self.add_diagonal(resp_t, Y - center.astype(Y.dtype), center)
             return
         n, m = Y.shape
         K = self.centers.shape[0]
@@ -403,17 +402,20 @@ class SuffStats:
         self.s1 += first - nk[:, None] * d
         self.s2 += second
 
-    def add_diagonal(self, resp_t: np.ndarray, Yt: np.ndarray, center: np.ndarray) -> None:
+    def add_diagonal(self, resp_t: np.ndarray, Yc: np.ndarray, center: np.ndarray,
+                     squares: np.ndarray | None = None) -> None:
         """Add a chunk to diagonal statistics from its rows less ``center``,
-        ``Yt`` (m, n), and the responsibilities ``resp_t`` (K, n): the moments
-        about ``center`` are two products, then moved to ``centers``."""
+        ``Yc`` (n, m), their ``squares`` (``Yc * Yc``, computed when not given)
+        and the responsibilities ``resp_t`` (K, n): the moments about
+        ``center`` are two products, then moved to ``centers``."""
         nk = resp_t.sum(axis=1)
-        r = resp_t.astype(Yt.dtype, copy=False)
-        first = np.asarray(r @ Yt.T, dtype=np.float64)             # sum r (y - center)
-        second = np.asarray(r @ (Yt * Yt).T, dtype=np.float64)     # sum r (y - center)^2
+        r = resp_t.astype(Yc.dtype, copy=False)
+        first = np.asarray(r @ Yc, dtype=np.float64)               # sum r (y - center)
+        squares = Yc * Yc if squares is None else squares
+        second = np.asarray(r @ squares, dtype=np.float64)         # sum r (y - center)^2
         d = self.centers - center
         self.nk += nk
-        self.n += Yt.shape[1]
+        self.n += Yc.shape[0]
         self.s1 += first - nk[:, None] * d
         self.s2 += second - 2.0 * d * first + nk[:, None] * d * d
 
@@ -439,10 +441,11 @@ def e_step_chunk(Y: np.ndarray, wh: Whitener, stats: SuffStats,
                  work_size: int = WORK_SIZE) -> None:
     """E-step of one chunk ``Y`` (n, m): adds its statistics and LL to ``stats``."""
     if isinstance(wh, DiagWhitener):
-        Yt = wh.shifted_t(Y)
-        resp = wh.log_prob_t(Yt)
+        Yc = wh.shifted(Y)
+        squares = Yc * Yc  # once for both steps
+        resp = wh.log_prob_t(Yc, squares)
         stats.ll += float(posteriors(resp).sum())
-        stats.add_diagonal(resp, Yt, wh.center)
+        stats.add_diagonal(resp, Yc, wh.center, squares)
         return
     if wh.features:
         for Yt in _feature_blocks(Y, wh, work_size):
