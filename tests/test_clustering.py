@@ -1,9 +1,11 @@
+import csv
+
 import numpy as np
 import pytest
 
 from biglearn_em.cli import main
 from biglearn_em.datasets import load_uci, minmax_scale, stratified_split
-from biglearn_em.experiments import clustering
+from biglearn_em.experiments import clustering, equal_start
 
 
 def test_reproduce_clustering_quick(tmp_path, capsys):
@@ -26,6 +28,62 @@ def test_reproduce_clustering_quick(tmp_path, capsys):
         assert f"]({metric}.png)" in report
     lines = (out / "results.csv").read_text().splitlines()
     assert len(lines) == 1 + 2 * len(clustering.METHODS)  # header, 2 seeds x methods
+    # without --covariance-types: no equal-start section, no file of it
+    assert clustering.TYPES_TITLE not in report
+    assert not (out / "covariance_types.csv").exists()
+
+
+def test_covariance_types_share_one_start(tmp_path, capsys):
+    out = tmp_path / "out"
+    types = equal_start.COVARIANCE_TYPES
+    assert main(["reproduce", "clustering", "--dataset", "iris", "--quick", "--seeds", "1",
+                 "--covariance-types", ",".join(types), "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert f"## {clustering.TYPES_TITLE}" in report and clustering.TYPES_TITLE in stdout
+    assert "--covariance-types full,tied,diag,spherical" in report  # the command
+    section = report.split(f"## {clustering.TYPES_TITLE}")[1].split("\n## ")[0]
+    for t in types:
+        for method in clustering.FROM_START:
+            assert section.count(f"| iris | {t} | {method} |") == 1
+    with (out / "covariance_types.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(types) * len(clustering.FROM_START)
+    starts = {}
+    for r in rows:
+        starts.setdefault(r["covariance_type"], {})[r["method"]] = float(r["start_ll"])
+        assert r["dataset"] == "iris" and r["seed"] == "42"
+        assert np.isfinite([float(r[m]) for m in ("nmi", "ari", "test_ll")]).all()
+    assert list(starts) == list(types)
+    for by_method in starts.values():
+        # each method scored its own start: the same parameters, the same likelihood
+        ours, theirs = (by_method[m] for m in clustering.FROM_START)
+        assert abs(ours - theirs) < 1e-9 * abs(ours)
+    # and each type has its own start (the same labels, other covariances)
+    assert len({by_method["BigLearn-EM"] for by_method in starts.values()}) == len(types)
+
+
+def test_each_method_gets_the_start_and_the_type():
+    split = clustering.load_split("iris", seed=0)
+    setting = clustering.settings_for("iris", quick=True)
+    for t in equal_start.COVARIANCE_TYPES:
+        start = equal_start.shared_start(setting.K, t, split.X_train, 0, setting.eps)
+        models = [make(setting, 0).set_params(**start.params())
+                  for make in clustering.FROM_START.values()]
+        for model in models:
+            equal_start.timed_fit(model, split.X_train)
+            assert model.covariance_type == t and model.covariances_.shape == start.precisions.shape
+            assert model.n_init == 1
+        lls = [equal_start.start_log_likelihood(m, split.X_train) for m in models]
+        np.testing.assert_allclose(lls[0], lls[1], rtol=1e-12)
+
+
+def test_bad_covariance_type_names_the_allowed_ones(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "clustering", "--dataset", "iris", "--covariance-types", "full,cubic"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown covariance type 'cubic'" in err and "full, tied, diag, spherical" in err
 
 
 def test_bad_arguments_are_one_line_errors(capsys):

@@ -128,6 +128,7 @@ def _run_pipeline(data_dir, out: Path, subsample: str, pca: str, max_iter: str) 
     for method in ("BigLearn-EM", "k-means (n_init=10)", "scikit-learn GMM, diagonal"):
         assert f"| {method} |" in report
     assert "Peak resident memory" in report and "resumed" not in report
+    assert "mean train LL" not in report  # the lines of --covariance-types only
     # a rerun with the same checkpoint resumes the finished fit: the same model
     assert fashion_mnist.main(args) == 0
     again = (out / "report.md").read_text()
@@ -156,6 +157,62 @@ def test_command_line_on_written_idx_files(fake_dir, tmp_path, capsys):
     assert "| device, dtype | cpu, float32 |" in report
 
 
+TYPE_LINES = ("BigLearn-EM, {}", "scikit-learn GMM, {} (same start)")
+
+
+def _check_type_lines(report: str, types) -> None:
+    """One line per covariance type and method, each with a start LL; the
+    full-covariance BigLearn-EM line is replaced."""
+    results = report.split("## Results")[1].split("## Settings")[0]
+    assert "| BigLearn-EM |" not in results
+    assert "| method | ACC | NMI | ARI | mean train LL | start train LL | wall time |" in report
+    for t in types:
+        for line in TYPE_LINES:
+            assert results.count(f"| {line.format(t)} |") == 1
+    assert "tied is left out" in results
+
+
+def test_covariance_types_on_written_idx_files(fake_dir, tmp_path):
+    out = tmp_path / "out"
+    args = _args("--data-dir", str(fake_dir), "--subsample", "500", "--pca", "10",
+                 "--max-iter", "3", "--quiet", "--covariance-types", "diag,spherical",
+                 "--out", str(out))
+    assert args.covariance_types == ("diag", "spherical")
+    assert fashion_mnist.main(args) == 0
+    report = (out / "report.md").read_text()
+    _check_type_lines(report, args.covariance_types)
+    for method in ("k-means (n_init=10)", "scikit-learn GMM, diagonal"):
+        assert f"| {method} |" in report  # the baselines stay
+
+
+def test_covariance_types_start_from_the_same_parameters(fake_dir):
+    X, y = fashion_mnist.load(fake_dir)
+    X, y = fashion_mnist.prepare(X, y, subsample=400, pca=8, seed=0)
+    args = _args("--max-iter", "2", "--quiet", "--covariance-types", "spherical,diag")
+    rows = fashion_mnist.equal_start_rows(X, y, args)
+    assert [r["method"] for r in rows] == [line.format(t) for t in ("spherical", "diag")
+                                           for line in TYPE_LINES]
+    for ours, theirs in zip(rows[::2], rows[1::2]):
+        # each method scored the start it was given: the same likelihood
+        assert abs(ours["start_ll"] - theirs["start_ll"]) < 1e-9 * abs(ours["start_ll"])
+        assert np.isfinite([ours["train_ll"], theirs["train_ll"]]).all()
+
+
+def test_bad_covariance_type_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _args("--covariance-types", "diag,tied")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown covariance type 'tied'" in err and "diag, spherical" in err
+    assert "tied is left out" in err
+
+
+def test_covariance_types_refuse_a_checkpoint(tmp_path):
+    args = _args("--covariance-types", "diag", "--checkpoint", str(tmp_path / "c"))
+    with pytest.raises(ValueError, match="--checkpoint"):
+        fashion_mnist.main(args)
+
+
 # ------------------------------------------------ the real data, where installed
 INSTALLED = all((fashion_mnist.DEFAULT_DIR / name).is_file()
                 for pair in fashion_mnist.FILES.values() for name in pair)
@@ -177,3 +234,18 @@ def test_pipeline_on_the_real_images(tmp_path):
     report = _run_pipeline(fashion_mnist.DEFAULT_DIR, tmp_path / "out", "2000", "20", "15")
     acc = float(_bl_row(report)[0])
     assert 0.3 < acc <= 1.0  # 10 balanced classes: chance is about 0.1
+
+
+@real_data
+def test_covariance_types_on_the_real_images(tmp_path):
+    out = tmp_path / "out"
+    args = _args("--subsample", "2000", "--pca", "20", "--max-iter", "5", "--quiet",
+                 "--skip-baselines", "--covariance-types", "diag,spherical", "--out", str(out))
+    assert fashion_mnist.main(args) == 0
+    report = (out / "report.md").read_text()
+    _check_type_lines(report, args.covariance_types)
+    for t in args.covariance_types:
+        ours, theirs = (report.split(f"| {line.format(t)} | ")[1].split(" |")
+                        for line in TYPE_LINES)
+        assert ours[4] == theirs[4]  # the same start LL
+        assert 0.2 < float(ours[0]) <= 1.0  # accuracy; chance is about 0.1

@@ -1,7 +1,9 @@
 """Real-world clustering (docs/design.md, "The paper's experiments"): plain
 EM, BigLearn-EM, scikit-learn's ``GaussianMixture`` and k-means on the paper's
 UCI sets (shipped in the package) and on scikit-learn's bundled digits, iris
-and wine.
+and wine; with ``--covariance-types``, also BigLearn-EM against scikit-learn's
+``GaussianMixture`` of each covariance type from one shared start
+(:mod:`.equal_start`).
 
 Every set is min-max scaled to [0, 1] with the statistics of its training
 split only. Pendigits has an official (writer-disjoint) split; the others get
@@ -39,6 +41,7 @@ from ..datasets import (
 )
 from ..metrics import clustering_scores, gmm_log_density
 from ..mixture import BigLearnGaussianMixture
+from . import equal_start
 
 #: Seeds: the first is the paper's (its saved Pendigits run used 42).
 SEEDS = (42, 43, 44, 45, 46)
@@ -198,12 +201,38 @@ def kmeans(s: Setting, seed: int) -> KMeans:
     return KMeans(s.K, n_init=10, random_state=seed)
 
 
+def biglearn_one_start(s: Setting, seed: int) -> BigLearnGaussianMixture:
+    """BigLearn-EM as :func:`biglearn`, from one start (``n_init=1``): the
+    equal-start comparison gives it the shared start and no restarts."""
+    return biglearn(s, seed).set_params(n_init=1)
+
+
+def sklearn_one_start(s: Setting, seed: int) -> GaussianMixture:
+    """scikit-learn's EM from one start, ``reg_covar = eps`` as in
+    :func:`sklearn_gmm`, run to plain EM's tolerance :data:`TOL` or ``em_iter``
+    iterations."""
+    return GaussianMixture(s.K, n_init=1, reg_covar=s.eps, max_iter=s.em_iter, tol=TOL,
+                           random_state=seed)
+
+
 MAKERS: dict[str, Callable[[Setting, int], object]] = {
     "EM": plain_em,
     "BigLearn-EM": biglearn,
     "scikit-learn GMM": sklearn_gmm,
     "k-means": kmeans,
 }
+
+#: The two methods of ``--covariance-types``; each is given the shared start
+#: (and the covariance type) with ``set_params``.
+FROM_START: dict[str, Callable[[Setting, int], object]] = {
+    "BigLearn-EM": biglearn_one_start,
+    "scikit-learn GMM": sklearn_one_start,
+}
+
+#: ``--covariance-types``' table: row field -> column title; higher is better.
+TYPE_METRICS = {"nmi": "NMI", "ari": "ARI", "test_ll": "test LL"}
+#: Printed decimals of the equal-start table's columns (ties are judged at them).
+TYPE_DIGITS = {"nmi": 3, "ari": 3, "test_ll": 2, "start_ll": 2, "seconds": 1}
 
 
 def kmeans_log_likelihood(
@@ -275,6 +304,63 @@ def evaluate(name: str, method: str, split: Split, setting: Setting, seed: int) 
                seconds=seconds)
 
 
+@dataclass
+class TypeRow:
+    """One fit of the equal-start comparison: its covariance type, its test
+    scores, the mean *training* log-likelihood of its start as the method
+    itself scored it (``start_ll``, the same for both methods) and the wall
+    time of the fit (seconds, the start not included)."""
+
+    dataset: str
+    covariance_type: str
+    method: str
+    seed: int
+    nmi: float
+    ari: float
+    acc: float
+    test_ll: float
+    start_ll: float
+    seconds: float
+
+
+def evaluate_types(name: str, split: Split, setting: Setting, seed: int,
+                   covariance_types: Sequence[str]) -> list[TypeRow]:
+    """Both methods of :data:`FROM_START` from one shared start per covariance type.
+
+    Parameters
+    ----------
+    name : str
+        The data set's name, for the rows.
+    split : Split
+    setting : Setting
+        K, the floor (of the start and of BigLearn-EM; scikit-learn's
+        ``reg_covar``) and the budgets.
+    seed : int
+        Draws the k-means labels of the start and seeds both methods.
+    covariance_types : sequence of str
+        Names from :data:`equal_start.COVARIANCE_TYPES`.
+
+    Returns
+    -------
+    list of TypeRow
+        One per (covariance type, method), in that order.
+    """
+    rows = []
+    for covariance_type in covariance_types:
+        start = equal_start.shared_start(setting.K, covariance_type, split.X_train, seed,
+                                         setting.eps)
+        for method, make in FROM_START.items():
+            model = make(setting, seed).set_params(**start.params())
+            seconds = equal_start.timed_fit(model, split.X_train)
+            scores = clustering_scores(split.y_test, model.predict(split.X_test))
+            rows.append(TypeRow(
+                name, covariance_type, method, seed, **scores,
+                test_ll=float(model.score(split.X_test)),
+                start_ll=equal_start.start_log_likelihood(model, split.X_train),
+                seconds=seconds))
+    return rows
+
+
 def run(
     datasets: Sequence[str],
     seeds: Sequence[int] = SEEDS,
@@ -317,6 +403,50 @@ def run(
         return _run(datasets, seeds, data_dir, quick, methods, log)
 
 
+def run_covariance_types(
+    datasets: Sequence[str],
+    covariance_types: Sequence[str],
+    seeds: Sequence[int] = SEEDS,
+    data_dir=None,
+    quick: bool = False,
+    log: Callable[[str], None] | None = None,
+    threads: int | None = 1,
+) -> list[TypeRow]:
+    """BigLearn-EM against scikit-learn from equal starts, for every data set,
+    seed and covariance type (:func:`evaluate_types`).
+
+    Parameters
+    ----------
+    datasets : sequence of str
+        Names from :data:`DATASETS`.
+    covariance_types : sequence of str
+        Names from :data:`equal_start.COVARIANCE_TYPES`.
+    seeds, data_dir, quick, log, threads
+        As in :func:`run`.
+
+    Returns
+    -------
+    list of TypeRow
+        One per (data set, seed, covariance type, method).
+    """
+    from threadpoolctl import threadpool_limits
+
+    rows = []
+    with threadpool_limits(limits=threads):
+        for name in datasets:
+            setting = settings_for(name, quick)
+            for seed in seeds:
+                split = load_split(name, seed, data_dir)
+                for row in evaluate_types(name, split, setting, seed, covariance_types):
+                    rows.append(row)
+                    if log is not None:
+                        log(f"{name:>9} seed {seed:>3} {row.covariance_type:>9} "
+                            f"{row.method:>16}: NMI {row.nmi:.3f} ARI {row.ari:.3f} "
+                            f"test LL {row.test_ll:8.3f} start LL {row.start_ll:8.3f} "
+                            f"({row.seconds:.1f} s)")
+    return rows
+
+
 def _run(datasets, seeds, data_dir, quick, methods, log) -> list[Row]:
     rows = []
     for name in datasets:
@@ -334,12 +464,18 @@ def _run(datasets, seeds, data_dir, quick, methods, log) -> list[Row]:
 
 
 # ------------------------------------------------------------------ report
-def summary(rows: Sequence[Row], metric: str) -> dict[tuple[str, str], tuple[float, float]]:
-    """(dataset, method) -> (mean, sample sd; 0 for one seed) of ``metric``."""
+def _dataset_method(row) -> tuple:
+    return row.dataset, row.method
+
+
+def summary(rows: Sequence, metric: str, key: Callable[[object], tuple] = _dataset_method
+            ) -> dict[tuple, tuple[float, float]]:
+    """``key(row)`` (default (dataset, method)) -> (mean, sample sd; 0 for one
+    seed) of ``metric`` over the rows of that key."""
     out = {}
-    for key in dict.fromkeys((r.dataset, r.method) for r in rows):
-        v = np.array([getattr(r, metric) for r in rows if (r.dataset, r.method) == key])
-        out[key] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0)
+    for k in dict.fromkeys(key(r) for r in rows):
+        v = np.array([getattr(r, metric) for r in rows if key(r) == k])
+        out[k] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0)
     return out
 
 
@@ -372,6 +508,97 @@ def metric_table(rows: Sequence[Row], metric: str) -> str:
     return "\n".join(lines)
 
 
+def _type_key(row: TypeRow) -> tuple[str, str, str]:
+    return row.dataset, row.covariance_type, row.method
+
+
+def types_table(rows: Sequence[TypeRow]) -> str:
+    """Markdown table of the equal-start comparison: a row per data set,
+    covariance type and method, cells ``mean +- sd`` over seeds; in each
+    (data set, type) pair the higher mean of NMI, ARI and test LL (at the
+    printed precision) is in bold. The start's training LL and the fit's wall
+    time are not compared."""
+    stats = {m: summary(rows, m, _type_key) for m in TYPE_DIGITS}
+    digits = TYPE_DIGITS
+    lines = ["| data set | covariance | method | " + " | ".join(TYPE_METRICS.values())
+             + " | start LL (train) | seconds |", "|---" * (3 + len(TYPE_DIGITS)) + "|"]
+    for dataset, covariance_type in dict.fromkeys((r.dataset, r.covariance_type) for r in rows):
+        methods = [m for m in FROM_START if (dataset, covariance_type, m) in stats["nmi"]]
+        for method in methods:
+            cells = []
+            for metric in stats:
+                mean, sd = stats[metric][(dataset, covariance_type, method)]
+                text = f"{mean:.{digits[metric]}f} +- {sd:.{digits[metric]}f}"
+                others = [round(stats[metric][(dataset, covariance_type, m)][0], digits[metric])
+                          for m in methods if m != method]
+                if metric in TYPE_METRICS and others and \
+                        round(mean, digits[metric]) > max(others):
+                    text = f"**{text}**"
+                cells.append(text)
+            lines.append(f"| {dataset} | {covariance_type} | {method} | " + " | ".join(cells)
+                         + " |")
+    return "\n".join(lines)
+
+
+def types_tally(rows: Sequence[TypeRow]) -> str:
+    """One line per metric of :data:`TYPE_METRICS`: in how many (data set,
+    covariance type) pairs BigLearn-EM's mean over seeds is higher, lower or
+    equal (at the table's printed precision) to scikit-learn's."""
+    digits = TYPE_DIGITS
+    ours, theirs = FROM_START
+    out = []
+    for metric, title in TYPE_METRICS.items():
+        stats = summary(rows, metric, _type_key)
+        pairs = [(d, t) for d, t in dict.fromkeys((r.dataset, r.covariance_type) for r in rows)
+                 if (d, t, ours) in stats and (d, t, theirs) in stats]
+        diff = [round(stats[(d, t, ours)][0], digits[metric])
+                - round(stats[(d, t, theirs)][0], digits[metric]) for d, t in pairs]
+        wins, losses = sum(x > 0 for x in diff), sum(x < 0 for x in diff)
+        out.append(f"- {title}: {ours} higher in {wins}, lower in {losses}, equal in "
+                   f"{len(diff) - wins - losses} of {len(diff)} (data set, covariance type) "
+                   "pairs.")
+    return "\n".join(out)
+
+
+def types_section(rows: Sequence[TypeRow], covariance_types: Sequence[str],
+                  seconds: float | None = None) -> str:
+    """The body of the report's "Covariance types (equal starts)" section.
+
+    Parameters
+    ----------
+    rows : sequence of TypeRow
+    covariance_types : sequence of str
+        The types that were run.
+    seconds : float or None
+        Wall time of the whole comparison, if measured.
+
+    Returns
+    -------
+    str
+        Markdown: what was run, the table of :func:`types_table` and the tally
+        of :func:`types_tally`.
+    """
+    how = (
+        f"Covariance types: {', '.join(covariance_types)}"
+        + (f"; {seconds / 60:.1f} min in all" if seconds is not None else "") + ". "
+        "For every data set, seed and type ONE start is shared by both methods: k-means labels "
+        "drawn from the seed, then one M-step of that type with the eigenvalue (variance) "
+        "floor eps (`BigLearnGaussianMixture(K, covariance_type=t, max_iter=0, "
+        "init_params='kmeans', eig_floor=eps, random_state=seed)`, whose fitted arrays are its "
+        "start). Both get it as `weights_init`, `means_init` and `precisions_init`. "
+        "BigLearn-EM: the settings above with `covariance_type=t` and `n_init=1`. "
+        f"scikit-learn: `GaussianMixture(K, covariance_type=t, n_init=1, reg_covar=eps, "
+        f"max_iter=<EM max iter>, tol={TOL:g})`. 'start LL (train)' is the mean training "
+        "log-likelihood of the start as each method scored it (scikit-learn: its first "
+        "E-step; BigLearn-EM: the same model with `max_iter=0`): equal values show equal "
+        "starts. NMI, ARI and LL are on the test split, mean +- sd over seeds; in each pair "
+        "the higher mean is in bold. scikit-learn's `reg_covar` adds eps to every variance, "
+        "while BigLearn-EM's floor only lifts eigenvalues below eps, which lowers "
+        "scikit-learn's likelihoods as well."
+    )
+    return how + "\n\n" + types_table(rows) + "\n\n" + types_tally(rows)
+
+
 def seed_table(rows: Sequence[Row], dataset: str, seed: int) -> str:
     """Markdown table of every metric of one data set and seed, a row per method."""
     sel = [r for r in rows if r.dataset == dataset and r.seed == seed]
@@ -397,11 +624,18 @@ PAPER_PENDIGITS = ("The original code's saved run (seed 42, K = 12, 10,000 outer
                    "EM NMI 0.784 / ARI 0.648, BigLearn-EM NMI 0.840 / ARI 0.759.")
 
 
+#: Title of the report section of ``--covariance-types``.
+TYPES_TITLE = "Covariance types (equal starts)"
+
+
 def sections(rows: Sequence[Row], seeds: Sequence[int], quick: bool, total_seconds: float,
-             command: str, threads: int | None = 1, data_source: str | None = None
-             ) -> list[tuple[str, str]]:
+             command: str, threads: int | None = 1, data_source: str | None = None,
+             type_rows: Sequence[TypeRow] = (), covariance_types: Sequence[str] = (),
+             type_seconds: float | None = None) -> list[tuple[str, str]]:
     """The sections of ``report.md``: (title, Markdown body) pairs; ``data_source``
-    says where the UCI files were read from (None: no UCI set was run)."""
+    says where the UCI files were read from (None: no UCI set was run);
+    ``type_rows`` (with the ``covariance_types`` run and their wall time
+    ``type_seconds``), when given, add the section :data:`TYPES_TITLE`."""
     datasets, _ = _ordered(rows)
     how = (
         f"Command: `{command}`. Seeds: {', '.join(map(str, seeds))}. Total wall time "
@@ -436,6 +670,8 @@ def sections(rows: Sequence[Row], seeds: Sequence[int], quick: bool, total_secon
     if any(r.dataset == "pendigits" and r.seed == 42 for r in rows):
         out.append(("Pendigits, seed 42 (the seed of the paper's saved run)",
                     seed_table(rows, "pendigits", 42) + "\n\n" + PAPER_PENDIGITS))
+    if type_rows:
+        out.append((TYPES_TITLE, types_section(type_rows, covariance_types, type_seconds)))
     return out
 
 
@@ -474,28 +710,40 @@ def bar_charts(rows: Sequence[Row], out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_outputs(rows: Sequence[Row], out_dir, seeds: Sequence[int], quick: bool,
-                  total_seconds: float, command: str, threads: int | None = 1,
-                  data_source: str | None = None) -> dict[str, Path]:
-    """``report.md``, ``results.csv`` (one line per fit) and, when matplotlib is
-    installed, the bar charts, in ``out_dir``. Returns the paths by name."""
+def _write_csv(path: Path, rows: Sequence) -> None:
     import csv
 
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+
+
+def write_outputs(rows: Sequence[Row], out_dir, seeds: Sequence[int], quick: bool,
+                  total_seconds: float, command: str, threads: int | None = 1,
+                  data_source: str | None = None, type_rows: Sequence[TypeRow] = (),
+                  covariance_types: Sequence[str] = (), type_seconds: float | None = None
+                  ) -> dict[str, Path]:
+    """``report.md``, ``results.csv`` (one line per fit), with ``type_rows``
+    ``covariance_types.csv`` (one line per equal-start fit), and, when
+    matplotlib is installed, the bar charts, in ``out_dir``. Returns the paths
+    by name."""
     from . import report
 
     out = report.prepare(out_dir)
     table = out / "results.csv"
-    with table.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
+    _write_csv(table, rows)
+    extra = {}
+    if type_rows:
+        extra["covariance_types"] = out / "covariance_types.csv"
+        _write_csv(extra["covariance_types"], type_rows)
     charts = bar_charts(rows, out) if report.have_matplotlib() else []
     if not charts:
         print(report.NO_MATPLOTLIB)
     md = report.write(out, "Clustering: EM, BigLearn-EM, scikit-learn GMM and k-means",
                       sections(rows, seeds, quick, total_seconds, command, threads,
-                               data_source), charts)
-    return {"report": md, "csv": table, **{p.stem: p for p in charts}}
+                               data_source, type_rows, covariance_types, type_seconds), charts)
+    return {"report": md, "csv": table, **extra, **{p.stem: p for p in charts}}
 
 
 # ---------------------------------------------------------------- command
@@ -515,6 +763,13 @@ def add_arguments(parser) -> None:
                         help="smoke-test budgets (30 outer iterations, one start) and 2 seeds")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/OpenMP threads per fit (default 1; 0: the libraries' default)")
+    parser.add_argument("--covariance-types", default=(), metavar="TYPES",
+                        type=equal_start.types_argument(),
+                        help="also fit BigLearn-EM and scikit-learn's GaussianMixture of each "
+                        "of these covariance types (comma-separated: "
+                        f"{', '.join(equal_start.COVARIANCE_TYPES)}) from one shared k-means "
+                        "start per data set, seed and type, in the report section "
+                        f"'{TYPES_TITLE}' (default: none)")
     parser.add_argument("--out", default="out/clustering",
                         help="folder for report.md, results.csv and the charts "
                         "(default: out/clustering)")
@@ -553,13 +808,24 @@ def main(args) -> int:
     start = time.perf_counter()
     rows = run(names, seeds, data_dir, quick=args.quick,
                log=lambda line: print(line, flush=True), threads=threads)
+    types = args.covariance_types
+    type_rows, type_seconds = [], None
+    if types:
+        type_start = time.perf_counter()
+        type_rows = run_covariance_types(names, types, seeds, data_dir, quick=args.quick,
+                                         log=lambda line: print(line, flush=True),
+                                         threads=threads)
+        type_seconds = time.perf_counter() - type_start
     total = time.perf_counter() - start
     # the options that shape the results (not --out or --data-dir)
     command = (f"biglearn-em reproduce clustering --dataset {shlex.quote(args.dataset)} "
-               f"--seeds {n_seeds} --threads {args.threads}" + (" --quick" if args.quick else ""))
+               f"--seeds {n_seeds} --threads {args.threads}" + (" --quick" if args.quick else "")
+               + (f" --covariance-types {','.join(types)}" if types else ""))
     paths = write_outputs(rows, args.out, seeds, args.quick, total, command, threads,
-                          _describe_source(data_dir))
+                          _describe_source(data_dir), type_rows, types, type_seconds)
     for metric, title in {**METRICS, "seconds": "wall time of one fit (s)"}.items():
         print(f"\n{title}\n{metric_table(rows, metric)}")
+    if type_rows:
+        print(f"\n{TYPES_TITLE}\n{types_table(type_rows)}\n{types_tally(type_rows)}")
     print(f"\nwrote {paths['report']} in {total / 60:.1f} min")
     return 0
