@@ -142,6 +142,16 @@ ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
 )
 
 
+def describe_data(args: argparse.Namespace, shape: tuple[int, int], names, labels) -> None:
+    """Print what was read: rows, features (named when few) and the labels set aside."""
+    N, D = shape
+    about = f" ({', '.join(names)})" if names is not None and D <= 12 else ""
+    print(f"data: {args.data}: {N} samples x {D} features{about}")
+    if labels is not None:
+        what = f"column {args.label_column!r}" if args.label_column is not None else "labels"
+        print(f"      {what} set aside, not used for fitting")
+
+
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("data file options")
     g.add_argument("--format", choices=FORMATS, default=None,
@@ -286,19 +296,14 @@ def _fit(args: argparse.Namespace) -> int:
         # so that predict can match the columns of another file by name
         model.feature_names_in_ = np.asarray(names, dtype=object)
 
-    N, D = X.shape
-    about = f" ({', '.join(names)})" if names is not None and D <= 12 else ""
-    print(f"data: {args.data}: {N} samples x {D} features{about}")
-    if labels is not None:
-        what = f"column {args.label_column!r}" if args.label_column is not None else "labels"
-        print(f"      {what} set aside, not used for fitting")
+    describe_data(args, X.shape, names, labels)
     state = "converged" if model.converged_ else "not converged (raise --max-iter or --tol)"
     print(f"fit: {K} components in {seconds:.2f} s, {model.n_iter_} iterations, {state}")
     print(f"log-likelihood: {mean:.6g} per sample, {total:.6g} total")
     print(f"BIC: {bic:.6g}")
     print(f"{'cluster':>7} {'size':>8} {'share':>7} {'weight':>8}")
     for k in range(K):
-        print(f"{k:>7} {sizes[k]:>8} {sizes[k] / N:>7.1%} {model.weights_[k]:>8.4f}")
+        print(f"{k:>7} {sizes[k]:>8} {sizes[k] / X.shape[0]:>7.1%} {model.weights_[k]:>8.4f}")
     if out is not None:
         save(model, out)
         print(f"model: written to {out}")

@@ -18,6 +18,7 @@ from .model import (
     DATA_HELP,
     add_data_options,
     add_estimator_options,
+    describe_data,
     estimator_options,
     int_option,
     read_data,
@@ -126,12 +127,7 @@ def _select(args: argparse.Namespace) -> int:
             raise ValueError(f"--out {out} is a file; expected a directory")
         out.mkdir(parents=True, exist_ok=True)
     X, names, labels = read_data(args)
-    N, D = X.shape
-    about = f" ({', '.join(names)})" if names is not None and D <= 12 else ""
-    print(f"data: {args.data}: {N} samples x {D} features{about}")
-    if labels is not None:
-        what = f"column {args.label_column!r}" if args.label_column is not None else "labels"
-        print(f"      {what} set aside, not used for fitting")
+    describe_data(args, X.shape, names, labels)
     options = estimator_options(args)
     grid, types = args.n_components, args.covariance_types
     print(f"grid: K in {_show_grid(grid)} x covariance {', '.join(types)}: "
