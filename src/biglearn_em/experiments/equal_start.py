@@ -24,10 +24,8 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from .._covariance import NAMES as COVARIANCE_TYPES
 from ..mixture import BigLearnGaussianMixture
-
-#: scikit-learn's covariance types, in its order.
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 @dataclass(frozen=True)
