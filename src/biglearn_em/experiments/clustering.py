@@ -18,14 +18,12 @@ are picked on training likelihood.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from .._gaussian import floor_eigenvalues
@@ -289,12 +287,7 @@ def evaluate(name: str, method: str, split: Split, setting: Setting, seed: int) 
     """Fit ``method`` (a key of :data:`MAKERS`) on the training split and score
     its hard clusters and its density on the test split; only the fit is timed."""
     model = MAKERS[method](setting, seed)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        # a budget-capped fit is the experiment, not a problem
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(split.X_train)
-    seconds = time.perf_counter() - start
+    seconds = equal_start.timed_fit(model, split.X_train)
     pred = model.predict(split.X_test)
     if method == "k-means":
         ll = kmeans_log_likelihood(model, split.X_train, split.X_test, setting.eps)
