@@ -19,7 +19,7 @@ from conftest import blobs
 FAST = {"max_iter": 30, "restarts": 2, "restart_iter": 10, "patience": 5, "moves": 1}
 PNG = b"\x89PNG\r\n\x1a\n"
 TRUE_K = 4
-#: Only "full" is implemented today; test_select_model_compares_all_covariance_types
+#: The grid tests fit "full" only; test_select_model_compares_all_covariance_types
 #: covers the others.
 COVARIANCE = ["full"]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..experiments.equal_start import covariance_types_argument
 from ..persist import save
 from ..selection import COVARIANCE_TYPES, CRITERIA, ModelSelection, select_model
 from .model import (
@@ -59,15 +60,6 @@ def component_grid(text: str) -> list[int]:
     return sorted(values)
 
 
-def covariance_list(text: str) -> list[str]:
-    """Parse ``--covariance-types``: a comma list of scikit-learn's covariance types."""
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in names if t not in COVARIANCE_TYPES]
-    if not names or bad:
-        raise argparse.ArgumentTypeError(
-            f"expected a comma list of covariance types among {', '.join(COVARIANCE_TYPES)}; "
-            f"got {text!r}")
-    return list(dict.fromkeys(names))
 
 
 _folds = int_option(lambda v: v >= 2, "a number of folds >= 2")
@@ -87,8 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         required=True,
                         help="the Ks to try: A:B (inclusive), A:B:STEP, or a comma list of "
                              "these, e.g. 2:30 or 2:10,12,16")
-    select.add_argument("--covariance-types", metavar="T,...", type=covariance_list,
-                        default=["full"],
+    select.add_argument("--covariance-types", metavar="T,...", type=covariance_types_argument,
+                        default=("full",),
                         help="covariance types to try, comma-separated, among "
                              f"{', '.join(COVARIANCE_TYPES)} (default: full)")
     select.add_argument("--criterion", choices=CRITERIA, default="bic",

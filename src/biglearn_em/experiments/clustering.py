@@ -757,7 +757,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/OpenMP threads per fit (default 1; 0: the libraries' default)")
     parser.add_argument("--covariance-types", default=(), metavar="TYPES",
-                        type=equal_start.types_argument(),
+                        type=equal_start.covariance_types_argument,
                         help="also fit BigLearn-EM and scikit-learn's GaussianMixture of each "
                         "of these covariance types (comma-separated: "
                         f"{', '.join(equal_start.COVARIANCE_TYPES)}) from one shared k-means "

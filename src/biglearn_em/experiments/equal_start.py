@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,30 +133,30 @@ def start_log_likelihood(model, X: np.ndarray) -> float:
     return float(clone(model).set_params(max_iter=0).fit(X).score(X))
 
 
-def types_argument(allowed: Sequence[str] = COVARIANCE_TYPES, why: str = ""
-                   ) -> Callable[[str], tuple[str, ...]]:
-    """An argparse ``type`` for a comma-separated list of covariance types.
+def covariance_types_argument(text: str) -> tuple[str, ...]:
+    """An argparse ``type`` for a comma-separated list of covariance types
+    (``--covariance-types`` of ``reproduce`` and ``select``).
 
     Parameters
     ----------
-    allowed : sequence of str
-        The types the option accepts.
-    why : str
-        Appended to the error message (e.g. why a type is left out).
+    text : str
+        For example ``"diag,spherical"``.
 
     Returns
     -------
-    callable
-        Maps ``"diag,spherical"`` to ``("diag", "spherical")`` (duplicates
-        dropped, order kept); raises ``argparse.ArgumentTypeError`` naming the
-        allowed types for anything else.
+    tuple of str
+        ``("diag", "spherical")``: duplicates dropped, order kept.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For a name (an empty one included) that is not one of
+        :data:`COVARIANCE_TYPES`, naming them.
     """
-    def parse(text: str) -> tuple[str, ...]:
-        names = tuple(dict.fromkeys(n.strip() for n in text.split(",")))
-        bad = [n for n in names if n not in allowed]
-        if bad:
-            raise argparse.ArgumentTypeError(
-                f"unknown covariance type {bad[0]!r}: expected a "
-                f"comma-separated list of {', '.join(allowed)}" + (f" ({why})" if why else ""))
-        return names
-    return parse
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",")))
+    bad = [n for n in names if n not in COVARIANCE_TYPES]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown covariance type {bad[0]!r}: expected a comma list of covariance types "
+            f"among {', '.join(COVARIANCE_TYPES)}; got {text!r}")
+    return names

@@ -106,7 +106,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"),
                         help="precision of BigLearn-EM's data chunks (default float64)")
     parser.add_argument("--covariance-types", default=(), metavar="TYPES",
-                        type=equal_start.types_argument(TYPES),
+                        type=equal_start.covariance_types_argument,
                         help="instead of the full-covariance BigLearn-EM fit, fit BigLearn-EM "
                         "and scikit-learn's GaussianMixture of each of these covariance types "
                         f"({', '.join(TYPES)}, comma-separated) from one shared k-means start "
