@@ -23,8 +23,11 @@ _PARAM_FIELDS = ("weights", "means", "covs")
 _SCALARS = ("phase", "n_iter", "n_polish", "lower_bound", "converged", "best_ll", "reset_ll",
             "since_best", "lower_bounds", "history", "n_restarts", "n_refine", "candidate_ll",
             "n_moves", "moves_ll", "move_queue", "search_seed")
+#: Fields added after version 2 was first written: a checkpoint without them
+#: (an interrupted fit of an earlier release) resumes with their defaults.
+_LATER_SCALARS = ("origin_ll", "n_steps")
 #: The parameter sets a state may hold besides its current ones.
-_PARAM_SETS = ("params", "best", "candidate")
+_PARAM_SETS = ("params", "best", "candidate", "origin")
 
 
 def fingerprint(X, settings: dict) -> str:
@@ -106,7 +109,7 @@ def _put(arrays: dict, prefix: str, state: State, to_numpy: Callable) -> dict:
         if params is not None:
             for f in _PARAM_FIELDS:
                 arrays[f"{prefix}.{name}.{f}"] = to_numpy(getattr(params, f))
-    scalars = {name: getattr(state, name) for name in _SCALARS}
+    scalars = {name: getattr(state, name) for name in _SCALARS + _LATER_SCALARS}
     scalars["held"] = [name for name in _PARAM_SETS if getattr(state, name) is not None]
     return scalars
 
@@ -116,5 +119,6 @@ def _get(arrays: dict, prefix: str, scalars: dict, asarray: Callable) -> State:
         return Params(*(asarray(arrays[f"{prefix}.{name}.{f}"]) for f in _PARAM_FIELDS))
 
     values = {name: scalars[name] for name in _SCALARS}
+    values.update({name: scalars[name] for name in _LATER_SCALARS if name in scalars})
     held = {name: params(name) for name in scalars["held"] if name != "params"}
     return State(params("params"), **held, **values)

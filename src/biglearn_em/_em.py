@@ -193,6 +193,7 @@ class Result:
     converged: bool
     lower_bounds: list[float] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+    n_steps: int = 0
 
 
 @dataclass
@@ -206,7 +207,10 @@ class State:
     from the best snapshot) or "done". ``candidate`` is the best short run so
     far and ``candidate_ll`` its mean log-likelihood (on the search data);
     ``move_queue`` the proposals (i, j, k) left in this round of moves and
-    ``moves_ll`` the log-likelihood they must beat.
+    ``moves_ll`` the log-likelihood they must beat. ``origin`` is the fit's
+    start (its own initialisation, or the model a warm start continues) and
+    ``origin_ll`` its mean log-likelihood on all rows, once scored: the fit
+    never ends below it.
     """
 
     params: Params
@@ -231,6 +235,10 @@ class State:
     best_ll: float = -np.inf
     reset_ll: float = -np.inf
     since_best: int = 0
+    origin: Params | None = None
+    origin_ll: float | None = None
+    #: EM steps run in all phases (restarts, refinement, moves, views, polish).
+    n_steps: int = 0
     lower_bounds: list[float] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
 
@@ -239,19 +247,21 @@ class State:
               warm: bool = False) -> State:
         """``lower_bound`` is the likelihood a warm start continues from (plain
         EM compares its first step against it, as scikit-learn does). A warm
-        start continues with the views: restarts would compete with the fit it
-        continues, not continue it."""
+        start continues with the views, from itself as their first snapshot:
+        restarts would compete with the fit it continues, not continue it."""
         if settings.max_iter == 0:
             phase = "done"
         elif settings.plain:
             phase = "em"
         else:
             phase = "explore" if settings.restarts > 0 and not warm else "views"
-        return cls(params, phase, lower_bound=lower_bound)
+        return cls(params, phase, lower_bound=lower_bound, origin=params)
 
     def result(self) -> Result:
-        return Result(self.params, self.lower_bound, self.n_refine + self.n_iter + self.n_polish,
-                      self.converged, self.lower_bounds, self.history)
+        # n_iter: what max_iter bounds, the outer iterations of the views (of
+        # plain EM: its iterations); the other phases count in n_steps
+        return Result(self.params, self.lower_bound, self.n_iter, self.converged,
+                      self.lower_bounds, self.history, self.n_steps)
 
 
 def ensure_positive_definite(be: Backend, covs, floor: float) -> tuple[Any, int]:
@@ -336,6 +346,11 @@ def view_step(
     new = Params(smooth_weights(weights, smoothing), means, covs)
     ll = float(be.item(stats.ll) / stats.n - view.m * np.log(data.scale))
     return new, ll, repaired + fixed
+
+
+def score(data: Data, params: Params, settings: Settings) -> float:
+    """The mean log-likelihood of ``data`` under ``params`` (one E-step pass)."""
+    return view_step(data, params, joint_view(data.n_features), settings, 0.0)[1]
 
 
 def _e_step_part(part: Data, view: View, wh, centers, diagonal: bool) -> Any:
@@ -433,6 +448,14 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
     (``n_inner`` steps) in "views" and one EM step in "refine" and "polish".
     """
     search = search if search is not None else Search(data)
+    if state.origin_ll is None and state.origin is not None and state.phase != "em":
+        # the start, scored once on all rows: the fit never ends below it
+        state.origin_ll = score(data, state.origin, settings)
+    if state.phase == "views" and state.best is None:
+        # views that begin at the start (a warm start, or restarts=0): the
+        # start is their first snapshot, as the refined parameters are otherwise
+        _begin_views(search.data, data, state, settings,
+                     state.origin_ll if search.data is data else None)
     if state.phase == "explore":
         record = _explore_iteration(search, state, settings, rng)
     elif state.phase == "moves":
@@ -451,23 +474,23 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
 
 
 def _short_em(data: Data, params: Params, settings: Settings, max_steps: int
-              ) -> tuple[Params, float, int]:
+              ) -> tuple[Params, float, int, int]:
     """Plain EM steps until the mean log-likelihood changes by less than ``tol``
     or for ``max_steps`` steps. Returns the parameters, the last E-step's
-    log-likelihood and the repairs."""
+    log-likelihood, the repairs and the steps run."""
     view = joint_view(data.n_features)
-    ll, previous, repairs = -np.inf, -np.inf, 0
-    for _ in range(max_steps):
+    ll, previous, repairs, steps = -np.inf, -np.inf, 0, 0
+    for steps in range(1, max_steps + 1):  # noqa: B007 (steps is returned)
         params, ll, repaired = view_step(data, params, view, settings, 0.0)
         repairs += repaired
         if abs(ll - previous) < settings.tol:
             break
         previous = ll
-    return params, ll, repairs
+    return params, ll, repairs, steps
 
 
 def _move_em(data: Data, params: Params, settings: Settings, target: float
-             ) -> tuple[Params, float, int, bool]:
+             ) -> tuple[Params, float, int, bool, int]:
     """Plain EM from a proposal until its log-likelihood beats ``target`` by
     ``tol`` (kept), or until it has converged below it (a gain per step under
     ``tol / 100``; at most ``3 restart_iter`` steps). A proposal starts below
@@ -475,8 +498,8 @@ def _move_em(data: Data, params: Params, settings: Settings, target: float
     (measured on a 7 x 7 grid: gains of 1e-4 for 6 steps, then 5e-3), so the
     ordinary ``tol`` would stop it too soon.
 
-    Returns the parameters, the last E-step's log-likelihood, the repairs and
-    whether the proposal is kept. A kept proposal returns the parameters that
+    Returns the parameters, the last E-step's log-likelihood, the repairs,
+    whether the proposal is kept and the steps run. A kept proposal returns the parameters that
     E-step scored, not the M-step after it: with a large eigenvalue floor an
     M-step can lower the likelihood, and the next round's target must be the
     likelihood of the parameters kept, or rounds could accept moves back and
@@ -488,11 +511,11 @@ def _move_em(data: Data, params: Params, settings: Settings, target: float
         new, ll, repaired = view_step(data, params, view, settings, 0.0)
         repairs += repaired
         if ll > target + settings.tol:
-            return params, ll, repairs, True
+            return params, ll, repairs, True, step + 1
         if step >= 2 and ll - previous < 0.01 * settings.tol:
             break
         previous, params = ll, new
-    return params, ll, repairs, False
+    return params, ll, repairs, False, step + 1
 
 
 def _survey_cuts(search: Data, state: State, settings: Settings) -> np.ndarray:
@@ -560,7 +583,8 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
     covs = be.floor_eigenvalues(be.asarray(settings.covariance.from_dense(weights, covs)),
                                 settings.eig_floor)
     start = Params(be.asarray(weights), be.asarray(means), covs)
-    params, ll, repaired, accepted = _move_em(search, start, settings, state.moves_ll)
+    params, ll, repaired, accepted, steps = _move_em(search, start, settings, state.moves_ll)
+    state.n_steps += steps
     record = {"iteration": state.n_moves, "kind": "move", "m": search.n_features,
               "log_likelihood": ll, "repaired": repaired, "move": list(move),
               "accepted": accepted}
@@ -586,8 +610,9 @@ def _explore_iteration(search: Search, state: State, settings: Settings,
     record = {"iteration": state.n_restarts + 1, "kind": "restart", "m": D,
               "log_likelihood": None, "repaired": 0}
     # until converged: a restart costs what it needs, at most restart_iter steps
-    params, ll, record["repaired"] = _short_em(search.data, params, settings,
-                                               settings.restart_iter)
+    params, ll, record["repaired"], steps = _short_em(search.data, params, settings,
+                                                      settings.restart_iter)
+    state.n_steps += steps
     record["log_likelihood"] = ll
     state.lower_bounds.append(ll)
     if ll > state.candidate_ll + TIE:
@@ -601,12 +626,14 @@ def _explore_iteration(search: Search, state: State, settings: Settings,
     return record
 
 
-def _begin_views(search: Data, data: Data, state: State, settings: Settings) -> None:
-    """The refined parameters are the first snapshot: a fit never ends worse
-    than its refined start. Its likelihood is that of the search data."""
-    ll = state.lower_bound
-    if search is not data:
-        ll = view_step(search, state.params, joint_view(data.n_features), settings, 0.0)[1]
+def _begin_views(search: Data, data: Data, state: State, settings: Settings,
+                 ll: float | None = None) -> None:
+    """The parameters the views start from (the refined ones, or the start
+    itself) are the first snapshot: the views never end below them. Its
+    likelihood is that of the search data: ``ll`` when known; else the last
+    E-step's (``lower_bound``) when the search runs on all rows, or scored here."""
+    if ll is None:
+        ll = state.lower_bound if search is data else score(search, state.params, settings)
     state.best, state.best_ll = state.params, ll
     state.reset_ll, state.since_best = ll, 0
     state.lower_bound = -np.inf
@@ -631,6 +658,7 @@ def _views_iteration(
     smoothing = _smoothing(state, settings)
     for _ in range(settings.n_inner if view.m > 0 else 0):
         new, ll, repaired = view_step(data, state.params, view, settings, smoothing)
+        state.n_steps += 1
         record["repaired"] += repaired
         if view.kind == "joint":
             # the E-step scored the parameters the step started from
@@ -660,6 +688,23 @@ def _keep_best_polished(state: State) -> None:
     state.best, state.best_ll = None, -np.inf
 
 
+def _end_polish(data: Data, state: State, settings: Settings, last_ll: float) -> None:
+    """The polish's last M-step scored on all rows (one E-step pass): the fit
+    ends on the best of it, the best parameters the polish scored and the
+    fit's start, so that it never ends below its start, and ``lower_bound``
+    is the likelihood of the parameters it returns. A polish stopped by
+    ``max_iter`` has converged when that last step changed the likelihood by
+    less than ``tol`` (a warm refit with ``max_iter=1`` can converge)."""
+    ll = score(data, state.params, settings)
+    state.lower_bounds.append(ll)
+    if not state.converged:
+        state.converged = bool(abs(ll - last_ll) < settings.tol)
+    state.lower_bound = ll
+    _keep_best_polished(state)
+    if state.origin_ll is not None and state.origin_ll > state.lower_bound + 1e-10:
+        state.params, state.lower_bound = state.origin, state.origin_ll
+
+
 def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
     """One EM iteration of plain EM ("em": ``n_inner`` steps, as in a joint
     view), of the refinement or of the polish (one step each)."""
@@ -679,6 +724,7 @@ def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
     for _ in range(n_steps):
         scored = state.params
         state.params, ll, repaired = view_step(data, state.params, view, settings, smoothing)
+        state.n_steps += 1
         record["repaired"] += repaired
         record["log_likelihood"] = ll
         state.lower_bounds.append(ll)
@@ -692,7 +738,7 @@ def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
             break
     if state.converged or counts[phase] >= settings.max_iter:
         if phase == "polish":
-            _keep_best_polished(state)
+            _end_polish(data, state, settings, ll)
         state.phase = "views" if phase == "refine" else "done"
     if phase == "em":
         record["kind"] = "joint"

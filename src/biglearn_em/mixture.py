@@ -199,10 +199,17 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         deviations for "diag" and "spherical"), of the same shape.
     converged_ : bool
     n_iter_ : int
-        Refinement, outer (view) and polish iterations of the best
-        initialisation (the short runs and the moves are not counted).
+        Iterations of the best initialisation that ``max_iter`` bounds: its
+        outer iterations (views), or its EM iterations in plain-EM mode;
+        at most ``max_iter``.
+    n_em_steps_ : int
+        EM steps the best initialisation ran in all its phases (short runs,
+        refinement, moves, ``n_inner`` per view, polish): what the fit cost,
+        in passes over its data (the search rows or all rows).
     lower_bound_ : float
-        Mean training log-likelihood of the last E-step of the best fit.
+        Mean training log-likelihood of the best fit: of the parameters it
+        returns (scored on all rows after the polish), or in plain-EM mode of
+        those before the last M-step, as in scikit-learn.
     lower_bounds_ : list of float
         The joint mean log-likelihoods the best fit computed, in order: the
         end of each restart and each kept move, every joint view, every
@@ -398,6 +405,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self._set_params_from(best.params, data, _numpy_dtype(X), returns)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
+        self.n_em_steps_ = best.n_steps
         self.lower_bound_ = float(best.lower_bound)
         self.lower_bounds_ = [float(v) for v in best.lower_bounds]
         self.history_ = best.history
