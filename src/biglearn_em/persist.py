@@ -50,6 +50,10 @@ FORMAT_VERSION = 1
 #: Fitted parameter arrays, each of shape (K,), (K, D) or (K, D, D).
 PARAM_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 ENTRIES = (*PARAM_ARRAYS, "lower_bounds_", "meta", "history_")
+#: The first bytes of a zip archive, which an .npz file is.
+ZIP_MAGIC = b"PK\x03\x04"
+#: What a model file is, for the error that says a file is not one.
+NOT_A_MODEL = "expected an .npz archive written by biglearn-em fit --out or model.save"
 
 
 def save(model: BigLearnGaussianMixture, path: str | os.PathLike) -> Path:
@@ -140,17 +144,25 @@ def load_with_meta(path: str | os.PathLike) -> tuple[BigLearnGaussianMixture, di
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {path}")
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    # checked before numpy sees the file: numpy reads what is neither an .npz nor
+    # an .npy as a pickle, and its refusal would suggest unpickling the file
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{path} is not a biglearn-em model file (it holds a single array; "
+                         f"{NOT_A_MODEL})")
+    if not magic.startswith(ZIP_MAGIC):
+        raise ValueError(f"{path} is not a biglearn-em model file ({NOT_A_MODEL})")
     try:
         archive = np.load(path, allow_pickle=False)
-    except Exception as exc:  # a text file asks for pickle; others give OSError, EOFError...
-        raise ValueError(f"{path} is not a biglearn-em model file (not an .npz archive: "
-                         f"{_reason(exc)})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} is not a biglearn-em model file (it holds a single array)")
+    except Exception as exc:  # a damaged zip: BadZipFile, OSError, EOFError...
+        raise ValueError(f"{path} is not a biglearn-em model file (not a readable .npz "
+                         f"archive: {_reason(exc)})") from None
     with archive:
         files = set(archive.files)
         if "meta" not in files:
-            raise ValueError(f"{path} is not a biglearn-em model file (no 'meta' entry)")
+            raise ValueError(f"{path} is not a biglearn-em model file (no 'meta' entry; "
+                             f"{NOT_A_MODEL})")
         meta = _json_entry(path, archive, "meta")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None
@@ -238,7 +250,9 @@ def _json_scalar(value: Any) -> Any:
 
 # ---------------------------------------------------------------- reading
 def _reason(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+    text = str(exc) or type(exc).__name__
+    # numpy refuses an object array with advice to unpickle it: never pass that on
+    return "an array of Python objects, which is never read" if "pickle" in text else text
 
 
 def _read(path: Path, archive, name: str) -> np.ndarray:
