@@ -15,8 +15,20 @@ class UsageError(Exception):
     """A problem with what the user asked for: printed as one line, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as the command's other
+    errors are: the usage of a command with thirty options would bury the
+    line that says what is wrong. Sub-commands get this class too (argparse
+    gives subparsers the class of their parent)."""
+
+    def error(self, message: str):
+        listed = "commands" if self._subparsers is not None else "options"
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the "
+                     f"{listed})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="biglearn-em",
         description="Fit Gaussian mixtures with BigLearn-EM and reproduce the paper's results.",
     )
@@ -30,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the sub-command they were given to, whose --help lists its options
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 0
@@ -45,6 +59,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"biglearn-em: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, (UsageError, FileNotFoundError, ValueError, ImportError)) \
             else 1
+
+
+def _command_parser(parser: argparse.ArgumentParser,
+                    args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub-)sub-command that ``args`` ran."""
+    while parser._subparsers is not None:
+        action = next(a for a in parser._subparsers._group_actions
+                      if isinstance(a, argparse._SubParsersAction))
+        name = getattr(args, action.dest, None)
+        if name not in action.choices:
+            break
+        parser = action.choices[name]
+    return parser
 
 
 if __name__ == "__main__":
