@@ -90,12 +90,43 @@ def test_bad_cell_names_line_and_column(tmp_path):
 
 
 def test_empty_cell_and_non_finite_value_are_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"line 2, column 2: an empty cell"):
+    with pytest.raises(ValueError, match=r"line 2, column 2: an empty cell is a missing value"):
         read_table(write(tmp_path / "e.csv", "1,2\n3,\n"))
-    with pytest.raises(ValueError, match=r"data row 2, column 1 \('a'\) is not a finite"):
+    with pytest.raises(ValueError, match=r"line 3, column 1 \('a'\): 'nan' is a missing value"):
         read_table(write(tmp_path / "n.csv", "a,b\n1,2\nnan,4\n"))
-    with pytest.raises(ValueError, match=r"data row 1, column 2 is not a finite"):
+    with pytest.raises(ValueError, match=r"line 1, column 2: inf is not a finite number"):
         read_table(write(tmp_path / "i.csv", "1,inf\n"))
+
+
+@pytest.mark.parametrize("cell", ["NA", "na", "N/A", "NaN", "nan", "", "?", "null", "NULL",
+                                  "None", ".", "#N/A", "<NA>"])
+def test_missing_values_get_their_own_message(tmp_path, cell):
+    path = write(tmp_path / "d.csv", f"a,b\n1,2\n3,{cell}\n5,6\n")
+    with pytest.raises(ValueError) as exc:
+        read_table(path)
+    message = str(exc.value)
+    assert "line 3, column 2 ('b'): " in message and " is a missing value; " in message
+    assert "needs complete rows: drop the rows with missing values or impute them" in message
+    assert "label column" not in message  # the hint for a column of text
+
+
+def test_text_files_number_rows_by_their_line(tmp_path):
+    # a NaN and an empty cell in the same place are named alike: the line an editor shows,
+    # blank lines and the header counted
+    for cell in ("nan", ""):
+        path = write(tmp_path / "d.csv", f"a,b\n\n1,2\n3,{cell}\n")
+        with pytest.raises(ValueError, match=r"d\.csv, line 4, column 2 \('b'\): "):
+            read_table(path)
+
+
+def test_a_first_row_with_a_missing_value_is_data_not_a_header(tmp_path):
+    with pytest.raises(ValueError, match=r"line 1, column 1: 'NA' is a missing value"):
+        read_table(write(tmp_path / "d.csv", "NA,1\n2,3\n"))
+
+
+def test_plural_of_one_field(tmp_path):
+    with pytest.raises(ValueError, match=r"line 3: 1 field, expected 2"):
+        read_table(write(tmp_path / "d.csv", "a,b\n1,2\n3\n"))
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -129,6 +160,15 @@ def test_non_utf8_text_is_refused(tmp_path):
 
 
 # --------------------------------------------------------------------- npy
+def test_npy_nan_is_a_missing_value_in_its_data_row(tmp_path):
+    np.save(tmp_path / "d.npy", np.array([[1.0, 2.0], [3.0, np.nan]]))
+    with pytest.raises(ValueError, match=r"data row 2, column 2: NaN is a missing value; "):
+        read_table(tmp_path / "d.npy")
+    np.save(tmp_path / "i.npy", np.array([[1.0, -np.inf]]))
+    with pytest.raises(ValueError, match=r"data row 1, column 2: -inf is not a finite number"):
+        read_table(tmp_path / "i.npy")
+
+
 def test_npy(tmp_path):
     np.save(tmp_path / "d.npy", TABLE.astype(np.float32))
     X, names, labels = read_table(tmp_path / "d.npy")
@@ -141,8 +181,16 @@ def test_npy(tmp_path):
 
 def test_npy_refuses_objects_and_wrong_shapes(tmp_path):
     np.save(tmp_path / "o.npy", np.array([[1, "a"]], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match=r"not a readable \.npy array file"):
+    with pytest.raises(ValueError, match=r"o\.npy holds Python objects \(dtype object\), which "
+                                         r"are never read: save an array of numbers$") as exc:
         read_table(tmp_path / "o.npy")
+    assert "pickle" not in str(exc.value).replace(str(tmp_path), "")
+    # numpy takes a file without its header for a pickle; the refusal must not say so
+    write(tmp_path / "t.npy", "a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"t\.npy is not a \.npy array file \(no NumPy header"
+                       ) as exc:
+        read_table(tmp_path / "t.npy")
+    assert "pickle" not in str(exc.value).replace(str(tmp_path), "")
     np.save(tmp_path / "v.npy", np.arange(3.0))
     with pytest.raises(ValueError, match=r"expected a 2-D array .* got shape \(3,\)"):
         read_table(tmp_path / "v.npy")
@@ -169,7 +217,8 @@ def test_parquet_errors_name_the_column(tmp_path):
     with pytest.raises(ValueError, match=r"column 2 \('kind'\) has type string"):
         read_table(tmp_path / "t.parquet")
     pq.write_table(pa.table({"a": [1.0, None, 3.0]}), tmp_path / "n.parquet")
-    with pytest.raises(ValueError, match=r"data row 2, column 1 \('a'\) is missing"):
+    with pytest.raises(ValueError, match=r"data row 2, column 1 \('a'\) is missing \(null\); "
+                                         r"biglearn-em needs complete rows"):
         read_table(tmp_path / "n.parquet")
     write(tmp_path / "junk.parquet", "not parquet at all\n")
     with pytest.raises(ValueError, match=r"junk\.parquet is not a readable Parquet file"):
@@ -179,7 +228,8 @@ def test_parquet_errors_name_the_column(tmp_path):
 def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
     pq.write_table(pa.table({"a": [1.0, 2.0]}), tmp_path / "d.parquet")
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import now fails
-    with pytest.raises(ValueError, match=r"needs pyarrow: pip install 'biglearn-em\[io\]'"):
+    with pytest.raises(ValueError, match=r"needs pyarrow: pip install pyarrow \(from a "
+                                         r"biglearn-em clone: pip install -e '\.\[io\]'\)"):
         read_table(tmp_path / "d.parquet")
 
 

@@ -289,7 +289,7 @@ def test_select_command_without_matplotlib_says_how_to_get_the_figure(
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "sel").iterdir()) == [
         "model.npz", "selection.csv", "selection.md"]
-    how = "pip install 'biglearn-em[plot]'"
+    how = "pip install matplotlib (from a biglearn-em clone: pip install -e '.[plot]')"
     assert how in out and how in (tmp_path / "sel" / "selection.md").read_text()
 
 

@@ -14,6 +14,8 @@ and nothing but the path and a row range travels in the graph):
 Problems found without reading the data (a missing file, a column that is
 not numeric, an unknown column) are raised at once as ``ValueError``; a
 missing value is found when its block is read, and named by file and row.
+An index column is found by its name only (an empty name or pandas'
+``__index_level_0__``): its values would cost a pass over the data.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ def _dask_array():
     try:
         import dask.array as da
     except ImportError:
-        raise ValueError("streaming data in chunks needs Dask: pip install "
-                         "'biglearn-em[dask]'") from None
+        from .io import install_hint
+
+        raise ValueError("streaming data in chunks needs Dask: "
+                         f"{install_hint('dask', 'dask[array] distributed zarr')}") from None
     return da
 
 
@@ -60,7 +64,8 @@ def _parquet_files(path: Path) -> list[Path]:
 
 
 def open_lazy(path: str | Path, fmt: str, *, label_column: str | int | None = None,
-              columns: Sequence[str | int] | None = None):
+              columns: Sequence[str | int] | None = None,
+              index_column: str | int | None = "auto", return_index: bool = False):
     """The feature columns of a large data file or folder as a lazy float
     Dask array (n_samples, n_features), and the column names (or None).
 
@@ -68,13 +73,21 @@ def open_lazy(path: str | Path, fmt: str, *, label_column: str | int | None = No
     ----------
     path : str or Path
     fmt : {"npy", "parquet", "zarr"}
-    label_column, columns
-        As :func:`biglearn_em.io.read_table`: a column to leave out (labels)
-        and the feature columns to keep.
+    label_column, columns, index_column
+        As :func:`biglearn_em.io.read_table`: a column to leave out (labels),
+        the feature columns to keep and a column of row names or numbers to
+        leave out; "auto" looks at the first column's name only.
+    return_index : bool, default=False
+        Also return the column left out as an index (an
+        :class:`~biglearn_em.io.IndexColumn`, or None).
     """
-    from .io import _pick
+    X, names, index = _open_lazy(Path(path), fmt, label_column, columns, index_column)
+    return (X, names, index) if return_index else (X, names)
 
-    path = Path(path)
+
+def _open_lazy(path: Path, fmt: str, label_column, columns, index_column):
+    from .io import _label_index, _pick, find_index_column
+
     if not path.exists():
         raise FileNotFoundError(f"no such data file or folder: {path}")
     da = _dask_array()
@@ -84,19 +97,22 @@ def open_lazy(path: str | Path, fmt: str, *, label_column: str | int | None = No
         except Exception as exc:  # zarr raises several types for what is not an array
             raise ValueError(f"{path} is not a readable Zarr array ({exc})") from None
         _check_shape(path, X.shape, X.dtype)
-        label_j, idx = _pick(path, label_column, columns, None, X.shape[1])
-        return _columns(X, idx), None
+        label_j = _label_index(path, label_column, None, X.shape[1])
+        index = find_index_column(path, index_column, None, X.shape[1], label_j, columns, None)
+        return _columns(X, _pick(path, label_j, columns, None, X.shape[1], index)), None, index
     if fmt == "npy":
         mm = _open_npy(path)
         _check_shape(path, mm.shape, mm.dtype)
-        label_j, idx = _pick(path, label_column, columns, None, mm.shape[1])
+        label_j = _label_index(path, label_column, None, mm.shape[1])
+        index = find_index_column(path, index_column, None, mm.shape[1], label_j, columns, None)
+        idx = _pick(path, label_j, columns, None, mm.shape[1], index)
         rows = max(1, BLOCK_BYTES // (8 * mm.shape[1]))
         blocks = [da.from_delayed(_delayed(_npy_rows)(str(path), s, min(s + rows, len(mm)), idx),
                                   shape=(min(s + rows, len(mm)) - s, len(idx)), dtype=np.float64)
                   for s in range(0, len(mm), rows)]
-        return da.concatenate(blocks), None
+        return da.concatenate(blocks), None, index
     if fmt == "parquet":
-        return _open_parquet(path, label_column, columns)
+        return _open_parquet(path, label_column, columns, index_column)
     raise ValueError(f"format {fmt!r} cannot be streamed; use one of {', '.join(LAZY_FORMATS)}")
 
 
@@ -120,9 +136,20 @@ def _check_shape(path: Path, shape, dtype) -> None:
 
 
 def _open_npy(path: Path) -> np.ndarray:
+    from .io import NPY_MAGIC
+
+    with open(path, "rb") as fh:
+        if fh.read(len(NPY_MAGIC)) != NPY_MAGIC:  # numpy would take it for a pickle
+            raise ValueError(f"{path} is not a .npy array file (no NumPy header, as numpy.save "
+                             "writes)")
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for non-.npy content
+    except ValueError as exc:
+        if "pickle" in str(exc):  # an object array: numpy reads it only by unpickling
+            raise ValueError(f"{path} holds Python objects (dtype object), which are never "
+                             "read: save an array of numbers") from None
+        raise ValueError(f"{path} is not a readable .npy array file ({exc})") from None
+    except Exception as exc:  # numpy raises several types for damaged content
         raise ValueError(f"{path} is not a readable .npy array file ({exc})") from None
 
 
@@ -132,8 +159,8 @@ def _npy_rows(path: str, start: int, stop: int, idx: list[int]) -> np.ndarray:
     return np.ascontiguousarray(block[:, idx])
 
 
-def _open_parquet(path: Path, label_column, columns):
-    from .io import _check_numeric_column, _pick, _pyarrow_parquet
+def _open_parquet(path: Path, label_column, columns, index_column):
+    from .io import _check_numeric_column, _label_index, _pick, _pyarrow_parquet, find_index_column
 
     pq = _pyarrow_parquet()
     da = _dask_array()
@@ -146,7 +173,9 @@ def _open_parquet(path: Path, label_column, columns):
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
         raise ValueError(f"{path} is not readable as Parquet ({exc})") from None
     names = list(schema.names)
-    label_j, idx = _pick(path, label_column, columns, names, len(names))
+    label_j = _label_index(path, label_column, names, len(names))
+    index = find_index_column(path, index_column, names, len(names), label_j, columns, None)
+    idx = _pick(path, label_j, columns, names, len(names), index)
     for j in idx:
         _check_numeric_column(path, j, names, schema.field(j).type)
     picked = [names[j] for j in idx]
@@ -161,12 +190,14 @@ def _open_parquet(path: Path, label_column, columns):
                                               shape=(n, len(picked)), dtype=np.float64))
     if not blocks:
         raise ValueError(f"{path}: no data rows")
-    return da.concatenate(blocks), picked
+    return da.concatenate(blocks), picked, index
 
 
 def _parquet_rows(path: str, group: int, columns: list[str]) -> np.ndarray:
     """Row group ``group`` of a Parquet file, the named columns, as float64 (on a worker)."""
     import pyarrow.parquet as pq
+
+    from .io import MISSING_HINT
 
     table = pq.ParquetFile(path).read_row_group(group, columns=columns)
     out = np.empty((table.num_rows, len(columns)))
@@ -175,6 +206,6 @@ def _parquet_rows(path: str, group: int, columns: list[str]) -> np.ndarray:
         if col.null_count:
             row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
             raise ValueError(f"{path}: row {row + 1} of row group {group}, column {name!r} "
-                             "is missing (null)")
+                             f"is missing (null); {MISSING_HINT}")
         out[:, j] = col.to_numpy(zero_copy_only=False)
     return out

@@ -6,7 +6,12 @@ also gzip-compressed as ``.csv.gz`` and so on), NumPy
 ``.npy``, Parquet (needs the optional ``pyarrow``), MATLAB ``.mat`` files of
 the paper's layout and LIBSVM / svmlight files. Every problem is raised as a
 ``ValueError`` (``FileNotFoundError`` for a missing file) whose message names
-the file and, where it applies, the row and column.
+the file and, where it applies, the row and column: in text files the line as
+an editor numbers it, in binary files the data row (1-based).
+
+A first column that only numbers or names the rows (what R's ``write.csv`` and
+pandas' ``to_csv`` write) is recognised and left out of the features; see
+``index_column`` of :func:`read_table`.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import contextlib
 import csv
 import gzip
 import io
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 import numpy as np
 
@@ -40,6 +46,48 @@ TEXT_FORMATS = ("csv", "tsv", "txt")
 
 Table = tuple[np.ndarray, "list[str] | None", "np.ndarray | None"]
 
+#: Cell texts read as a missing value, in lower case: what R, pandas and
+#: spreadsheets write for one, '?' (UCI files) and '.' (SAS and Stata exports).
+MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "+nan", "null", "none", "<na>", "#n/a",
+                     "#na", "?", "."})
+#: What to do about a missing value: the estimator has no model of them.
+MISSING_HINT = ("biglearn-em needs complete rows: drop the rows with missing values or "
+                "impute them first")
+#: Fewest rows for a first column of 1..N or 0..N-1 to count as row numbers:
+#: in two rows a feature matches a count too easily.
+INDEX_MIN_ROWS = 3
+
+
+class IndexColumn(NamedTuple):
+    """A column of row names or row numbers, left out of the features.
+
+    ``position`` is 0-based in the file, ``name`` the header (None without
+    one) and ``why`` what made it an index: "an empty header", "a pandas
+    index", "values 1..N", "values 0..N-1" or "given".
+    """
+
+    position: int
+    name: str | None
+    why: str
+
+    def note(self, keep: str) -> str:
+        """One line saying that the column was left out; ``keep`` names the
+        setting that keeps it (e.g. "--index-column none")."""
+        named = "" if self.name is None else f" ({self.name!r})"
+        return (f"column {self.position + 1}{named} read as a row index ({self.why}) and left "
+                f"out; {keep} keeps it")
+
+
+def install_hint(extra: str, packages: str) -> str:
+    """How to install an optional dependency: biglearn-em is on no package
+    index, so its extras install only from a clone."""
+    return f"pip install {packages} (from a biglearn-em clone: pip install -e '.[{extra}]')"
+
+
+def plural(n: int, noun: str) -> str:
+    """``n`` and ``noun``, with an "s" unless n is 1: "1 feature", "3 features"."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
 
 def read_table(
     path: str | Path,
@@ -49,7 +97,9 @@ def read_table(
     columns: Sequence[str | int] | None = None,
     header: bool | None = None,
     n_features: int | None = None,
-) -> Table:
+    index_column: str | int | None = "auto",
+    return_index: bool = False,
+) -> Table | tuple[np.ndarray, list[str] | None, np.ndarray | None, IndexColumn | None]:
     """Read a data file as a float64 matrix.
 
     Parameters
@@ -65,14 +115,30 @@ def read_table(
         Parquet only: ``.mat`` and LIBSVM files carry their labels already.
     columns : sequence of str or int, default=None
         The feature columns to keep, in this order, by name or 0-based index;
-        None keeps every column but the label column. For ``.mat`` files the
-        indices count the features (the label column is not one of them).
+        None keeps every column but the label and index columns. For ``.mat``
+        files the indices count the features (the label column is not one of
+        them).
     header : bool, default=None
         Whether the first row of a text file holds column names; None decides
-        from the row: it is a header when one of its cells is not a number.
+        from the row: it is a header when one of its cells is not a number
+        (nor a missing value). A header one field shorter than the rows (R's
+        ``write.table``) names all columns but the first, the row names.
     n_features : int, default=None
         LIBSVM only: the number of features (a file that happens not to use
         the last features would otherwise come out narrower).
+    index_column : "auto", str, int or None, default="auto"
+        A column of row names or row numbers, left out (text, ``.npy`` and
+        Parquet). "auto": the first column when its header is empty (R's
+        ``write.csv``, pandas' ``to_csv``) or when its values are exactly 1,
+        2, ..., N or 0, 1, ..., N-1 in order (N >= 3), and a column pandas
+        wrote as its index (``__index_level_0__``, in Parquet files). Only the
+        first column is tested for a count; nothing is left out when
+        ``columns`` picks the features or when no other feature would
+        remain. A name or 0-based index: that column. None: no index column.
+    return_index : bool, default=False
+        Also return the column left out as an index (an :class:`IndexColumn`,
+        or None). Without it a column found by "auto" is announced by a
+        ``UserWarning``.
 
     Returns
     -------
@@ -84,21 +150,27 @@ def read_table(
     labels : ndarray of shape (n_samples,) or None
         The label column, the ``.mat`` labels or the LIBSVM targets; numbers
         where every label is one, strings otherwise.
+    index : IndexColumn or None
+        Only with ``return_index``: the column left out as an index.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` is not a file.
     ValueError
-        If the file cannot be read, a cell is not a finite number, a column
-        is unknown, or there are no rows or no feature columns.
+        If the file cannot be read, a cell is missing or not a finite number,
+        a column is unknown, or there are no rows or no feature columns.
     """
     path = Path(path)
     fmt = _format(path, fmt)
 
+    index = None
     if fmt in ("mat", "libsvm"):
         if label_column is not None:
             raise ValueError(f"{path}: a {fmt} file holds its labels itself; drop the label "
+                             "column option")
+        if index_column not in (None, "auto"):
+            raise ValueError(f"{path}: a {fmt} file has no index column; drop the index "
                              "column option")
         if fmt == "mat":
             from .datasets import load_mat
@@ -112,22 +184,34 @@ def read_table(
             X = X[:, idx]
     elif fmt == "npy":
         table = _read_npy(path)
-        label_j, idx = _pick(path, label_column, columns, None, table.shape[1])
+        label_j = _label_index(path, label_column, None, table.shape[1])
+        index = find_index_column(path, index_column, None, table.shape[1], label_j, columns,
+                                  lambda: table[:, 0])
+        idx = _pick(path, label_j, columns, None, table.shape[1], index)
         X, names, labels = table[:, idx], None, None
         if label_j is not None:
             labels = table[:, label_j]
             if np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
                 labels = labels.astype(np.int64)
     elif fmt == "parquet":
-        X, names, labels = _read_parquet(path, label_column, columns)
+        X, names, labels, index = _read_parquet(path, label_column, columns, index_column)
     else:
-        X, names, labels = _read_text(path, fmt, label_column, columns, header)
+        X, names, labels, index = _read_text(path, fmt, label_column, columns, header,
+                                             index_column)
     if X.shape[0] == 0:
         raise ValueError(f"{path}: no data rows")
     if X.shape[1] == 0:
         raise ValueError(f"{path}: no feature columns")
-    _check_finite(path, X, names)
-    return np.ascontiguousarray(X, dtype=np.float64), names, labels
+    if fmt not in TEXT_FORMATS:  # text files were checked cell by cell, by line
+        _check_finite(path, X, names)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if return_index:
+        return X, names, labels, index
+    if index is not None and index.why != "given":
+        import warnings
+
+        warnings.warn(f"{path}: {index.note('index_column=None')}", UserWarning, stacklevel=2)
+    return X, names, labels
 
 
 def column_names(path: str | Path, *, fmt: str | None = None,
@@ -156,11 +240,11 @@ def column_names(path: str | Path, *, fmt: str | None = None,
     if first is None:
         return None
     delimiter = _delimiter(fmt, first)
-    cells = first.split() if delimiter is None else next(
+    cells = _split_whitespace(first) if delimiter is None else next(
         csv.reader(io.StringIO(first), delimiter=delimiter))
     cells = [c.strip() for c in cells]
     if header is None:
-        header = any(c and not _is_number(c) for c in cells)
+        header = _looks_like_header(cells)
     return cells if header else None
 
 
@@ -236,25 +320,82 @@ def _column_index(path: Path, spec: str | int, names: list[str] | None, n_cols: 
     return spec % n_cols
 
 
-def _pick(path: Path, label_column: str | int | None, columns: Sequence[str | int] | None,
-          names: list[str] | None, width: int) -> tuple[int | None, list[int]]:
-    """Index of the label column (or None) and indices of the feature columns."""
-    label_j = None if label_column is None else _column_index(path, label_column, names, width)
+def _label_index(path: Path, label_column: str | int | None, names: list[str] | None,
+                 width: int) -> int | None:
+    return None if label_column is None else _column_index(path, label_column, names, width)
+
+
+def find_index_column(path: Path, index_column: str | int | None, names: list[str] | None,
+                      width: int, label_j: int | None, columns: Sequence[str | int] | None,
+                      first_values: Callable[[], np.ndarray | None] | None) -> IndexColumn | None:
+    """The column to leave out as an index, as ``index_column`` of
+    :func:`read_table` says, or None.
+
+    ``first_values`` gives the values of the first column as floats (None
+    when they are not all numbers); None when they cannot be read cheaply
+    (streamed data), and then only the header decides.
+    """
+    if index_column is None:
+        return None
+    if index_column != "auto":
+        j = _column_index(path, index_column, names, width)
+        if j == label_j:
+            raise ValueError(f"{path}: {_column_text(j, names)} is both the index column and "
+                             "the label column")
+        return IndexColumn(j, None if names is None else names[j], "given")
+    # "auto" guesses only where the user has not said which columns are features,
+    # and never takes the last feature
+    others = width - 1 - (label_j is not None)
+    if columns is not None or label_j == 0 or others < 1:
+        return None
+    # pandas writes a named index as this column of a Parquet file, after the others
+    pandas = [j for j, n in enumerate(names or ()) if n.startswith("__index_level_")]
+    if pandas and pandas[0] != label_j:
+        return IndexColumn(pandas[0], names[pandas[0]], "a pandas index")
+    name = None if names is None else names[0]
+    if name == "":
+        return IndexColumn(0, name, "an empty header")
+    values = None if first_values is None else first_values()
+    if values is None or len(values) < INDEX_MIN_ROWS:
+        return None
+    count = np.arange(len(values), dtype=np.float64)
+    for start, why in ((1, "values 1..N"), (0, "values 0..N-1")):
+        if np.array_equal(values, count + start):
+            return IndexColumn(0, name, why)
+    return None
+
+
+def _pick(path: Path, label_j: int | None, columns: Sequence[str | int] | None,
+          names: list[str] | None, width: int, index: IndexColumn | None = None) -> list[int]:
+    """Indices of the feature columns: ``columns``, or every column but the
+    label column ``label_j`` and the index column."""
+    left_out = {label_j, None if index is None else index.position} - {None}
     if columns is None:
-        return label_j, [j for j in range(width) if j != label_j]
+        return [j for j in range(width) if j not in left_out]
     idx = [_column_index(path, c, names, width) for c in columns]
-    if label_j in idx:
-        raise ValueError(f"{path}: {_column_text(label_j, names)} is both the label column "
-                         "and a feature column")
-    return label_j, idx
+    for j in idx:
+        if j == label_j:
+            raise ValueError(f"{path}: {_column_text(j, names)} is both the label column "
+                             "and a feature column")
+        if j in left_out:
+            raise ValueError(f"{path}: {_column_text(j, names)} is both the index column "
+                             "and a feature column")
+    return idx
 
 
 def _check_finite(path: Path, X: np.ndarray, names: list[str] | None) -> None:
+    """Refuse NaN (a missing value) and infinities, naming the data row."""
     bad = np.argwhere(~np.isfinite(X))
     if len(bad):
         r, c = (int(v) for v in bad[0])
-        raise ValueError(f"{path}: value {X[r, c]} at data row {r + 1}, "
-                         f"{_column_text(c, names)} is not a finite number")
+        raise ValueError(f"{path}: data row {r + 1}, {_cell_problem(X[r, c], c, names)}")
+
+
+def _cell_problem(value: float, j: int, names: list[str] | None) -> str:
+    """What is wrong with a value that is not finite, after its row."""
+    if np.isnan(value):
+        return f"{_column_text(j, names)}: NaN is a missing value; {MISSING_HINT}"
+    return f"{_column_text(j, names)}: {value} is not a finite number"
 
 
 def _column_text(j: int, names: list[str] | None) -> str:
@@ -263,7 +404,9 @@ def _column_text(j: int, names: list[str] | None) -> str:
 
 # ------------------------------------------------------------ delimited text
 def _read_text(path: Path, fmt: str, label_column: str | int | None,
-               columns: Sequence[str | int] | None, header: bool | None) -> Table:
+               columns: Sequence[str | int] | None, header: bool | None,
+               index_column: str | int | None
+               ) -> tuple[np.ndarray, list[str] | None, np.ndarray | None, IndexColumn | None]:
     with _open_text(path) as fh:
         text = fh.read()
     lines = text.splitlines()
@@ -273,7 +416,7 @@ def _read_text(path: Path, fmt: str, label_column: str | int | None,
     delimiter = _delimiter(fmt, first)
     if delimiter is None:  # runs of whitespace
         # (file line number, fields) of every non-blank line
-        rows = [(i + 1, ln.split()) for i, ln in enumerate(lines) if ln.strip()]
+        rows = [(i + 1, _split_whitespace(ln)) for i, ln in enumerate(lines) if ln.strip()]
     else:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         rows = []
@@ -281,11 +424,14 @@ def _read_text(path: Path, fmt: str, label_column: str | int | None,
             if any(f.strip() for f in fields):
                 rows.append((reader.line_num, [f.strip() for f in fields]))
     if header is None:
-        header = any(cell and not _is_number(cell) for cell in rows[0][1])
+        header = _looks_like_header(rows[0][1])
     names = None
     if header:
         names = [cell.strip() for cell in rows[0][1]]
         rows = rows[1:]
+        if rows and all(len(fields) == len(names) + 1 for _, fields in rows):
+            # R's write.table: the header leaves out the column of row names
+            names.insert(0, "")
         seen: dict[str, int] = {}
         for j, name in enumerate(names):
             if name in seen:
@@ -295,29 +441,66 @@ def _read_text(path: Path, fmt: str, label_column: str | int | None,
     width = len(names) if names is not None else len(rows[0][1]) if rows else 0
     for line_no, fields in rows:
         if len(fields) != width:
-            raise ValueError(f"{path}, line {line_no}: {len(fields)} fields, expected {width}")
+            raise ValueError(f"{path}, line {line_no}: {plural(len(fields), 'field')}, "
+                             f"expected {width}")
 
-    label_j, feature_js = _pick(path, label_column, columns, names, width)
+    def first_values() -> np.ndarray | None:
+        try:
+            return np.array([fields[0] for _, fields in rows], dtype=np.float64)
+        except ValueError:
+            return None
+
+    label_j = _label_index(path, label_column, names, width)
+    index = find_index_column(path, index_column, names, width, label_j, columns, first_values)
+    feature_js = _pick(path, label_j, columns, names, width, index)
     cells = [[fields[j] for j in feature_js] for _, fields in rows]
     try:
         X = np.array(cells, dtype=np.float64).reshape(len(rows), len(feature_js))
-    except ValueError:  # cell by cell, to name the one that is not a number
-        X = np.empty((len(rows), len(feature_js)))
-        for i, (line_no, fields) in enumerate(rows):
-            for jj, j in enumerate(feature_js):
-                try:
-                    X[i, jj] = float(fields[j])
-                except ValueError:
-                    what = "an empty cell" if not fields[j] else f"{fields[j]!r} is not a number"
-                    hint = "" if not fields[j] or label_column is not None or columns else (
-                        " (set a label column aside or pick the feature columns)")
-                    raise ValueError(f"{path}, line {line_no}, {_column_text(j, names)}: "
-                                     f"{what}{hint}") from None
+        ok = bool(np.isfinite(X).all())
+    except ValueError:  # a cell that is not a number
+        ok = False
+    if not ok:  # cell by cell, to name the first bad one by its line
+        hint = "" if label_column is not None or columns else (
+            " (set a label column aside or pick the feature columns)")
+        for line_no, fields in rows:
+            for j in feature_js:
+                problem = _text_cell_problem(fields[j], j, names, hint)
+                if problem is not None:
+                    raise ValueError(f"{path}, line {line_no}, {problem}")
     labels = None
     if label_j is not None:
         labels = _labels([fields[label_j] for _, fields in rows])
     feature_names = None if names is None else [names[j] for j in feature_js]
-    return X, feature_names, labels
+    return X, feature_names, labels, index
+
+
+def _text_cell_problem(cell: str, j: int, names: list[str] | None, hint: str) -> str | None:
+    """What is wrong with a text cell as a feature value, after its line; None if nothing."""
+    if cell.lower() in MISSING:
+        shown = "an empty cell" if not cell else repr(cell)
+        return f"{_column_text(j, names)}: {shown} is a missing value; {MISSING_HINT}"
+    try:
+        value = float(cell)
+    except ValueError:
+        return f"{_column_text(j, names)}: {cell!r} is not a number{hint}"
+    return None if np.isfinite(value) else _cell_problem(value, j, names)
+
+
+def _looks_like_header(cells: list[str]) -> bool:
+    """A first row is a header when one of its cells is neither a number nor a
+    missing value (a data row may hold 'NA')."""
+    return any(c.lower() not in MISSING and not _is_number(c) for c in cells)
+
+
+#: A field of a whitespace-separated line: a double-quoted string (quotes
+#: doubled inside, as R's write.table writes them) or a run of other characters.
+_FIELD = re.compile(r'"((?:[^"]|"")*)"|(\S+)')
+
+
+def _split_whitespace(line: str) -> list[str]:
+    """The fields of a line of whitespace-separated text, quotes removed."""
+    return [m.group(2) if m.group(1) is None else m.group(1).replace('""', '"')
+            for m in _FIELD.finditer(line)]
 
 
 def _delimiter(fmt: str, first_line: str) -> str | None:
@@ -349,10 +532,26 @@ def _labels(values: list[str]) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ binary
+#: The first bytes of every .npy file.
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def _read_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as fh:
+        magic = fh.read(len(NPY_MAGIC))
+    if magic != NPY_MAGIC:
+        # checked here: numpy reads a file without the header as a pickle, and
+        # its refusal would suggest unpickling a data file
+        raise ValueError(f"{path} is not a .npy array file (no NumPy header, as numpy.save "
+                         "writes)")
     try:
         arr = np.load(path, allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for non-.npy content
+    except ValueError as exc:
+        if "pickle" in str(exc):  # the one array numpy will not read without unpickling
+            raise ValueError(f"{path} holds Python objects (dtype object), which are never "
+                             "read: save an array of numbers") from None
+        raise ValueError(f"{path} is not a readable .npy array file ({exc})") from None
+    except Exception as exc:  # truncated data: OSError, EOFError...
         raise ValueError(f"{path} is not a readable .npy array file ({exc})") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
         raise ValueError(f"{path}: expected an array of numbers; got dtype "
@@ -364,7 +563,8 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def _read_parquet(path: Path, label_column: str | int | None,
-                  columns: Sequence[str | int] | None) -> Table:
+                  columns: Sequence[str | int] | None, index_column: str | int | None
+                  ) -> tuple[np.ndarray, list[str], np.ndarray | None, IndexColumn | None]:
     pq = _pyarrow_parquet()
 
     try:
@@ -372,7 +572,17 @@ def _read_parquet(path: Path, label_column: str | int | None,
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
         raise ValueError(f"{path} is not a readable Parquet file ({exc})") from None
     names = list(table.column_names)
-    label_j, feature_js = _pick(path, label_column, columns, names, len(names))
+
+    def first_values() -> np.ndarray | None:
+        col = table.column(0)
+        if col.null_count or not _is_numeric_type(col.type):
+            return None
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+    label_j = _label_index(path, label_column, names, len(names))
+    index = find_index_column(path, index_column, names, len(names), label_j, columns,
+                              first_values)
+    feature_js = _pick(path, label_j, columns, names, len(names), index)
     cols = []
     for j in feature_js:
         col = table.column(j)
@@ -380,23 +590,27 @@ def _read_parquet(path: Path, label_column: str | int | None,
         if col.null_count:
             row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
             raise ValueError(f"{path}: data row {row + 1}, {_column_text(j, names)} is "
-                             "missing (null)")
+                             f"missing (null); {MISSING_HINT}")
         cols.append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64))
     X = np.column_stack(cols) if cols else np.empty((table.num_rows, 0))
     labels = None
     if label_j is not None:
         labels = np.asarray(table.column(label_j).to_numpy(zero_copy_only=False))
-    return X, [names[j] for j in feature_js], labels
+    return X, [names[j] for j in feature_js], labels, index
+
+
+def _is_numeric_type(arrow_type) -> bool:
+    import pyarrow as pa
+
+    t = arrow_type
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+            or pa.types.is_decimal(t))
 
 
 def _check_numeric_column(path: Path, j: int, names: list[str], arrow_type) -> None:
     """Raise a ValueError unless column ``j`` of a Parquet file holds numbers."""
-    import pyarrow as pa
-
-    t = arrow_type
-    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-            or pa.types.is_decimal(t)):
-        raise ValueError(f"{path}: {_column_text(j, names)} has type {t}, not numbers "
+    if not _is_numeric_type(arrow_type):
+        raise ValueError(f"{path}: {_column_text(j, names)} has type {arrow_type}, not numbers "
                          "(set a label column aside or pick columns)")
 
 
@@ -404,8 +618,8 @@ def _pyarrow_parquet():
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise ValueError("reading Parquet files needs pyarrow: pip install "
-                         "'biglearn-em[io]'") from None
+        raise ValueError(f"reading Parquet files needs pyarrow: {install_hint('io', 'pyarrow')}"
+                         ) from None
     return pq
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._lazy_io import lazy_format, open_lazy
 from .._progress import Progress
-from ..io import FORMATS, column_names, data_format, read_table
+from ..io import FORMATS, IndexColumn, column_names, data_format, install_hint, plural, read_table
 from ..mixture import BigLearnGaussianMixture
 from ..persist import load_with_meta, save
 
@@ -29,10 +29,14 @@ DATA_HELP = (
     "DATA is a table of samples (rows) by features (columns): delimited text (.csv, .tsv, .txt, "
     "also gzip-compressed as .csv.gz etc.; the first row is taken as a header when one of its "
     "cells is not a number), NumPy .npy "
-    "(2-D), Parquet (.parquet; needs pip install 'biglearn-em[io]'), a MATLAB .mat file with a "
+    f"(2-D), Parquet (.parquet; needs {install_hint('io', 'pyarrow')}), a MATLAB .mat file with a "
     "'DataSet' table whose column 0 is a label, or LIBSVM / svmlight (.libsvm, .svm; read as a "
-    "dense N x D float64 matrix in memory)."
+    "dense N x D float64 matrix in memory). A first column of row names or row numbers (an "
+    "empty header, or the values 1..N or 0..N-1) is left out; --index-column decides otherwise."
 )
+#: How to get PyTorch: any build works; the CPU build is far smaller than the CUDA one.
+TORCH_HINT = ("pip install torch (CPU build: pip install torch --index-url "
+              "https://download.pytorch.org/whl/cpu)")
 
 
 # ------------------------------------------------------------------ parsing
@@ -134,7 +138,7 @@ ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--chunk-size", "chunk_size", int, "rows per chunk of every data pass"),
     ("--device", "device", _device,
      "where the fit runs: cpu, cuda, cuda:N or auto (a GPU where it pays); a GPU needs "
-     "pip install 'biglearn-em[torch]'"),
+     f"PyTorch: {TORCH_HINT}"),
     ("--dtype", "dtype", str, "precision of the data chunks: float64 or float32"),
     ("--device-budget", "device_budget", _int_or_none,
      "bytes of device memory the data may occupy; larger data are streamed ('none': half "
@@ -142,14 +146,33 @@ ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
 )
 
 
-def describe_data(args: argparse.Namespace, shape: tuple[int, int], names, labels) -> None:
-    """Print what was read: rows, features (named when few) and the labels set aside."""
+def describe_data(args: argparse.Namespace, shape: tuple[int, int], names, labels,
+                  index: IndexColumn | None = None) -> None:
+    """Print what was read: rows, features (named when few), the labels set
+    aside and the column left out as a row index."""
     N, D = shape
     about = f" ({', '.join(names)})" if names is not None and D <= 12 else ""
-    print(f"data: {args.data}: {N} samples x {D} features{about}")
+    print(f"data: {args.data}: {plural(N, 'sample')} x {plural(D, 'feature')}{about}")
     if labels is not None:
         what = f"column {args.label_column!r}" if args.label_column is not None else "labels"
         print(f"      {what} set aside, not used for fitting")
+    if index is not None:
+        print(f"      {index_note(index)}")
+
+
+def index_note(index: IndexColumn) -> str:
+    """The line that says which column was left out as a row index."""
+    if index.why == "given":
+        named = "" if index.name is None else f" ({index.name!r})"
+        return f"column {index.position + 1}{named} left out as the --index-column"
+    return index.note("--index-column none")
+
+
+def _index_column(text: str) -> str | int | None:
+    """``--index-column``: 'auto', 'none', or a column name or 0-based index."""
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    return text
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -164,6 +187,11 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                    help="whether a text file's first row holds column names "
                         "(default: detected)")
+    g.add_argument("--index-column", metavar="COLUMN", type=_index_column, default="auto",
+                   help="a column of row names or numbers to leave out (name or 0-based "
+                        "index), or 'none'; 'auto' leaves out a first column with an empty "
+                        "header or the values 1..N or 0..N-1, unless --columns is given "
+                        "(default: auto)")
 
 
 def add_estimator_options(parser: argparse.ArgumentParser, exclude: Collection[str] = ()
@@ -207,7 +235,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "same command (same data and options) resumes from it")
     add_data_options(fit)
     big = fit.add_argument_group(
-        "data larger than memory (needs pip install 'biglearn-em[dask]')",
+        f"data larger than memory (needs {install_hint('dask', 'dask[array] distributed')})",
         "A folder of Parquet files or a Zarr array is always streamed: read in blocks of "
         "rows, pass after pass, with memory bounded by a few blocks. A .npy or Parquet file "
         "is streamed when one of these options is given.")
@@ -249,9 +277,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # -------------------------------------------------------------------- fit
-def read_data(args: argparse.Namespace, n_features: int | None = None):
+def read_data(args: argparse.Namespace, n_features: int | None = None,
+              index_column: str | int | None | bool = True):
+    """The data file as ``read_table`` reads it with the data options:
+    X, feature names, labels and the column left out as an index.
+    ``index_column`` overrides ``--index-column`` unless it is True."""
     return read_table(args.data, fmt=args.format, label_column=args.label_column,
-                      columns=args.columns, header=args.header, n_features=n_features)
+                      columns=args.columns, header=args.header, n_features=n_features,
+                      index_column=args.index_column if index_column is True else index_column,
+                      return_index=True)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -262,11 +296,12 @@ def _fit(args: argparse.Namespace) -> int:
     if streamed is None and (args.stream or args.scheduler or args.workers):
         streamed = data_format(Path(args.data), args.format)
     if streamed is not None:
-        X, names = open_lazy(args.data, streamed, label_column=args.label_column,
-                             columns=args.columns)
+        X, names, index = open_lazy(args.data, streamed, label_column=args.label_column,
+                                    columns=args.columns, index_column=args.index_column,
+                                    return_index=True)
         labels = None
     else:
-        X, names, labels = read_data(args)
+        X, names, labels, index = read_data(args)
     options = estimator_options(args)
     model = BigLearnGaussianMixture(n_components=args.n_components, **options,
                                     checkpoint=args.checkpoint)
@@ -296,9 +331,10 @@ def _fit(args: argparse.Namespace) -> int:
         # so that predict can match the columns of another file by name
         model.feature_names_in_ = np.asarray(names, dtype=object)
 
-    describe_data(args, X.shape, names, labels)
+    describe_data(args, X.shape, names, labels, index)
     state = "converged" if model.converged_ else "not converged (raise --max-iter or --tol)"
-    print(f"fit: {K} components in {seconds:.2f} s, {model.n_iter_} iterations, {state}")
+    print(f"fit: {plural(K, 'component')} in {seconds:.2f} s, "
+          f"{plural(model.n_iter_, 'iteration')}, {state}")
     print(f"log-likelihood: {mean:.6g} per sample, {total:.6g} total")
     print(f"BIC: {bic:.6g}")
     print(f"{'cluster':>7} {'size':>8} {'share':>7} {'weight':>8}")
@@ -323,7 +359,7 @@ def _dask_client(args: argparse.Namespace) -> Iterator[None]:
         from distributed import Client, LocalCluster
     except ImportError:
         raise ValueError("--scheduler and --workers need Dask's distributed scheduler: "
-                         "pip install 'biglearn-em[dask]'") from None
+                         f"{install_hint('dask', 'dask[array] distributed')}") from None
     if args.scheduler is not None:
         try:
             client = Client(args.scheduler, timeout="30s")
@@ -398,10 +434,16 @@ def _predict(args: argparse.Namespace) -> int:
             if missing:
                 raise ValueError(f"{args.data} lacks the model's feature column(s) {missing}")
             args.columns = list(model_names)
-    X, _, _ = read_data(args, n_features=model.n_features_in_)
-    if X.shape[1] != model.n_features_in_:
-        raise ValueError(f"{args.data} has {X.shape[1]} feature columns; the model was fitted "
-                         f"on {model.n_features_in_}")
+    D = model.n_features_in_
+    X, _, _, index = read_data(args, n_features=D)
+    if index is not None and index.why != "given" and X.shape[1] == D - 1:
+        # the model was fitted on that column (fit --index-column none): keep it here too
+        X, _, _, index = read_data(args, n_features=D, index_column=None)
+    if X.shape[1] != D:
+        raise ValueError(f"{args.data} has {plural(X.shape[1], 'feature column')}; the model "
+                         f"was fitted on {D}")
+    if index is not None:  # standard output may be the labels: the note goes to stderr
+        print(f"biglearn-em: note: {index_note(index)}", file=sys.stderr)
     N, K = X.shape[0], model.n_components
 
     labels = np.empty(N, dtype=np.int64)
@@ -433,7 +475,7 @@ def _predict(args: argparse.Namespace) -> int:
         with open(args.output, "w", newline="") as fh:
             _write_csv(fh, labels, proba)
         sizes = ", ".join(f"{k}: {n}" for k, n in enumerate(np.bincount(labels, minlength=K)))
-        print(f"{args.output}: {N} rows written; cluster sizes {sizes}")
+        print(f"{args.output}: {plural(N, 'row')} written; cluster sizes {sizes}")
     return 0
 
 
@@ -463,8 +505,8 @@ def _info(args: argparse.Namespace) -> int:
     if names is not None:
         print(f"feature names: {', '.join(names)}")
     state = "converged" if model.converged_ else "not converged"
-    print(f"fit: mean log-likelihood {model.lower_bound_:.6g}, {model.n_iter_} iterations, "
-          f"{state}")
+    print(f"fit: mean log-likelihood {model.lower_bound_:.6g}, "
+          f"{plural(model.n_iter_, 'iteration')}, {state}")
     defaults = BigLearnGaussianMixture().get_params(deep=False)
     params = model.get_params(deep=False)
     changed = [f"{k}={_show(params[k])}" for k in params

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..experiments.equal_start import covariance_types_argument
+from ..io import install_hint, plural
 from ..persist import save
 from ..selection import COVARIANCE_TYPES, CRITERIA, ModelSelection, select_model
 from .model import (
@@ -30,7 +31,7 @@ from .model import (
 MODEL_FILE, CSV_FILE, REPORT_FILE, FIGURE_FILE = (
     "model.npz", "selection.csv", "selection.md", "selection.png")
 
-NO_MATPLOTLIB = ("not drawn: matplotlib is not installed (pip install 'biglearn-em[plot]')")
+NO_MATPLOTLIB = f"not drawn: matplotlib is not installed ({install_hint('plot', 'matplotlib')})"
 
 
 # ------------------------------------------------------------------ parsing
@@ -118,13 +119,13 @@ def _select(args: argparse.Namespace) -> int:
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} is a file; expected a directory")
         out.mkdir(parents=True, exist_ok=True)
-    X, names, labels = read_data(args)
-    describe_data(args, X.shape, names, labels)
+    X, names, labels, index = read_data(args)
+    describe_data(args, X.shape, names, labels, index)
     options = estimator_options(args)
     grid, types = args.n_components, args.covariance_types
     print(f"grid: K in {_show_grid(grid)} x covariance {', '.join(types)}: "
-          f"{len(grid) * len(types)} candidates, "
-          f"{len(grid) * len(types) * (1 + (args.cv or 0))} fits")
+          f"{plural(len(grid) * len(types), 'candidate')}, "
+          f"{plural(len(grid) * len(types) * (1 + (args.cv or 0)), 'fit')}")
 
     with warnings_as_lines():
         found = select_model(X, grid, types, criterion=args.criterion, cv=args.cv,
@@ -179,7 +180,8 @@ def _report(args: argparse.Namespace, found: ModelSelection, options: dict,
     command = "biglearn-em " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if Path(sys.argv[0]).name == "biglearn-em" else None
     settings = [
-        f"- data: `{args.data}`, {found.n_samples} samples x {found.n_features} features",
+        f"- data: `{args.data}`, {plural(found.n_samples, 'sample')} x "
+        f"{plural(found.n_features, 'feature')}",
         f"- K: {_show_grid(args.n_components)}; covariance types: "
         f"{', '.join(args.covariance_types)}",
         f"- criterion: {found.criterion}"
