@@ -12,7 +12,7 @@ from sklearn.model_selection import KFold
 from biglearn_em import BigLearnGaussianMixture, ModelSelection, load, select_model
 from biglearn_em.cli import main
 from biglearn_em.commands.select import component_grid
-from biglearn_em.selection import COLUMNS
+from biglearn_em.selection import COLUMNS, Candidate
 from conftest import blobs
 
 #: A short fit: enough for separated blobs, fast enough for a grid.
@@ -209,8 +209,69 @@ def test_plot_without_matplotlib_says_how_to_install(data, monkeypatch):
     found = select_model(data, [2], random_state=0, **FAST)
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"pip install 'biglearn-em\[plot\]'"):
+    with pytest.raises(ImportError, match=r"needs matplotlib: pip install matplotlib \(from a "
+                                          r"biglearn-em clone: pip install -e '\.\[plot\]'\)"):
         found.plot("never.png")
+
+
+def _selection(values, criterion="bic", chosen=("full", 4), std_error=0.0):
+    """A ModelSelection of given criterion values (no fits): {type: [value per K = 2..]}."""
+    candidates = []
+    for ctype, curve in values.items():
+        for K, v in enumerate(curve, start=2):
+            candidates.append(Candidate(
+                K, ctype, bic=v, aic=v, train_log_likelihood=-v,
+                heldout_log_likelihood=v if criterion == "heldout" else None,
+                heldout_std_error=std_error if criterion == "heldout" else None))
+    best = next(i for i, c in enumerate(candidates)
+                if (c.covariance_type, c.n_components) == chosen)
+    return ModelSelection(tuple(candidates), criterion, 2 if criterion == "heldout" else None,
+                          0, 500, 3, {}, best, None)
+
+
+def _curves(ax):
+    """The data lines of the axes by label (the chosen star and the K marker left out)."""
+    return {line.get_label(): line for line in ax.lines
+            if line.get_label()[:1] != "_" and not line.get_label().startswith("chosen")}
+
+
+def test_figure_plots_the_criterion_one_line_per_type_and_the_best_type_sets_the_range():
+    pytest.importorskip("matplotlib")
+    # full decides (BIC 400 at K = 4) within a range of 100; spherical is thousands worse
+    found = _selection({"full": [500, 430, 400, 420], "diag": [520, 470, 450, 445],
+                        "spherical": [9000, 7000, 6000, 5500]})
+    fig = found.figure()
+    [ax] = fig.axes
+    curves = _curves(ax)
+    # one line per type (BIC only: no AIC lines), each in its own colour
+    assert sorted(curves) == ["diag (partly off the plot)", "full", "spherical (off the plot)"]
+    assert len({line.get_color() for line in curves.values()}) == 3
+    low, high = ax.get_ylim()
+    assert low < 400 and high > 500  # the chosen type's whole curve
+    assert high < 600  # not stretched to spherical's thousands
+    assert (high - low) < 1.2 * (500 - 400)
+    # the choice is marked where it is
+    star = next(line for line in ax.lines if line.get_label().startswith("chosen"))
+    assert star.get_label() == "chosen: K = 4, full"
+    assert list(star.get_xdata()) == [4] and list(star.get_ydata()) == [400]
+    # one title, on the axes; none above the figure
+    assert "BIC" in ax.get_title() and "chosen K = 4, full" in ax.get_title()
+    assert fig._suptitle is None
+    assert ax.get_ylabel() == "BIC (lower is better)"
+
+
+def test_figure_of_aic_and_of_held_out_scores():
+    pytest.importorskip("matplotlib")
+    found = _selection({"full": [500, 430, 400, 420]}, criterion="aic")
+    ax = found.figure().axes[0]
+    assert list(_curves(ax)) == ["full"] and ax.get_ylabel() == "AIC (lower is better)"
+    # held-out: higher is better; the error bars of the chosen type are in the range
+    found = _selection({"full": [-3.0, -2.5, -2.4, -2.45], "spherical": [-9, -8, -7, -6]},
+                       criterion="heldout", chosen=("full", 4), std_error=0.05)
+    ax = found.figure().axes[0]
+    low, high = ax.get_ylim()
+    assert low < -3.05 and high > -2.35 and low > -3.5
+    assert "spherical (off the plot)" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 # ---------------------------------------------------------- other types
@@ -263,7 +324,8 @@ def test_select_command_writes_the_four_files(tmp_path, csv_file, data, capsys):
     assert [r["chosen"] for r in rows].count("True") == 1
     report = (out_dir / "selection.md").read_text()
     assert "| * | 4 | full |" in report and "seed (every fit and the folds): 4" in report
-    assert "max_iter=30" in report and "![BIC and AIC against K](selection.png)" in report
+    assert "max_iter=30" in report
+    assert "![BIC against K, one line per covariance type](selection.png)" in report
     assert (out_dir / "selection.png").read_bytes()[:8] == PNG
 
     # the model is the one select_model chooses, readable by info and predict

@@ -246,12 +246,16 @@ class ModelSelection:
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
-    def plot(self, path: str | os.PathLike) -> Path:
-        """Draw BIC and AIC against K, one colour per covariance type (BIC
-        solid, AIC dashed), and, with ``cv``, the held-out mean log-likelihood
-        with its standard error in a second panel; the chosen model is a star
-        on the curve of the criterion. Saved as an image to ``path`` (format
-        from its extension, e.g. ``.png``); returns the path.
+    def figure(self):
+        """A matplotlib ``Figure`` of the criterion that chose against K.
+
+        One line per covariance type, each in its own colour (BIC or AIC; the
+        held-out mean log-likelihood with its standard error when it chose),
+        the chosen model a star with a dotted line at its K, and one title.
+        The y-range is the chosen type's curve (with a margin), so that the
+        differences that decided stay visible; a type whose curve leaves that
+        range (a far worse type) is drawn clipped, and its legend entry says
+        so.
 
         Raises
         ------
@@ -261,48 +265,80 @@ class ModelSelection:
         try:
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
+            from matplotlib.ticker import MaxNLocator
         except ImportError:
+            from .io import install_hint
+
             raise ImportError("ModelSelection.plot needs matplotlib: "
-                              "pip install 'biglearn-em[plot]'") from None
-        path = Path(path)
-        heldout = self.cv is not None
+                              f"{install_hint('plot', 'matplotlib')}") from None
+        from .io import plural
+
+        criterion, best = self.criterion, self.best
+        heldout = criterion == "heldout"
         # Figure + Agg canvas, not pyplot: the user's matplotlib backend is left alone
-        fig = Figure(figsize=(6.4 * (2 if heldout else 1), 4.6), layout="constrained")
+        fig = Figure(figsize=(6.4, 4.6), layout="constrained")
         FigureCanvasAgg(fig)
-        axes = fig.subplots(1, 2 if heldout else 1, squeeze=False)[0]
-        best = self.best
-        for i, ctype in enumerate(dict.fromkeys(c.covariance_type for c in self.candidates)):
-            rows = [c for c in self.candidates if c.covariance_type == ctype]
-            k = [c.n_components for c in rows]
-            color = f"C{i}"
-            axes[0].plot(k, [c.bic for c in rows], "-o", color=color, markersize=3,
-                         label=f"BIC, {ctype}")
-            axes[0].plot(k, [c.aic for c in rows], "--s", color=color, markersize=3,
-                         label=f"AIC, {ctype}")
+        ax = fig.subplots()
+        curves = {}
+        for c in self.candidates:
+            value = c.value(criterion)
+            if c.error is None and math.isfinite(value):
+                curves.setdefault(c.covariance_type, []).append(
+                    (c.n_components, value, (c.heldout_std_error or 0.0) if heldout else 0.0))
+        low, high = _plot_range(curves[best.covariance_type])
+        for i, (ctype, points) in enumerate(curves.items()):
+            k, v, se = (list(t) for t in zip(*points))
+            outside = sum(not low <= y <= high for y in v)
+            where = "" if not outside else (" (off the plot)" if outside == len(v)
+                                            else " (partly off the plot)")
+            style = {"color": f"C{i}", "marker": "o", "markersize": 3, "label": ctype + where}
             if heldout:
-                axes[1].errorbar(k, [c.heldout_log_likelihood for c in rows],
-                                 yerr=[c.heldout_std_error for c in rows], fmt="-o",
-                                 color=color, markersize=3, capsize=2, label=ctype)
-        star = {"bic": (0, best.bic), "aic": (0, best.aic),
-                "heldout": (1, best.heldout_log_likelihood)}[self.criterion]
-        for ax in axes:
-            ax.axvline(best.n_components, color="0.6", linestyle=":", linewidth=1)
-        axes[star[0]].plot([best.n_components], [star[1]], "*", color="k", markersize=14,
-                           zorder=5, label=f"chosen: K={best.n_components}, "
-                                           f"{best.covariance_type}")
-        axes[0].set_ylabel("criterion (lower is better)")
-        axes[0].set_title("BIC and AIC on all data")
-        if heldout:
-            axes[1].set_ylabel("mean log-likelihood per sample (higher is better)")
-            axes[1].set_title(f"held-out log-likelihood, {self.cv}-fold (+- s.e.)")
-        for ax in axes:
-            ax.set_xlabel("number of components K")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.suptitle(f"{self.n_samples} samples x {self.n_features} features; chosen by "
-                     f"{self.criterion}: K = {best.n_components}, {best.covariance_type}")
-        fig.savefig(path, dpi=120)
+                ax.errorbar(k, v, yerr=se, capsize=2, **style)
+            else:
+                ax.plot(k, v, **style)
+        ax.axvline(best.n_components, color="0.6", linestyle=":", linewidth=1)
+        ax.plot([best.n_components], [best.value(criterion)], "*", color="k", markersize=14,
+                zorder=5, label=f"chosen: K = {best.n_components}, {best.covariance_type}")
+        ax.set_ylim(low, high)
+        ax.set_xlabel("number of components K")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel({"bic": "BIC (lower is better)", "aic": "AIC (lower is better)",
+                       "heldout": f"held-out log-likelihood per sample\n({self.cv}-fold mean "
+                                  "+- s.e.; higher is better)"}[criterion])
+        ax.set_title(f"{_CRITERION_NAMES[criterion]} of {plural(self.n_samples, 'sample')} x "
+                     f"{plural(self.n_features, 'feature')}: chosen K = {best.n_components}, "
+                     f"{best.covariance_type}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        return fig
+
+    def plot(self, path: str | os.PathLike) -> Path:
+        """Draw :meth:`figure` to ``path`` (format from its extension, e.g.
+        ``.png``); returns the path.
+
+        Raises
+        ------
+        ImportError
+            When matplotlib is not installed.
+        """
+        path = Path(path)
+        self.figure().savefig(path, dpi=120)
         return path
+
+
+#: Titles of the criteria in the figure.
+_CRITERION_NAMES = {"bic": "BIC", "aic": "AIC", "heldout": "held-out log-likelihood"}
+
+
+def _plot_range(points: list[tuple[int, float, float]]) -> tuple[float, float]:
+    """The y-range of a figure: the chosen type's curve (values +- their error
+    bars) with a 5% margin; a curve of one point gets a margin of 1% of its
+    value."""
+    lows = [v - e for _, v, e in points]
+    highs = [v + e for _, v, e in points]
+    low, high = min(lows), max(highs)
+    margin = 0.05 * (high - low) or 0.01 * abs(high) or 1.0
+    return low - margin, high + margin
 
 
 def _num(value: float | None, spec: str) -> str:

@@ -177,6 +177,8 @@ def _report(args: argparse.Namespace, found: ModelSelection, options: dict,
 
     from .. import __version__
 
+    curves = {"bic": "BIC", "aic": "AIC", "heldout": "held-out log-likelihood"}[
+        found.criterion] + " against K, one line per covariance type"
     command = "biglearn-em " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if Path(sys.argv[0]).name == "biglearn-em" else None
     settings = [
@@ -206,10 +208,10 @@ def _report(args: argparse.Namespace, found: ModelSelection, options: dict,
         f"- `{MODEL_FILE}`: the chosen model fitted on all data "
         "(`biglearn-em predict`, `biglearn-em info`, `biglearn_em.load`)",
         f"- `{CSV_FILE}`: the table at full precision",
-        f"- `{FIGURE_FILE}`: " + ("BIC and AIC against K" if figure is None else figure), "",
+        f"- `{FIGURE_FILE}`: " + (curves if figure is None else figure), "",
     ]
     if figure is None:
-        lines += [f"![BIC and AIC against K]({FIGURE_FILE})", ""]
+        lines += [f"![{curves}]({FIGURE_FILE})", ""]
     lines += ["## Versions", "",
               f"biglearn-em {__version__}, Python {platform.python_version()}, NumPy "
               f"{np.__version__}, SciPy {scipy.__version__}, scikit-learn {sklearn.__version__}",
