@@ -13,7 +13,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from biglearn_em import BigLearnGaussianMixture, load
+from biglearn_em import BigLearnGaussianMixture, _kmeans, load
 from biglearn_em._backend import NumpyBackend, select_backend
 from biglearn_em._checkpoint import fingerprint
 from biglearn_em._em import Data
@@ -145,9 +145,9 @@ def test_statistics_are_float64_whatever_the_chunks(rng):
 def test_kmeans_on_the_device_finds_separated_clusters(rng):
     X, y = blobs(rng, 6, 5, 120, spread=6.0)
     data = Data.from_array(X, None, TorchBackend("cpu"), 6)
-    labels = TorchBackend("cpu").kmeans_labels(data, 6, np.random.default_rng(0))
+    labels = _kmeans.labels(data, 6, np.random.default_rng(0))
     assert adjusted_rand_score(y, labels.numpy()) == 1.0
-    centers = TorchBackend("cpu").kmeans_plusplus(data, 6, np.random.default_rng(0))
+    centers = _kmeans.plusplus(data, 6, _kmeans.random_state(np.random.default_rng(0)))
     truth = np.stack([data.standardized().numpy()[y == k].mean(0) for k in range(6)])
     nearest = np.argmin(((centers.numpy()[:, None] - truth[None]) ** 2).sum(-1), axis=0)
     assert len(set(nearest)) == 6  # one seed in every cluster

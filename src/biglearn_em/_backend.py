@@ -221,13 +221,8 @@ class Backend:
         """Hard responsibilities (K, n) of integer labels (n,)."""
         raise NotImplementedError
 
-    # ------------------------------------------------------- initialisation
-    def kmeans_labels(self, data, n_components: int, rng: np.random.Generator) -> Any:
-        """Labels (N,) of a k-means clustering of the standardised data."""
-        raise NotImplementedError
-
-    def kmeans_plusplus(self, data, n_components: int, rng: np.random.Generator) -> Any:
-        """k-means++ centres (K, D) of the standardised data."""
+    def row_argmin(self, a) -> tuple[Any, Any]:
+        """The column (n,) of each row's smallest entry of ``a`` (n, c), and that entry."""
         raise NotImplementedError
 
 
@@ -357,23 +352,9 @@ class NumpyBackend(Backend):
         resp_t[labels, np.arange(len(labels))] = 1.0
         return resp_t
 
-    # initialisation: scikit-learn's k-means on the host
-    def kmeans_labels(self, data, n_components: int, rng: np.random.Generator):
-        from sklearn.cluster import KMeans
-
-        # copy_x=False: k-means may centre our private copy in place
-        return KMeans(n_components, n_init=1, copy_x=False, random_state=_seed(rng)).fit(
-            data.standardized()).labels_
-
-    def kmeans_plusplus(self, data, n_components: int, rng: np.random.Generator):
-        from sklearn.cluster import kmeans_plusplus
-
-        return kmeans_plusplus(data.standardized(), n_components, random_state=_seed(rng))[0]
-
-
-def _seed(rng: np.random.Generator) -> int:
-    """A seed for a library that takes an int, drawn from the fit's generator."""
-    return int(rng.integers(np.iinfo(np.int32).max))
+    def row_argmin(self, a):
+        index = a.argmin(1)
+        return index, np.take_along_axis(a, index[:, None], 1)[:, 0]
 
 
 # ------------------------------------------------------------------ choosing

@@ -338,13 +338,9 @@ class TorchBackend(Backend):
         labels = torch.as_tensor(labels, device=self.torch_device)
         return torch.nn.functional.one_hot(labels, n_components).T.to(torch.float64)
 
-    # ------------------------------------------------------- initialisation
-    def kmeans_plusplus(self, data, n_components: int, rng: np.random.Generator):
-        return _kmeans_plusplus(data, n_components, rng)
-
-    def kmeans_labels(self, data, n_components: int, rng: np.random.Generator):
-        centers = _kmeans_plusplus(data, n_components, rng)
-        return _lloyd(data, centers)
+    def row_argmin(self, a):
+        values, index = a.min(1)
+        return index, values
 
 
 class _Whitener:
@@ -409,71 +405,3 @@ def clip_eigenvalues_gemm(covs, floor: float, resolution: float = 1e-10):
     relu = 0.5 * (A + A @ X)
     out = floor * eye + 0.5 * (relu + relu.mT)
     return out
-
-
-# ----------------------------------------------------------------- k-means
-def _sq_norms(Z):
-    return torch.einsum("nd,nd->n", Z, Z)
-
-
-def _kmeans_plusplus(data, K: int, rng: np.random.Generator):
-    """Greedy k-means++ seeding (each new centre the best of 2 + log K
-    candidates drawn in proportion to the squared distance), on the device,
-    with the draws from the fit's NumPy generator. Returns centres (K, D)."""
-    be = data.backend
-    N = data.n_samples
-    trials = 2 + int(math.log(K))
-    centers = [data.rows(np.array([rng.integers(N)]))]
-    closest = be.concat([_sq_dist(Z, centers[0]) for Z in data.chunks()])[:, 0]
-    potential = float(closest.sum())
-    for _ in range(1, K):
-        cumulative = torch.cumsum(closest.to(torch.float64), 0)
-        u = torch.as_tensor(rng.uniform(size=trials) * potential, dtype=torch.float64,
-                            device=cumulative.device)
-        picks = torch.searchsorted(cumulative, u).clamp_(max=N - 1)
-        candidates = data.rows(picks.cpu().numpy())
-        dist = be.concat([_sq_dist(Z, candidates) for Z in data.chunks()])
-        trial_closest = torch.minimum(closest[:, None], dist)
-        potentials = trial_closest.sum(0, dtype=torch.float64)
-        best = int(potentials.argmin())
-        centers.append(candidates[best : best + 1])
-        closest = trial_closest[:, best].contiguous()
-        potential = float(potentials[best])
-    return torch.cat(centers).to(torch.float64)
-
-
-def _sq_dist(Z, centers):
-    """Squared distances (n, c) of chunk rows (n, D) to centres (c, D), >= 0."""
-    centers = centers.to(Z.dtype)
-    d = _sq_norms(Z)[:, None] - 2.0 * Z @ centers.T + _sq_norms(centers)[None, :]
-    return d.clamp_min_(0.0)
-
-
-def _lloyd(data, centers, max_iter: int = 300, tol: float = 1e-4):
-    """Lloyd's iterations from ``centers`` (K, D) until the total squared shift
-    of the centres is at most ``tol`` (the mean feature variance is 1 in
-    internal coordinates, so this is scikit-learn's relative tolerance); an
-    empty cluster moves to the point farthest from its centre. Returns the
-    labels (N,) of the final centres."""
-    K, D = centers.shape
-    device = centers.device
-    for _ in range(max_iter):
-        sums = torch.zeros((K, D), dtype=torch.float64, device=device)
-        counts = torch.zeros(K, dtype=torch.float64, device=device)
-        far = []
-        for Z in data.chunks():
-            d = _sq_dist(Z, centers)
-            best, labels = d.min(1)
-            sums.index_add_(0, labels, Z.to(torch.float64))
-            counts += torch.bincount(labels, minlength=K).to(torch.float64)
-            far.append(best)
-        empty = (counts == 0).nonzero().flatten()
-        new = sums / counts.clamp_min(1.0)[:, None]
-        if len(empty):
-            farthest = torch.topk(torch.cat(far), len(empty)).indices
-            new[empty] = data.rows(farthest.cpu().numpy()).to(torch.float64)
-        shift = float(((new - centers) ** 2).sum())
-        centers = new
-        if shift <= tol:
-            break
-    return torch.cat([_sq_dist(Z, centers).argmin(1) for Z in data.chunks()])
