@@ -201,7 +201,8 @@ class State:
     """Where a fit stands between two outer iterations: everything needed to
     continue it exactly (with the random generator's state), and nothing else.
 
-    ``phase`` is "em" (plain EM), "explore" (short EM runs from the start and
+    ``phase`` is "em" (plain EM), "exact" (one component: one EM step is the
+    maximum likelihood), "explore" (short EM runs from the start and
     from new starts), "refine" (plain EM from the best of them), "moves"
     (split-and-merge proposals), "views" (BigLearn-EM), "polish" (plain EM
     from the best snapshot) or "done". ``candidate`` is the best short run so
@@ -253,6 +254,8 @@ class State:
             phase = "done"
         elif settings.plain:
             phase = "em"
+        elif params.means.shape[0] == 1:
+            phase = "exact"
         else:
             phase = "explore" if settings.restarts > 0 and not warm else "views"
         return cls(params, phase, lower_bound=lower_bound, origin=params)
@@ -448,6 +451,10 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
     (``n_inner`` steps) in "views" and one EM step in "refine" and "polish".
     """
     search = search if search is not None else Search(data)
+    if state.phase == "exact":
+        record = _exact_iteration(data, state, settings)
+        state.history.append(record)
+        return record
     if state.origin_ll is None and state.origin is not None and state.phase != "em":
         # the start, scored once on all rows: the fit never ends below it
         state.origin_ll = score(data, state.origin, settings)
@@ -597,6 +604,23 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
         state.phase = "views"
         _begin_views(search, data, state, settings)
     return record
+
+
+def _exact_iteration(data: Data, state: State, settings: Settings) -> dict:
+    """One component: every row's responsibility is 1, so one EM step from any
+    start gives the maximum likelihood, the mean and covariance of all rows
+    (floored as every M-step); a second pass scores it. Nothing to escape: no
+    restarts, moves or views."""
+    start = state.params
+    state.params, ll, repaired = view_step(data, start, joint_view(data.n_features), settings,
+                                           0.0)
+    state.origin_ll = ll  # that E-step scored the start
+    state.n_iter = state.n_steps = 1
+    state.converged = True
+    _end_polish(data, state, settings, ll)
+    state.phase = "done"
+    return {"iteration": 1, "kind": "exact", "m": data.n_features,
+            "log_likelihood": state.lower_bound, "repaired": repaired}
 
 
 def _explore_iteration(search: Search, state: State, settings: Settings,

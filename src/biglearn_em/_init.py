@@ -5,8 +5,8 @@ Every method gives responsibilities (hard labels for the k-means variants and
 ``random_from_data``, whose centres are data points; uniform random ones for
 ``random``) and one M-step turns them into parameters. The random draws of
 ``random`` and ``random_from_data`` come from the fit's NumPy generator; the
-k-means variants are kernels of the backend (scikit-learn's on the host,
-PyTorch's on a device).
+k-means variants are :mod:`._kmeans`, one algorithm over the backend interface
+(so that a seed starts the same on every backend).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _kmeans
 from ._covariance import CovarianceType
 from ._em import Data, Params, Settings
 from ._gaussian import SuffStats
@@ -98,11 +99,13 @@ def initial_params(
                     yield be.asarray(r / r.sum(axis=0))
             stats = _stats_from(data, K, resp_chunks(), settings.covariance)
         else:
-            if method == "kmeans":
-                labels = be.kmeans_labels(data, K, rng)
+            if K == 1:  # one cluster whatever the method: nothing to draw
+                labels = np.zeros(data.n_samples, dtype=np.int64)
+            elif method == "kmeans":
+                labels = _kmeans.labels(data, K, rng)
             else:
                 if method == "k-means++":
-                    centers = be.kmeans_plusplus(data, K, rng)
+                    centers = _kmeans.plusplus(data, K, _kmeans.random_state(rng))
                 else:  # random_from_data
                     centers = data.rows(np.sort(rng.choice(data.n_samples, size=K,
                                                            replace=False)))
