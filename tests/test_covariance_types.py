@@ -244,12 +244,13 @@ def test_model_files_keep_the_type(rng, tmp_path, name):
 def test_precisions_init_has_the_types_shape(rng, name, shape):
     X, _ = blobs(rng, 2, 3, 50)
     wrong = (2, 3) if shape != (2, 3) else (3, 3)
-    with pytest.raises(ValueError, match="'precisions_init' must have shape " + re.escape(
-            str(shape))):
+    with pytest.raises(ValueError, match="'precisions_init'. The parameter '" + name
+                       + " precision' should have the shape of " + re.escape(str(shape))):
         BigLearnGaussianMixture(2, covariance_type=name,
                                 precisions_init=np.ones(wrong)).fit(X)
     if len(shape) < 3 and name != "tied":
-        with pytest.raises(ValueError, match="'precisions_init' must be positive"):
+        with pytest.raises(ValueError, match=f"'precisions_init'. '{name} precision' "
+                                             "should be positive"):
             BigLearnGaussianMixture(2, covariance_type=name,
                                     precisions_init=-np.ones(shape)).fit(X)
 

@@ -151,8 +151,8 @@ BAD_INIT = [
     ("weights_init", [1.0], ValueError, "shape"),
     ("weights_init", [0.2, 0.3, 0.5], ValueError, "shape"),
     ("weights_init", [[0.5, 0.5]], ValueError, "shape"),
-    ("weights_init", [0.3, 0.3], ValueError, "sum to 1"),
-    ("weights_init", [1.5, -0.5], ValueError, "non-negative"),
+    ("weights_init", [0.3, 0.3], ValueError, "should be normalized"),
+    ("weights_init", [1.5, -0.5], ValueError, r"range \[0, 1\]"),
     ("weights_init", [np.nan, 0.5], ValueError, "finite"),
     ("weights_init", np.array([0.5 + 1j, 0.5]), TypeError, "real"),
     ("weights_init", ["a", "b"], TypeError, "real"),
@@ -163,8 +163,8 @@ BAD_INIT = [
     ("precisions_init", np.stack([np.eye(D)] * (K + 1)), ValueError, "shape"),
     ("precisions_init", np.eye(D), ValueError, "shape"),
     ("precisions_init", np.zeros((K, D, D - 1)), ValueError, "shape"),
-    ("precisions_init", np.stack([np.eye(D), -np.eye(D)]), ValueError, "positive definite"),
-    ("precisions_init", np.stack([np.eye(D), np.zeros((D, D))]), ValueError, "positive definite"),
+    ("precisions_init", np.stack([np.eye(D), -np.eye(D)]), ValueError, "positive-definite"),
+    ("precisions_init", np.stack([np.eye(D), np.zeros((D, D))]), ValueError, "positive-definite"),
     ("precisions_init", PD + np.triu(np.ones((D, D)), 1), ValueError, "symmetric"),
 ]
 

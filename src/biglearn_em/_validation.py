@@ -151,7 +151,9 @@ class PositivePair(Kind):
 @dataclass(frozen=True)
 class ArrayLike(Kind):
     def accepts(self, value: object) -> bool:
-        return hasattr(value, "__len__") and not isinstance(value, str)
+        # array API arrays (array_api_strict, CUDA tensors) need not have __len__
+        return ((hasattr(value, "__len__") or hasattr(value, "__array_namespace__")
+                 or hasattr(value, "shape")) and not isinstance(value, str))
 
     def describe(self) -> str:
         return "an array-like"

@@ -117,7 +117,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         its iterations; BigLearn-EM continues with the views and the polish,
         without restarts or moves.
     verbose : int >= 0 or bool, default=0
-        1 (or True) prints a line per initialisation, 2 a line per outer iteration.
+        1 (or True) prints a line per initialisation, 2 also a line every
+        ``verbose_interval`` iterations of each phase.
+    verbose_interval : int >= 1, default=10
+        Iterations between the lines of ``verbose=2`` (scikit-learn's meaning).
     chunk_size : int or None, default=None
         Rows per chunk of the data passes (None: about 8 MiB of rows).
     checkpoint : path or None, default=None
@@ -251,6 +254,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         "random_state": (RandomState(),),
         "warm_start": (Boolean(),),
         "verbose": (Boolean(), Integer(0)),
+        "verbose_interval": (Integer(1),),
         "chunk_size": (NoneValue(), Integer(1)),
         "checkpoint": (NoneValue(), PathLike()),
         "checkpoint_interval": (Real(0.0),),
@@ -290,6 +294,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         random_state=None,
         warm_start: bool = False,
         verbose: int = 0,
+        verbose_interval: int = 10,
         chunk_size: int | None = None,
         checkpoint: str | os.PathLike | None = None,
         checkpoint_interval: float = 60.0,
@@ -325,6 +330,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
@@ -576,35 +582,37 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         K = self.n_components
         shift = data.backend.to_numpy(data.shift)
         weights = means = covs = None
+        # the errors say what scikit-learn's say (its tests match them), after
+        # the name of the parameter here
         if self.weights_init is not None:
-            weights = _as_array("weights_init", self.weights_init, (K,))
-            if np.any(weights < 0):
-                raise ValueError(
-                    f"The parameter 'weights_init' must be non-negative; got {weights}."
-                )
+            weights = _as_array("weights_init", self.weights_init, (K,), "weights")
+            if np.any(weights < 0) or np.any(weights > 1):
+                raise _init_error("weights_init", "The parameter 'weights' should be in the "
+                                  f"range [0, 1], but got min value {weights.min():.5f}, "
+                                  f"max value {weights.max():.5f}.")
             if abs(weights.sum() - 1.0) > 1e-6:
-                raise ValueError(
-                    f"The parameter 'weights_init' must sum to 1; got sum {weights.sum():.6g}."
-                )
+                raise _init_error("weights_init", "The parameter 'weights' should be normalized, "
+                                  f"but got sum(weights) = {weights.sum():.5f}.")
         if self.means_init is not None:
-            means = (_as_array("means_init", self.means_init, (K, D)) - shift) / data.scale
+            means = (_as_array("means_init", self.means_init, (K, D), "means") - shift
+                     ) / data.scale
         if self.precisions_init is not None:
-            cov = _covariance_type(self.covariance_type)
+            kind = self.covariance_type
+            cov = _covariance_type(kind)
             prec = cov.stored(_as_array("precisions_init", self.precisions_init,
-                                        cov.shape(K, D)))
+                                        cov.shape(K, D), f"{kind} precision"))
             if prec.ndim < 3:  # diagonal and spherical: precisions are 1 / variances
                 if np.any(prec <= 0):
-                    raise ValueError(f"The parameter 'precisions_init' must be positive for "
-                                     f"covariance_type={self.covariance_type!r}.")
+                    raise _init_error("precisions_init", f"'{kind} precision' should be positive.")
                 return weights, means, 1.0 / prec / data.scale**2
+            not_pd = _init_error("precisions_init",
+                                 f"'{kind} precision' should be symmetric, positive-definite.")
             if not np.allclose(prec, np.swapaxes(prec, -1, -2)):
-                raise ValueError("The parameter 'precisions_init' must hold symmetric matrices.")
+                raise not_pd
             try:
                 chol = np.linalg.cholesky(prec)
             except np.linalg.LinAlgError:
-                raise ValueError(
-                    "The parameter 'precisions_init' must hold positive definite matrices."
-                ) from None
+                raise not_pd from None
             inv_chol = np.linalg.solve(chol, np.broadcast_to(np.eye(D), prec.shape))
             covs = np.swapaxes(inv_chol, -1, -2) @ inv_chol / data.scale**2
         return weights, means, covs
@@ -616,7 +624,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             return None
 
         def report(rec: dict) -> None:
-            if self.verbose >= 2:
+            if self.verbose >= 2 and rec["iteration"] % self.verbose_interval == 0:
                 ll = rec["log_likelihood"]
                 print(f"init {init} iter {rec['iteration']:5d} {rec['kind']:8s} m={rec['m']:4d} "
                       + ("" if ll is None else f"LL={ll:.6f}"))
@@ -720,35 +728,36 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def sample(self, n_samples: int = 1):
         """Draw samples from the fitted mixture: X (n_samples, D), labels (n_samples,).
 
-        With a torch ``device`` the draws are transformed on that device (the
-        standard normal numbers come from ``random_state`` on the host); under
-        ``array_api_dispatch`` the results are arrays of the fitted arrays' namespace.
+        The component counts and the standard normal numbers come from
+        ``random_state`` on the host and are transformed by each component's
+        Cholesky factor, on the host or on the model's torch device: one
+        ``random_state`` gives the same samples on every backend (to
+        rounding). Under ``array_api_dispatch`` the results are arrays of the
+        fitted arrays' namespace.
         """
         check_is_fitted(self)
+        # scikit-learn's words ("Invalid value for 'n_samples'"), then what is expected
+        what = f"Invalid value for 'n_samples': {n_samples!r}; it must be an int >= 1."
         if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool):
-            raise TypeError(f"The parameter 'n_samples' must be an int >= 1; got {n_samples!r}.")
+            raise TypeError(what)
         if n_samples < 1:
-            raise ValueError(f"The parameter 'n_samples' must be an int >= 1; got {n_samples!r}.")
+            raise ValueError(what)
         returns = Returns.like(self.means_)
         weights, means, covs = (to_host(a).astype(float) for a in
                                 (self.weights_, self.means_, self.covariances_))
         cov = _covariance_type(self._fitted_type())
         covs = cov.dense(cov.stored(covs), *means.shape)
-        # a Generator cannot seed a RandomState; both offer multinomial and multivariate_normal
+        # a Generator cannot seed a RandomState; both offer multinomial and standard_normal
         rs = self.random_state
         rng = rs if isinstance(rs, np.random.Generator) else check_random_state(rs)
         counts = rng.multinomial(n_samples, weights / weights.sum())
         y = np.concatenate([np.full(c, k, dtype=int) for k, c in enumerate(counts)])
         be = self._inference_backend(self.means_)
-        if be.name == "numpy":
-            X = np.vstack([rng.multivariate_normal(mean, cov, int(c))
-                           for mean, cov, c in zip(means, covs, counts, strict=True)])
-        else:
-            z = be.asarray(rng.standard_normal((n_samples, means.shape[1])))
-            lower = be.cholesky(be.asarray(covs))
-            mu = be.asarray(means)
-            X = be.concat([mu[k] + z[s - c : s] @ lower[k].T
-                           for k, (c, s) in enumerate(zip(counts, np.cumsum(counts)))])
+        z = be.asarray(rng.standard_normal((n_samples, means.shape[1])))
+        lower = be.cholesky(be.asarray(covs))
+        mu = be.asarray(means)
+        X = be.concat([mu[k] + z[s - c : s] @ lower[k].T
+                       for k, (c, s) in enumerate(zip(counts, np.cumsum(counts)))])
         return returns(X, self._model_dtype()), returns(y)
 
     def _fitted_type(self) -> str:
@@ -819,9 +828,15 @@ def _generator(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-def _as_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
+def _init_error(name: str, what: str) -> ValueError:
+    return ValueError(f"Invalid {name!r}. {what}")
+
+
+def _as_array(name: str, value, shape: tuple[int, ...], sklearn_name: str) -> np.ndarray:
+    """``value`` as a finite float64 host array of ``shape``; ``sklearn_name``
+    is what scikit-learn's shape error calls it ("weights", "full precision")."""
     try:
-        arr = np.asarray(value)
+        arr = to_host(value)  # NumPy, lists, torch tensors on any device, array API arrays
     except (TypeError, ValueError):  # e.g. ragged nested sequences
         arr = None
     # dtype kinds: bool, signed, unsigned, float (complex would lose its imaginary part)
@@ -829,9 +844,10 @@ def _as_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
         raise TypeError(f"The parameter {name!r} must be a real array of shape {shape}.")
     arr = arr.astype(float)
     if arr.shape != shape:
-        raise ValueError(f"The parameter {name!r} must have shape {shape}; got {arr.shape}.")
+        raise _init_error(name, f"The parameter '{sklearn_name}' should have the shape of "
+                                f"{shape}, but got {arr.shape}.")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"The parameter {name!r} must be finite.")
+        raise _init_error(name, f"The parameter {name!r} must be finite.")
     return arr
 
 
@@ -854,12 +870,12 @@ class _Checkpointer:
             params = model.get_params(deep=False)
             # where a fit runs does not change what it computes: a checkpoint
             # written on a GPU resumes on the host and the other way round
-            for name in ("verbose", "checkpoint", "checkpoint_interval", "callback",
-                         "keep_best_on_interrupt", "device", "device_budget"):
+            for name in ("verbose", "verbose_interval", "checkpoint", "checkpoint_interval",
+                         "callback", "keep_best_on_interrupt", "device", "device_budget"):
                 params.pop(name)
             for name in ("weights_init", "means_init", "precisions_init"):
                 if params[name] is not None:
-                    params[name] = np.asarray(params[name], dtype=float).tolist()
+                    params[name] = to_host(params[name]).astype(float).tolist()
             if not isinstance(params["random_state"], (int, np.integer, type(None))):
                 # a generator's own state is saved; its identity cannot be compared
                 params["random_state"] = "generator"
