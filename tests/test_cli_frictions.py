@@ -2,6 +2,8 @@
 file given as the model, missing values, and mistyped arguments."""
 
 import argparse
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,3 +176,35 @@ def test_a_bad_value_names_the_option(capsys):
     assert capsys.readouterr().err == (
         "biglearn-em fit: error: argument -k/--n-components: invalid int value: 'five' "
         "(biglearn-em fit --help lists the options)\n")
+
+
+# --------------------------------------------------- install and packaging
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_installs_from_a_clone_and_its_dask_example_runs_as_a_script():
+    readme = (ROOT / "README.md").read_text()
+    # the package is on no index: no command installs it by name
+    commands = "".join(re.findall(r"```bash\n(.*?)```", readme, flags=re.S))
+    assert "pip install -e" in commands and "biglearn-em[" not in commands
+    for extra in ("plot", "io", "dask", "torch"):
+        assert f'pip install -e ".[{extra}]"' in readme
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in readme
+    # distributed's worker processes import the script again: its work needs the guard
+    dask = readme.split("## Dask")[1].split("```python")[1].split("```")[0]
+    assert 'if __name__ == "__main__":' in dask
+    body = dask.split('if __name__ == "__main__":')[1]
+    assert "LocalCluster(" in body and ".fit(X)" in body
+
+
+def test_the_package_declares_its_license_and_its_types():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "BSD-3-Clause"
+    assert project["project"]["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("BSD 3-Clause License\n")
+    assert "Copyright (c) 2026, the biglearn-em developers" in text
+    assert "Neither the name of the copyright holder" in text
+    assert (ROOT / "src" / "biglearn_em" / "py.typed").is_file()
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["biglearn_em"]

@@ -367,8 +367,9 @@ def test_a_gpu_request_without_one_is_a_one_line_error(tmp_path, csv_file, capsy
         assert code == 0  # pragma: no cover - a machine with a GPU
     else:
         assert code == 2 and len(err.strip().splitlines()) == 1
+        # without torch: how to install it (the wording is the backend's)
         assert ("torch.cuda.is_available() is False" in err if torch is not None
-                else "pip install 'biglearn-em[torch]'" in err)
+                else "pip install" in err and "torch" in err)
 
 
 def test_predict_runs_where_asked_whatever_the_fit_used(tmp_path, csv_file, capsys):
