@@ -244,7 +244,8 @@ def test_figure_plots_the_criterion_one_line_per_type_and_the_best_type_sets_the
     [ax] = fig.axes
     curves = _curves(ax)
     # one line per type (BIC only: no AIC lines), each in its own colour
-    assert sorted(curves) == ["diag (partly off the plot)", "full", "spherical (off the plot)"]
+    assert sorted(curves) == ["diag (partly off the plot)", "full",
+                              "spherical (off the plot; best 5500 at K = 5)"]
     assert len({line.get_color() for line in curves.values()}) == 3
     low, high = ax.get_ylim()
     assert low < 400 and high > 500  # the chosen type's whole curve
@@ -271,7 +272,8 @@ def test_figure_of_aic_and_of_held_out_scores():
     ax = found.figure().axes[0]
     low, high = ax.get_ylim()
     assert low < -3.05 and high > -2.35 and low > -3.5
-    assert "spherical (off the plot)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "spherical (off the plot; best -6 at K = 5)" in [
+        t.get_text() for t in ax.get_legend().get_texts()]
 
 
 # ---------------------------------------------------------- other types

@@ -289,8 +289,11 @@ class ModelSelection:
         for i, (ctype, points) in enumerate(curves.items()):
             k, v, se = (list(t) for t in zip(*points))
             outside = sum(not low <= y <= high for y in v)
-            where = "" if not outside else (" (off the plot)" if outside == len(v)
-                                            else " (partly off the plot)")
+            where = "" if not outside else " (partly off the plot)"
+            if outside == len(v):  # say how far off: its best point
+                top = max if heldout else min
+                k_top, v_top = top(zip(k, v), key=lambda p: p[1])
+                where = f" (off the plot; best {v_top:.6g} at K = {k_top})"
             style = {"color": f"C{i}", "marker": "o", "markersize": 3, "label": ctype + where}
             if heldout:
                 ax.errorbar(k, v, yerr=se, capsize=2, **style)
