@@ -137,8 +137,9 @@ def test_fit_warnings_are_one_line(tmp_path, csv_file, capsys):
     code, _, err = run(["fit", csv_file, "-k", 3, "--label-column", "kind", "--max-iter", 2,
                         "--tol", 0, "--patience", "none", "--random-state", 0], capsys)
     assert code == 0
-    assert err == ("biglearn-em: warning: The best initialization did not converge: "
-                   "increase max_iter or tol.\n")
+    assert err == ("biglearn-em: warning: Best performing initialization did not converge. "
+                   "Try different init parameters, or increase max_iter, tol, or check for "
+                   "degenerate data.\n")
 
 
 def write_formats(tmp_path, X, y):

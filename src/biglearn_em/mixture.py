@@ -403,11 +403,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
             warnings.warn(f"max_time ({self.max_time:g} s) reached: keeping the best model "
                           "found so far", ConvergenceWarning, stacklevel=2)
         elif not best.converged and self.max_iter > 0:
-            warnings.warn(
-                "The best initialization did not converge: increase max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+            # scikit-learn's words (its tests and users' filters match them)
+            warnings.warn("Best performing initialization did not converge. Try different "
+                          "init parameters, or increase max_iter, tol, or check for "
+                          "degenerate data.", ConvergenceWarning, stacklevel=2)
         self._set_params_from(best.params, data, _numpy_dtype(X), returns)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
