@@ -66,6 +66,7 @@ def test_round_trip_is_exact(tmp_path, data, fitted):
     assert loaded.n_features_in_ == 4 and not hasattr(loaded, "feature_names_in_")
     assert loaded.get_params() == fitted.get_params()
     assert loaded.lower_bound_ == fitted.lower_bound_ and loaded.n_iter_ == fitted.n_iter_
+    assert loaded.n_em_steps_ == fitted.n_em_steps_
     assert loaded.converged_ is fitted.converged_
     assert loaded.lower_bounds_ == fitted.lower_bounds_
     assert loaded.history_ == fitted.history_

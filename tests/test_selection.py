@@ -64,7 +64,8 @@ def test_criteria_are_the_estimators_own(data, covariance_type):
         assert c.bic == pytest.approx(alone.bic(data), rel=1e-10)
         assert c.aic == pytest.approx(alone.aic(data), rel=1e-10)
         assert c.train_log_likelihood == pytest.approx(alone.score(data), rel=1e-10)
-        assert (c.n_iter, c.converged) == (alone.n_iter_, alone.converged_)
+        assert (c.n_iter, c.n_em_steps, c.converged) == (alone.n_iter_, alone.n_em_steps_,
+                                                         alone.converged_)
         assert c.heldout_log_likelihood is None and c.error is None
     best = found.best_estimator_
     assert best.bic(data) == found.best.bic and best.aic(data) == found.best.aic
@@ -189,6 +190,11 @@ def test_rows_table_and_csv(data, tmp_path):
     lines = found.table().splitlines()
     assert len(lines) == 2 + len(rows)
     assert "held-out LL" in lines[0] and "error" not in lines[0]
+    # the work each fit did, which grows with K, not the outer iterations (about
+    # the same for every K under the default patience)
+    header = [h.strip() for h in lines[0].strip("|").split("|")]
+    steps = [int(line.strip("|").split("|")[header.index("EM steps")]) for line in lines[2:]]
+    assert steps == [r["n_em_steps"] for r in rows] and all(s > 0 for s in steps)
     assert lines[3].startswith("| * | 4 | full |") and not lines[2].startswith("| * ")
     with open(found.to_csv(tmp_path / "s.csv")) as fh:
         read = list(csv.DictReader(fh))

@@ -12,7 +12,8 @@ read with ``allow_pickle=False``: loading a file never runs code. Entries:
     ``estimator``, ``versions`` (biglearn-em, Python, NumPy, SciPy,
     scikit-learn), ``params`` (``get_params()``), ``params_not_saved``,
     ``n_components``, ``n_features_in_``, ``feature_names_in_`` (or null),
-    ``dtype``, ``lower_bound_``, ``n_iter_``, ``converged_`` and
+    ``dtype``, ``lower_bound_``, ``n_iter_``, ``n_em_steps_`` (not in files
+    written before it existed), ``converged_`` and
     ``memory_order`` (per parameter array, its axes from the slowest to the
     fastest varying in memory: the array is stored in that order and
     transposed back on loading, so that it has its original layout).
@@ -220,6 +221,7 @@ def _meta(model: BigLearnGaussianMixture) -> dict[str, Any]:
         "dtype": str(model.means_.dtype),
         "lower_bound_": float(model.lower_bound_),
         "n_iter_": int(model.n_iter_),
+        "n_em_steps_": int(getattr(model, "n_em_steps_", 0)),
         "converged_": bool(model.converged_),
     }
 
@@ -319,6 +321,9 @@ def _build(path: Path, meta: dict, arrays: dict[str, np.ndarray],
     if not (isinstance(lower_bound, (int, float)) and not isinstance(lower_bound, bool)
             and _is_int(n_iter) and isinstance(converged, bool)):
         raise bad("lower_bound_, n_iter_ or converged_ missing or of the wrong type")
+    steps = meta.get("n_em_steps_")
+    if steps is not None and not _is_int(steps):
+        raise bad("n_em_steps_ is not an integer")
 
     model = BigLearnGaussianMixture()
     params = meta.get("params")
@@ -372,6 +377,8 @@ def _build(path: Path, meta: dict, arrays: dict[str, np.ndarray],
     model.lower_bound_ = float(lower_bound)
     model.lower_bounds_ = [float(v) for v in arrays["lower_bounds_"]]
     model.n_iter_ = n_iter
+    if steps is not None:
+        model.n_em_steps_ = steps
     model.converged_ = converged
     model.history_ = history
     return model

@@ -4,7 +4,7 @@
 candidate (K, covariance type) on all of X, and with ``cv`` also one per
 candidate and fold, in parallel with joblib, and returns a
 :class:`ModelSelection`: one :class:`Candidate` per row (BIC, AIC, training and
-held-out mean log-likelihood, fit time, iterations), the chosen candidate and
+held-out mean log-likelihood, fit time, EM steps), the chosen candidate and
 its estimator fitted on all of X.
 
 This module drives the estimator through its public API only (``fit``,
@@ -67,7 +67,8 @@ _SPEC = {
 
 #: Columns of :meth:`ModelSelection.to_rows` (and of the CSV file), in order.
 COLUMNS = ("n_components", "covariance_type", "bic", "aic", "train_log_likelihood",
-           "heldout_log_likelihood", "heldout_std_error", "fit_time", "n_iter", "converged",
+           "heldout_log_likelihood", "heldout_std_error", "fit_time", "n_iter", "n_em_steps",
+           "converged",
            "chosen", "error")
 
 
@@ -98,7 +99,12 @@ class Candidate:
     fit_time : float
         Seconds of the fit on all of X.
     n_iter : int or None
-        ``n_iter_`` of that fit (None when it failed).
+        ``n_iter_`` of that fit (None when it failed): its outer iterations,
+        at most ``max_iter`` (with the default patience about 50 + the
+        patience whatever K).
+    n_em_steps : int or None
+        ``n_em_steps_`` of that fit (None when it failed): the EM steps it ran
+        in all its phases, what it cost (the table shows this).
     converged : bool or None
         ``converged_`` of that fit (None when it failed).
     error : str or None
@@ -117,6 +123,7 @@ class Candidate:
     heldout_folds: tuple[float, ...] = ()
     fit_time: float = math.nan
     n_iter: int | None = None
+    n_em_steps: int | None = None
     converged: bool | None = None
     error: str | None = None
 
@@ -226,7 +233,7 @@ class ModelSelection:
         heldout = self.cv is not None
         header = ["", "K", "covariance", "BIC", "AIC", "train LL"]
         header += ["held-out LL", "s.e."] if heldout else []
-        header += ["iterations", "converged", "fit s"]
+        header += ["EM steps", "converged", "fit s"]
         errors = any(c.error is not None for c in self.candidates)
         header += ["error"] if errors else []
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -237,7 +244,7 @@ class ModelSelection:
             if heldout:
                 cells += [_num(c.heldout_log_likelihood, ".4f"),
                           _num(c.heldout_std_error, ".4f")]
-            cells += ["" if c.n_iter is None else str(c.n_iter),
+            cells += ["" if c.n_em_steps is None else str(c.n_em_steps),
                       "" if c.converged is None else ("yes" if c.converged else "no"),
                       _num(c.fit_time, ".2f")]
             if errors:
@@ -472,6 +479,7 @@ def _run_task(task: _Task, X, folds: list | None, seed: int, params: dict[str, A
                 out["bic"] = model.bic(X)
                 out["aic"] = model.aic(X)
                 out["n_iter"] = int(model.n_iter_)
+                out["n_em_steps"] = int(model.n_em_steps_)
                 out["converged"] = bool(model.converged_)
                 out["model"] = model
             else:
@@ -680,6 +688,7 @@ def _candidate(key: tuple[int, str], state: dict[str, Any], cv: int | None
         fields = {"bic": float(full["bic"]), "aic": float(full["aic"]),
                   "train_log_likelihood": float(full["train"]),
                   "fit_time": float(full["fit_time"]), "n_iter": full["n_iter"],
+                  "n_em_steps": full["n_em_steps"],
                   "converged": full["converged"]}
     if cv is not None:
         scores = tuple(math.nan if o["error"] is not None else float(o["heldout"])

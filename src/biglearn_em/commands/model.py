@@ -334,7 +334,8 @@ def _fit(args: argparse.Namespace) -> int:
     describe_data(args, X.shape, names, labels, index)
     state = "converged" if model.converged_ else "not converged (raise --max-iter or --tol)"
     print(f"fit: {plural(K, 'component')} in {seconds:.2f} s, "
-          f"{plural(model.n_iter_, 'iteration')}, {state}")
+          f"{plural(model.n_em_steps_, 'EM step')} ({plural(model.n_iter_, 'outer iteration')}), "
+          f"{state}")
     print(f"log-likelihood: {mean:.6g} per sample, {total:.6g} total")
     print(f"BIC: {bic:.6g}")
     print(f"{'cluster':>7} {'size':>8} {'share':>7} {'weight':>8}")
@@ -505,8 +506,11 @@ def _info(args: argparse.Namespace) -> int:
     if names is not None:
         print(f"feature names: {', '.join(names)}")
     state = "converged" if model.converged_ else "not converged"
-    print(f"fit: mean log-likelihood {model.lower_bound_:.6g}, "
-          f"{plural(model.n_iter_, 'iteration')}, {state}")
+    steps = getattr(model, "n_em_steps_", None)  # files written before it existed lack it
+    work = plural(model.n_iter_, "outer iteration")
+    if steps is not None:
+        work = f"{plural(steps, 'EM step')} ({work})"
+    print(f"fit: mean log-likelihood {model.lower_bound_:.6g}, {work}, {state}")
     defaults = BigLearnGaussianMixture().get_params(deep=False)
     params = model.get_params(deep=False)
     changed = [f"{k}={_show(params[k])}" for k in params
