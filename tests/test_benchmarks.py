@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_gpu_benchmark_runs_and_writes_its_tables(tmp_path):
     pytest.importorskip(
-        "torch", reason="PyTorch is not installed: pip install 'biglearn-em[torch]' (CPU build: "
+        "torch", reason="PyTorch is not installed: pip install torch (CPU build: "
         "pip install torch --index-url https://download.pytorch.org/whl/cpu)")
     images = tmp_path / "fashion-mnist"
     images.mkdir()

@@ -206,8 +206,9 @@ def test_every_view_kind_keeps_the_type(rng, name):
 
 @pytest.mark.parametrize("name", ["tied", "diag", "spherical"])
 def test_torch_and_dask_give_the_numpy_model(rng, name):
-    torch = pytest.importorskip("torch", reason="pip install 'biglearn-em[torch]'")
-    da = pytest.importorskip("dask.array", reason="pip install 'biglearn-em[dask]'")
+    torch = pytest.importorskip("torch", reason="pip install torch (CPU build: pip install torch "
+                                "--index-url https://download.pytorch.org/whl/cpu)")
+    da = pytest.importorskip("dask.array", reason="pip install 'dask[array]' distributed")
     K, D = 3, 4
     X, _ = blobs(rng, K, D, 150, spread=2.0)
     init = _start(rng, X, K, name)

@@ -20,7 +20,7 @@ from biglearn_em._em import Data
 from conftest import blobs
 
 torch = pytest.importorskip(
-    "torch", reason="PyTorch is not installed: pip install 'biglearn-em[torch]' (CPU build: "
+    "torch", reason="PyTorch is not installed: pip install torch (CPU build: "
     "pip install torch --index-url https://download.pytorch.org/whl/cpu)")
 
 from biglearn_em._torch import (  # noqa: E402

@@ -371,8 +371,10 @@ def is_torch_tensor(X) -> bool:
 #: 17.4 ms, device 2.8 ms).
 AUTO_GPU_MIN_WORK = 2e7
 
-TORCH_MISSING = ("PyTorch is not installed; install it with pip install 'biglearn-em[torch]' "
-                 "(or pick a build for your machine at https://pytorch.org)")
+TORCH_MISSING = ("PyTorch is not installed; install it with pip install torch (the CPU "
+                 "build, without gigabytes of CUDA libraries: pip install torch --index-url "
+                 "https://download.pytorch.org/whl/cpu; from a biglearn-em clone: "
+                 "pip install -e '.[torch]')")
 
 
 def import_torch(device) -> Any:

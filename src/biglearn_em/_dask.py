@@ -38,7 +38,8 @@ import numpy as np
 from ._backend import NumpyBackend
 from ._validation import check_sizes
 
-DASK_MISSING = "install it with pip install 'biglearn-em[dask]'"
+DASK_MISSING = ("install it with pip install 'dask[array]' distributed (from a biglearn-em "
+                "clone: pip install -e '.[dask]')")
 
 
 def is_dask_array(X) -> bool:

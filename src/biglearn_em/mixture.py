@@ -173,10 +173,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         (NumPy arrays on the host with NumPy/SciPy, a torch tensor on its own
         device with PyTorch). "cpu": the host. "cuda", "cuda:N" or a
         ``torch.device``: the whole fit on that device with PyTorch
-        (``pip install "biglearn-em[torch]"``), NumPy data in and NumPy
+        (``pip install torch``), NumPy data in and NumPy
         fitted arrays out. "auto": a CUDA device when PyTorch sees one and
         the problem is large enough for it to pay, else as None. A dask
-        array (``pip install "biglearn-em[dask]"``) is fitted by Dask's
+        array (``pip install "dask[array]" distributed``) is fitted by Dask's
         active scheduler, its blocks on the workers with NumPy (device None,
         "cpu" or "auto"); its predictions are lazy dask arrays.
     dtype : {"float64", "float32"}, default="float64"

@@ -102,7 +102,7 @@ def add_arguments(parser) -> None:
                         help="run BigLearn-EM only")
     parser.add_argument("--device", default=None,
                         help="where BigLearn-EM runs: cpu, cuda, cuda:N or auto (default: the "
-                             "host); a GPU needs pip install 'biglearn-em[torch]'")
+                             "host); a GPU needs PyTorch: pip install torch")
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"),
                         help="precision of BigLearn-EM's data chunks (default float64)")
     parser.add_argument("--covariance-types", default=(), metavar="TYPES",

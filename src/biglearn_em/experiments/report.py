@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 NO_MATPLOTLIB = ("matplotlib is not installed, so no figures were drawn: "
-                 "pip install 'biglearn-em[plot]'")
+                 "pip install matplotlib (from a biglearn-em clone: pip install -e '.[plot]')")
 
 
 def have_matplotlib() -> bool:
