@@ -182,3 +182,39 @@ def test_one_component_is_exact_in_one_step(rng, covariance_type):
     assert model.converged_ and model.n_iter_ == 1 and model.n_em_steps_ == 1
     assert [r["kind"] for r in model.history_] == ["exact"]
     assert model.lower_bound_ == pytest.approx(model.score(X), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_interrupted_warm_refit_keeps_at_least_its_start(seed):
+    """keep_best_on_interrupt (and max_time, which ends the same way): the
+    parameters kept are scored on all rows and never fall below the start,
+    also when the views ran on a subsample (search_rows)."""
+    rng = np.random.default_rng(seed)
+    X, _ = blobs(rng, 2, 2, 1000, spread=3.0)
+    model = BigLearnGaussianMixture(3, warm_start=True, random_state=seed).fit(X)
+    before = model.score(X)
+
+    def interrupt(record):
+        if record["kind"] == "polish":
+            raise KeyboardInterrupt
+
+    model.set_params(search_rows=60, keep_best_on_interrupt=True, callback=interrupt)
+    with pytest.warns(ConvergenceWarning, match="interrupted"):
+        model.fit(X)
+    assert model.score(X) >= before - 1e-12
+    assert model.lower_bound_ == pytest.approx(model.score(X), abs=1e-10)
+
+
+def test_a_start_below_the_floor_is_floored_before_it_competes():
+    # scikit-learn's fit of a squashed cluster breaks our eigenvalue floor; as a
+    # start it would outscore every floored fit and come back unfloored
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(200, 2)),
+                   rng.normal(size=(200, 2)) * [1.0, 1e-4] + [6.0, 0.0]])
+    ref = sklearn.mixture.GaussianMixture(2, random_state=0).fit(X)
+    model = BigLearnGaussianMixture(2, weights_init=ref.weights_, means_init=ref.means_,
+                                    precisions_init=ref.precisions_, random_state=0).fit(X)
+    cold = BigLearnGaussianMixture(2, random_state=0).fit(X)
+    assert np.linalg.eigvalsh(ref.covariances_).min() < 1e-5  # the start breaks the floor
+    smallest = np.linalg.eigvalsh(model.covariances_).min()
+    assert smallest >= 0.99 * np.linalg.eigvalsh(cold.covariances_).min() > 1e-4

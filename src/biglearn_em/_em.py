@@ -417,7 +417,7 @@ def run(
     """
     while state.phase != "done":
         if deadline is not None and time.monotonic() >= deadline:
-            stop(state)
+            stop(state, data, settings)
             break
         record = advance(data, state, settings, rng, search)
         if callback is not None:
@@ -427,9 +427,16 @@ def run(
     return state.result()
 
 
-def stop(state: State) -> None:
+def stop(state: State, data: Data | None = None, settings: Settings | None = None) -> None:
     """End ``state`` now with the best parameters it has seen (a snapshot,
-    restart or polish step that beats the current parameters), unconverged."""
+    restart or polish step that beats the current parameters), unconverged.
+
+    With ``data``, those parameters are scored on all of it (one pass: a
+    snapshot or a short run was scored on the search rows, a refinement or
+    polish step not at all) and the fit's start replaces them when it scores
+    higher, so that a fit stopped by ``max_time`` or an interrupt never ends
+    below its start either and ``lower_bound`` is the likelihood of what it
+    returns."""
     params, ll = state.params, state.lower_bound
     if state.phase == "views" and state.best is not None:
         params, ll = state.best, state.best_ll
@@ -438,6 +445,11 @@ def stop(state: State) -> None:
     elif state.phase == "polish":
         _keep_best_polished(state)
         params, ll = state.params, state.lower_bound
+    if data is not None and settings is not None:
+        ll = score(data, params, settings)
+        state.lower_bounds.append(ll)
+        if state.origin_ll is not None and state.origin_ll > ll + 1e-10:
+            params, ll = state.origin, state.origin_ll
     state.params, state.lower_bound = params, ll
     state.best = state.candidate = None
     state.phase, state.converged = "done", False
@@ -456,13 +468,22 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
         state.history.append(record)
         return record
     if state.origin_ll is None and state.origin is not None and state.phase != "em":
-        # the start, scored once on all rows: the fit never ends below it
-        state.origin_ll = score(data, state.origin, settings)
+        # the start, floored as every M-step (a given start or a model refitted
+        # with a higher floor may break it, and would then outscore every
+        # floored fit) and scored once on all rows: the fit never ends below it
+        floored = Params(state.origin.weights, state.origin.means,
+                         data.backend.floor_eigenvalues(state.origin.covs, settings.eig_floor))
+        if state.params is state.origin:
+            state.params = floored
+        state.origin = floored
+        state.origin_ll = score(data, floored, settings)
     if state.phase == "views" and state.best is None:
         # views that begin at the start (a warm start, or restarts=0): the
         # start is their first snapshot, as the refined parameters are otherwise
-        _begin_views(search.data, data, state, settings,
-                     state.origin_ll if search.data is data else None)
+        # (scored here when the origin was not: a checkpoint of an earlier release)
+        known = search.data is data and state.origin_ll is not None
+        _begin_views(search.data, data, state, settings, state.origin_ll if known
+                     else score(search.data, state.params, settings))
     if state.phase == "explore":
         record = _explore_iteration(search, state, settings, rng)
     elif state.phase == "moves":
@@ -487,9 +508,10 @@ def _short_em(data: Data, params: Params, settings: Settings, max_steps: int
     log-likelihood, the repairs and the steps run."""
     view = joint_view(data.n_features)
     ll, previous, repairs, steps = -np.inf, -np.inf, 0, 0
-    for steps in range(1, max_steps + 1):  # noqa: B007 (steps is returned)
+    while steps < max_steps:
         params, ll, repaired = view_step(data, params, view, settings, 0.0)
         repairs += repaired
+        steps += 1
         if abs(ll - previous) < settings.tol:
             break
         previous = ll

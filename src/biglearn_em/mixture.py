@@ -208,7 +208,8 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     n_em_steps_ : int
         EM steps the best initialisation ran in all its phases (short runs,
         refinement, moves, ``n_inner`` per view, polish): what the fit cost,
-        in passes over its data (the search rows or all rows).
+        each a pass over its data (the search rows or all rows). The few
+        passes that only score a model (its start, its end) are not counted.
     lower_bound_ : float
         Mean training log-likelihood of the best fit: of the parameters it
         returns (scored on all rows after the polish), or in plain-EM mode of
@@ -394,7 +395,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                 self.__dict__.clear()
                 self.__dict__.update(before)
                 raise
-            best = _best_so_far(best, state)
+            best = _best_so_far(best, state, data, settings)
             warnings.warn("fit interrupted: keeping the best model found so far",
                           ConvergenceWarning, stacklevel=2)
         best = best.result()
@@ -836,7 +837,8 @@ def _as_array(name: str, value, shape: tuple[int, ...], sklearn_name: str) -> np
     is what scikit-learn's shape error calls it ("weights", "full precision")."""
     try:
         arr = to_host(value)  # NumPy, lists, torch tensors on any device, array API arrays
-    except (TypeError, ValueError):  # e.g. ragged nested sequences
+    except (TypeError, ValueError, BufferError, RuntimeError):
+        # ragged nested sequences; arrays no DLPack exchange brings to the host
         arr = None
     # dtype kinds: bool, signed, unsigned, float (complex would lose its imaginary part)
     if arr is None or arr.dtype.kind not in "biuf":
@@ -902,12 +904,13 @@ class _Checkpointer:
         return save
 
 
-def _best_so_far(finished: _em.State | None, running: _em.State | None) -> _em.State:
+def _best_so_far(finished: _em.State | None, running: _em.State | None, data: Data,
+                 settings: Settings) -> _em.State:
     """The better of the best finished initialisation and the best parameters
     the running one has seen (its snapshot during the views phase, otherwise
     its current parameters), as a stopped state."""
     if running is not None:
         running = replace(running)
-        _em.stop(running)
+        _em.stop(running, data, settings)
     candidates = [s for s in (finished, running) if s is not None]
     return max(candidates, key=lambda s: s.lower_bound)
