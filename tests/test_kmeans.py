@@ -1,6 +1,8 @@
 """k-means written once over the backend interface (``_kmeans``): the same
 start on every backend, and scikit-learn's algorithm on the host."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans, kmeans_plusplus
@@ -47,3 +49,26 @@ def test_an_empty_cluster_takes_the_farthest_row():
     start = data.rows(np.array([0, 1, 20]))  # two centres on the same point
     labels = _kmeans._lloyd(data, np.asarray(start, dtype=float), 1e-12)
     assert sorted(np.bincount(labels, minlength=3)) == [1, 1, 20]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no 0 / 0 when a cluster empties
+def test_more_clusters_than_distinct_points_as_scikit_learn(seed):
+    # relocating the farthest row into an empty cluster can empty the cluster
+    # it came from; its centre stays finite, and the labels are scikit-learn's
+    X = np.array([[5, 0], [0, 0], [0, 0], [1, 0], [1, 0], [0, 0]], dtype=float)
+    data = Data.from_array(X, None, NumpyBackend(), 4)
+    ours = _kmeans.labels(data, 4, np.random.default_rng(seed))
+    sk_seed = int(np.random.default_rng(seed).integers(np.iinfo(np.int32).max))
+    with warnings.catch_warnings():  # scikit-learn warns about the duplicates
+        warnings.simplefilter("ignore")
+        ref = KMeans(4, n_init=1, random_state=sk_seed).fit(data.standardized()).labels_
+    np.testing.assert_array_equal(ours, ref)
+
+
+def test_the_draws_use_float64_distances_whatever_the_compute_dtype():
+    rng = np.random.default_rng(0)
+    X = _mixed(rng, 300, 3, 2)
+    for be in (NumpyBackend("float32"), TorchBackend("cpu", dtype="float32")):
+        data = Data.from_array(X if be.name == "numpy" else torch.tensor(X), None, be, 3)
+        assert str(_kmeans._distances(data, data.rows(np.array([0]))).dtype).endswith("float64")

@@ -225,6 +225,10 @@ class Backend:
         """The column (n,) of each row's smallest entry of ``a`` (n, c), and that entry."""
         raise NotImplementedError
 
+    def minimum(self, a, b) -> Any:
+        """The elementwise minimum of two arrays (broadcast)."""
+        raise NotImplementedError
+
 
 class NumpyBackend(Backend):
     """NumPy and SciPy on the host: the kernels of :mod:`._gaussian`."""
@@ -355,6 +359,9 @@ class NumpyBackend(Backend):
     def row_argmin(self, a):
         index = a.argmin(1)
         return index, np.take_along_axis(a, index[:, None], 1)[:, 0]
+
+    def minimum(self, a, b):
+        return np.minimum(a, b)
 
 
 # ------------------------------------------------------------------ choosing

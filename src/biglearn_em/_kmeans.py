@@ -10,8 +10,10 @@ labels stop changing or the centres move by at most ``1e-4`` times the mean
 feature variance in total, an empty cluster taking the rows farthest from
 their centres. Every random draw comes from one ``RandomState`` on the host,
 seeded from the fit's generator, in scikit-learn's order; the distances are
-computed on the data's backend, chunk by chunk, and only the per-row
-distances a draw needs (N numbers per centre) come to the host.
+computed on the data's backend, chunk by chunk, in float64 (whatever the
+compute dtype: a float32 cumulative sum would skew the draws of large data),
+and only what a draw needs comes to the host: the N distances to the nearest
+centre and the candidates' potentials, once per centre.
 """
 
 from __future__ import annotations
@@ -54,17 +56,19 @@ def plusplus(data: Data, n_components: int, rs: np.random.RandomState) -> Any:
     trials = 2 + int(np.log(K))
     first = rs.choice(N, p=np.ones(N) / N)
     centers = [data.rows(np.array([first]))]
-    closest = _host_distances(data, centers[0])[:, 0]
-    potential = closest.sum()
+    closest = _distances(data, centers[0])[:, 0]
+    host = be.to_numpy(closest)
+    potential = host.sum()
     for _ in range(1, K):
         draws = rs.uniform(size=trials) * potential
-        picks = np.searchsorted(np.cumsum(closest), draws)
+        picks = np.searchsorted(np.cumsum(host), draws)
         np.clip(picks, None, N - 1, out=picks)
         candidates = data.rows(picks)
-        dist = np.minimum(closest[:, None], _host_distances(data, candidates))
-        potentials = dist.sum(0)
+        dist = be.minimum(closest[:, None], _distances(data, candidates))
+        potentials = be.to_numpy(dist.sum(0))
         best = int(np.argmin(potentials))
         potential, closest = potentials[best], dist[:, best]
+        host = be.to_numpy(closest)
         centers.append(candidates[best : best + 1])
     return be.asarray(be.concat(centers))
 
@@ -77,11 +81,11 @@ def labels(data: Data, n_components: int, rng: np.random.Generator) -> Any:
     return _lloyd(data, centers, TOL * _mean_variance(data))
 
 
-def _host_distances(data: Data, centers) -> np.ndarray:
-    """Squared distances (N, c) of every row to ``centers``, float64 on the host."""
+def _distances(data: Data, centers) -> Any:
+    """Squared distances (N, c) of every row to ``centers``, float64 on the backend."""
     be = data.backend
     c = be.data_array(centers)
-    return np.concatenate([be.to_numpy(sq_distances(Z, c)) for Z in data.chunks()])
+    return be.asarray(be.concat([sq_distances(Z, c) for Z in data.chunks()]))
 
 
 def _mean_variance(data: Data) -> float:
@@ -128,7 +132,9 @@ def _lloyd(data: Data, centers, tol: float) -> Any:
         empty = np.flatnonzero(host_counts == 0)
         if len(empty):
             sums, counts = _relocate(data, assigned, dist, empty, sums, counts)
-        new = sums / counts[:, None]
+        # a cluster that gave its only row to an empty one keeps its (zero) sum
+        # as its centre, as scikit-learn's does, rather than 0 / 0
+        new = sums / (counts + (counts == 0))[:, None]
         shift = float(be.to_numpy(((new - centers) ** 2).sum()))
         centers = new
         if previous is not None and bool((assigned == previous).all()):

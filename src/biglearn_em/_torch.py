@@ -342,6 +342,9 @@ class TorchBackend(Backend):
         values, index = a.min(1)
         return index, values
 
+    def minimum(self, a, b):
+        return torch.minimum(a, b)
+
 
 class _Whitener:
     """Components prepared for the chunks: ``W`` (m, K m) stacks the precision
