@@ -134,3 +134,18 @@ def test_sigkill_at_a_random_moment_then_resume(rng, tmp_path):
     for name, value in reference.items():
         np.testing.assert_array_equal(resumed[name], value,
                                       err_msg=f"{name} after kill at {delay:.2f} s")
+
+
+@pytest.mark.parametrize("content", ["x,y\n1,2\n3,4\n", "npy"])
+def test_a_data_file_given_as_the_checkpoint_is_refused_without_pickle(tmp_path, content):
+    path = tmp_path / "data.npz"
+    if content == "npy":
+        np.save(tmp_path / "data.npy", np.zeros((3, 2)))
+        (tmp_path / "data.npy").rename(path)
+    else:
+        path.write_text(content)
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(ValueError, match="not a readable biglearn-em checkpoint") as exc:
+        BigLearnGaussianMixture(2, checkpoint=path).fit(X)
+    assert "pickle" not in str(exc.value) and "\n" not in str(exc.value)
+    assert path.read_text() == content if content != "npy" else path.exists()

@@ -154,3 +154,15 @@ def test_without_return_index_a_guess_is_a_warning(tmp_path):
         warnings.simplefilter("error")  # nothing guessed, nothing said
         read_table(path, index_column=None)
         read_table(path, index_column=0)
+
+
+def test_pandas_csv_of_a_frame_without_column_names(tmp_path):
+    # pandas writes the header ",0,1,2": numbers only, yet a header (its default
+    # column names), and an index column under the empty name
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    path = tmp_path / "frame.csv"
+    pd.DataFrame(X).to_csv(path)
+    with pytest.warns(UserWarning, match="row index"):
+        data, names, _ = read_table(path)
+    np.testing.assert_allclose(data, X)
+    assert names == ["0", "1", "2"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._dask import digest, is_dask_array
 from ._em import Params, State
-from ._files import write_npz_atomic
+from ._files import not_an_npz, npz_error, write_npz_atomic
 
 FORMAT = "biglearn-em-checkpoint"
 VERSION = 2
@@ -84,12 +84,17 @@ def load(path: str | os.PathLike, key: str, asarray: Callable = np.asarray
         If the file is not a readable checkpoint of this format, or was written
         for other data or settings (its ``key`` differs).
     """
+    why = not_an_npz(path)
+    if why is not None:
+        raise ValueError(f"{path} is not a readable biglearn-em checkpoint ({why}); delete "
+                         "it or choose another checkpoint file")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         meta = json.loads(str(arrays.pop("meta")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path} is not a readable biglearn-em checkpoint ({exc})") from None
+        raise ValueError(f"{path} is not a readable biglearn-em checkpoint "
+                         f"({npz_error(exc)})") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise ValueError(f"{path} is not a biglearn-em checkpoint of version {VERSION}")
     if meta.get("key") != key:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import load_npy
+
 #: Target size of one block of a ``.npy`` file (float64 rows).
 BLOCK_BYTES = 64 << 20
 
@@ -136,21 +138,7 @@ def _check_shape(path: Path, shape, dtype) -> None:
 
 
 def _open_npy(path: Path) -> np.ndarray:
-    from .io import NPY_MAGIC
-
-    with open(path, "rb") as fh:
-        if fh.read(len(NPY_MAGIC)) != NPY_MAGIC:  # numpy would take it for a pickle
-            raise ValueError(f"{path} is not a .npy array file (no NumPy header, as numpy.save "
-                             "writes)")
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc):  # an object array: numpy reads it only by unpickling
-            raise ValueError(f"{path} holds Python objects (dtype object), which are never "
-                             "read: save an array of numbers") from None
-        raise ValueError(f"{path} is not a readable .npy array file ({exc})") from None
-    except Exception as exc:  # numpy raises several types for damaged content
-        raise ValueError(f"{path} is not a readable .npy array file ({exc})") from None
+    return load_npy(path, mmap_mode="r")
 
 
 def _npy_rows(path: str, start: int, stop: int, idx: list[int]) -> np.ndarray:

@@ -27,6 +27,8 @@ from typing import NamedTuple, TextIO
 
 import numpy as np
 
+from ._files import load_npy
+
 #: Extension (lower case, with the dot) -> format name.
 EXTENSIONS = {
     ".csv": "csv",
@@ -488,7 +490,12 @@ def _text_cell_problem(cell: str, j: int, names: list[str] | None, hint: str) ->
 
 def _looks_like_header(cells: list[str]) -> bool:
     """A first row is a header when one of its cells is neither a number nor a
-    missing value (a data row may hold 'NA')."""
+    missing value (a data row may hold 'NA'), or when it is the header pandas'
+    ``to_csv`` writes for a frame without column names: an empty index name,
+    then 0, 1, 2, ..."""
+    if cells and cells[0] == "" and len(cells) > 1 and cells[1:] == [
+            str(j) for j in range(len(cells) - 1)]:
+        return True
     return any(c.lower() not in MISSING and not _is_number(c) for c in cells)
 
 
@@ -532,27 +539,8 @@ def _labels(values: list[str]) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ binary
-#: The first bytes of every .npy file.
-NPY_MAGIC = b"\x93NUMPY"
-
-
 def _read_npy(path: Path) -> np.ndarray:
-    with open(path, "rb") as fh:
-        magic = fh.read(len(NPY_MAGIC))
-    if magic != NPY_MAGIC:
-        # checked here: numpy reads a file without the header as a pickle, and
-        # its refusal would suggest unpickling a data file
-        raise ValueError(f"{path} is not a .npy array file (no NumPy header, as numpy.save "
-                         "writes)")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc):  # the one array numpy will not read without unpickling
-            raise ValueError(f"{path} holds Python objects (dtype object), which are never "
-                             "read: save an array of numbers") from None
-        raise ValueError(f"{path} is not a readable .npy array file ({exc})") from None
-    except Exception as exc:  # truncated data: OSError, EOFError...
-        raise ValueError(f"{path} is not a readable .npy array file ({exc})") from None
+    arr = load_npy(path)
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
         raise ValueError(f"{path}: expected an array of numbers; got dtype "
                          f"{getattr(arr, 'dtype', type(arr).__name__)}")

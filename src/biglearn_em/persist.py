@@ -42,7 +42,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._arrays import to_host
 from ._backend import is_torch_device
 from ._covariance import covariance_type
-from ._files import write_npz_atomic
+from ._files import SINGLE_ARRAY, not_an_npz, npz_error, write_npz_atomic
 from ._validation import validate_params
 from .mixture import BigLearnGaussianMixture
 
@@ -52,7 +52,6 @@ FORMAT_VERSION = 1
 PARAM_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 ENTRIES = (*PARAM_ARRAYS, "lower_bounds_", "meta", "history_")
 #: The first bytes of a zip archive, which an .npz file is.
-ZIP_MAGIC = b"PK\x03\x04"
 #: What a model file is, for the error that says a file is not one.
 NOT_A_MODEL = "expected an .npz archive written by biglearn-em fit --out or model.save"
 
@@ -145,20 +144,15 @@ def load_with_meta(path: str | os.PathLike) -> tuple[BigLearnGaussianMixture, di
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {path}")
-    with open(path, "rb") as fh:
-        magic = fh.read(8)
-    # checked before numpy sees the file: numpy reads what is neither an .npz nor
-    # an .npy as a pickle, and its refusal would suggest unpickling the file
-    if magic.startswith(b"\x93NUMPY"):
-        raise ValueError(f"{path} is not a biglearn-em model file (it holds a single array; "
-                         f"{NOT_A_MODEL})")
-    if not magic.startswith(ZIP_MAGIC):
-        raise ValueError(f"{path} is not a biglearn-em model file ({NOT_A_MODEL})")
+    why = not_an_npz(path)
+    if why is not None:  # a single array is worth naming; any other file is just not one
+        detail = f"{why}; " if why == SINGLE_ARRAY else ""
+        raise ValueError(f"{path} is not a biglearn-em model file ({detail}{NOT_A_MODEL})")
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as exc:  # a damaged zip: BadZipFile, OSError, EOFError...
         raise ValueError(f"{path} is not a biglearn-em model file (not a readable .npz "
-                         f"archive: {_reason(exc)})") from None
+                         f"archive: {npz_error(exc)})") from None
     with archive:
         files = set(archive.files)
         if "meta" not in files:
@@ -221,9 +215,8 @@ def _meta(model: BigLearnGaussianMixture) -> dict[str, Any]:
         "dtype": str(model.means_.dtype),
         "lower_bound_": float(model.lower_bound_),
         "n_iter_": int(model.n_iter_),
-        "n_em_steps_": int(getattr(model, "n_em_steps_", 0)),
         "converged_": bool(model.converged_),
-    }
+    } | ({} if not hasattr(model, "n_em_steps_") else {"n_em_steps_": int(model.n_em_steps_)})
 
 
 def _to_json(value: Any) -> Any:
@@ -251,17 +244,11 @@ def _json_scalar(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- reading
-def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    # numpy refuses an object array with advice to unpickle it: never pass that on
-    return "an array of Python objects, which is never read" if "pickle" in text else text
-
-
 def _read(path: Path, archive, name: str) -> np.ndarray:
     try:
         return archive[name]
     except Exception as exc:  # bad CRC, truncated data, object arrays refused
-        raise ValueError(f"{path}: damaged model file (entry {name!r}: {_reason(exc)})") from None
+        raise ValueError(f"{path}: damaged model file (entry {name!r}: {npz_error(exc)})") from None
 
 
 def _json_entry(path: Path, archive, name: str) -> Any:
