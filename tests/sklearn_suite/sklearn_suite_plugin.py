@@ -89,13 +89,24 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     failures = config._biglearn_failures
+    unused = {pattern for pattern, _ in failures}
     for item in items:
         test_id = f"{Path(item.fspath).name}::{item.name}"
         for pattern, reason in failures:
             # "*" is the only wildcard: a "[" opens a test's parameters
             if fnmatch.fnmatchcase(test_id, pattern.replace("[", "[[]")):
                 item.add_marker(pytest.mark.xfail(reason=_plain(reason), strict=True))
+                unused.discard(pattern)
                 break
+    if unused:  # a renamed or removed test: the table no longer says what fails
+        raise pytest.UsageError(f"{DIFFERENCES.name} lists tests that scikit-learn "
+                                f"{sklearn_version()} does not have: {sorted(unused)}")
+
+
+def sklearn_version() -> str:
+    import sklearn
+
+    return sklearn.__version__
 
 
 def _plain(text: str) -> str:
