@@ -218,3 +218,11 @@ def test_a_start_below_the_floor_is_floored_before_it_competes():
     assert np.linalg.eigvalsh(ref.covariances_).min() < 1e-5  # the start breaks the floor
     smallest = np.linalg.eigvalsh(model.covariances_).min()
     assert smallest >= 0.99 * np.linalg.eigvalsh(cold.covariances_).min() > 1e-4
+
+
+def test_one_component_from_a_start_below_the_floor_ends_floored(rng):
+    X = np.column_stack([rng.normal(size=200), 1e-6 * rng.normal(size=200)])
+    raw = np.cov(X.T, bias=True)
+    model = BigLearnGaussianMixture(1, means_init=X.mean(0)[None],
+                                    precisions_init=np.linalg.inv(raw)[None]).fit(X)
+    assert np.linalg.eigvalsh(model.covariances_[0]).min() > 100 * np.linalg.eigvalsh(raw).min()

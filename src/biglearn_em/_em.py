@@ -471,8 +471,7 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
         # the start, floored as every M-step (a given start or a model refitted
         # with a higher floor may break it, and would then outscore every
         # floored fit) and scored once on all rows: the fit never ends below it
-        floored = Params(state.origin.weights, state.origin.means,
-                         data.backend.floor_eigenvalues(state.origin.covs, settings.eig_floor))
+        floored = _floored(data.backend, state.origin, settings)
         if state.params is state.origin:
             state.params = floored
         state.origin = floored
@@ -628,15 +627,23 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
     return record
 
 
+def _floored(be: Backend, params: Params, settings: Settings) -> Params:
+    """``params`` with their covariances floored as every M-step's are (the same
+    arrays when they already are)."""
+    return Params(params.weights, params.means,
+                  be.floor_eigenvalues(params.covs, settings.eig_floor))
+
+
 def _exact_iteration(data: Data, state: State, settings: Settings) -> dict:
     """One component: every row's responsibility is 1, so one EM step from any
     start gives the maximum likelihood, the mean and covariance of all rows
     (floored as every M-step); a second pass scores it. Nothing to escape: no
     restarts, moves or views."""
-    start = state.params
-    state.params, ll, repaired = view_step(data, start, joint_view(data.n_features), settings,
-                                           0.0)
-    state.origin_ll = ll  # that E-step scored the start
+    # the start floored (it competes at the end), and that step's E-step scores it
+    state.origin = _floored(data.backend, state.params, settings)
+    state.params, ll, repaired = view_step(data, state.origin, joint_view(data.n_features),
+                                           settings, 0.0)
+    state.origin_ll = ll
     state.n_iter = state.n_steps = 1
     state.converged = True
     _end_polish(data, state, settings, ll)
