@@ -83,17 +83,22 @@ def test_verbose_interval_spaces_the_lines(capsys):
         BigLearnGaussianMixture(2, verbose_interval=0).fit(X)
 
 
+def _start_and_fit(covariance_type: str, seed: int):
+    """Data, a start (as *_init host arrays) and the fit of 5 steps from it."""
+    X, _ = blobs(np.random.default_rng(seed), 2, 3, 40)
+    start = BigLearnGaussianMixture(2, covariance_type=covariance_type, max_iter=0,
+                                    random_state=0).fit(X)
+    init = {"weights_init": start.weights_, "means_init": start.means_,
+            "precisions_init": start.precisions_}
+    ref = BigLearnGaussianMixture(2, covariance_type=covariance_type, max_iter=5,
+                                  random_state=0, **init).fit(X)
+    return X, init, ref
+
+
 @pytest.mark.parametrize("covariance_type", TYPES)
 def test_array_api_arrays_as_initial_parameters(covariance_type):
     xp = pytest.importorskip("array_api_strict", reason="needs pip install array-api-strict")
-    rng = np.random.default_rng(0)
-    X, _ = blobs(rng, 2, 3, 40)
-    plain = BigLearnGaussianMixture(2, covariance_type=covariance_type, max_iter=0,
-                                    random_state=0).fit(X)
-    init = {"weights_init": plain.weights_, "means_init": plain.means_,
-            "precisions_init": plain.precisions_}
-    ref = BigLearnGaussianMixture(2, covariance_type=covariance_type, max_iter=5,
-                                  random_state=0, **init).fit(X)
+    X, init, ref = _start_and_fit(covariance_type, 0)
     with sklearn.config_context(array_api_dispatch=True):
         model = BigLearnGaussianMixture(
             2, covariance_type=covariance_type, max_iter=5, random_state=0,
@@ -106,14 +111,7 @@ def test_array_api_arrays_as_initial_parameters(covariance_type):
 @pytest.mark.parametrize("covariance_type", TYPES)
 def test_torch_tensors_as_initial_parameters(covariance_type):
     torch = pytest.importorskip("torch", reason=TORCH_REASON)
-    rng = np.random.default_rng(1)
-    X, _ = blobs(rng, 2, 3, 40)
-    start = BigLearnGaussianMixture(2, covariance_type=covariance_type, max_iter=0,
-                                    random_state=0).fit(X)
-    init = {"weights_init": start.weights_, "means_init": start.means_,
-            "precisions_init": start.precisions_}
-    ref = BigLearnGaussianMixture(2, covariance_type=covariance_type, max_iter=5,
-                                  random_state=0, **init).fit(X)
+    X, init, ref = _start_and_fit(covariance_type, 1)
     model = BigLearnGaussianMixture(2, covariance_type=covariance_type, max_iter=5,
                                     random_state=0,
                                     **{k: torch.tensor(v) for k, v in init.items()}).fit(X)
