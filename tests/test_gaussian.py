@@ -9,7 +9,6 @@ from sklearn.exceptions import ConvergenceWarning
 
 from biglearn_em import BigLearnGaussianMixture
 from biglearn_em._backend import NumpyBackend
-from biglearn_em._em import ensure_positive_definite
 from biglearn_em._gaussian import (
     SuffStats,
     Whitener,
@@ -25,6 +24,7 @@ from biglearn_em._gaussian import (
     uses_features,
     weighted_log_prob_t,
 )
+from biglearn_em._step import ensure_positive_definite
 from conftest import random_mixture, random_spd
 
 

@@ -14,9 +14,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
 from biglearn_em import BigLearnGaussianMixture, _kmeans, load
-from biglearn_em._backend import NumpyBackend, select_backend
+from biglearn_em._backend import NumpyBackend
 from biglearn_em._checkpoint import fingerprint
 from biglearn_em._em import Data
+from biglearn_em._select import select_backend
 from conftest import blobs
 
 torch = pytest.importorskip(

@@ -116,10 +116,10 @@ class Backend:
     in_process = True
 
     def reduce(self, data, fn: Callable, args: tuple = (), combine: Callable = operator.add):
-        """``fn(part, *args)`` over the parts of ``data`` (a :class:`._em.Data`),
+        """``fn(part, *args)`` over the parts of ``data`` (a :class:`._data.Data`),
         combined by ``combine`` (a sum by default): one pass over the data.
 
-        A part is the data, or a block of their rows, as :class:`._em.Data`
+        A part is the data, or a block of their rows, as :class:`._data.Data`
         on an in-process backend, with the same map into internal
         coordinates; ``fn`` loops over its chunks. In-process backends have
         one part, the data themselves.
@@ -364,106 +364,13 @@ class NumpyBackend(Backend):
         return np.minimum(a, b)
 
 
-# ------------------------------------------------------------------ choosing
+# ------------------------------------------------------------- torch kinds
 def is_torch_tensor(X) -> bool:
     """Whether X is a torch tensor (without importing torch when it is not loaded)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(X, torch.Tensor)
 
 
-#: ``device="auto"`` runs on a GPU from this much work per EM step
-#: (``N K D^2``); smaller problems are bound by kernel launches there. On one
-#: H200 against 16 host cores (``benchmarks/gpu.py``) the joint step's
-#: crossover lies between 7.7e6 (host 3.3 ms, device 4.3 ms) and 6.1e7 (host
-#: 17.4 ms, device 2.8 ms).
-AUTO_GPU_MIN_WORK = 2e7
-
-TORCH_MISSING = ("PyTorch is not installed; install it with pip install torch (the CPU "
-                 "build, without gigabytes of CUDA libraries: pip install torch --index-url "
-                 "https://download.pytorch.org/whl/cpu; from a biglearn-em clone: "
-                 "pip install -e '.[torch]')")
-
-
-def import_torch(device) -> Any:
-    """The torch module, or an ImportError that says how to get it."""
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(f"device={device!r} needs PyTorch: {TORCH_MISSING}") from None
-    return torch
-
-
 def is_torch_device(device) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(device, torch.device)
-
-
-def _cuda_usable() -> bool:
-    """A CUDA device PyTorch can use (False without torch; never imports it twice)."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
-
-
-def select_backend(device, X, dtype: str = "float64", budget: int | None = None,
-                   n_components: int = 1) -> Backend:
-    """The backend a fit or a prediction on X runs on.
-
-    Parameters
-    ----------
-    device : None, "auto", str or torch.device
-        None: where X lives (NumPy on the host, a torch tensor on its device).
-        "auto": a CUDA device when PyTorch sees one and the work per step
-        (``N K D^2``) reaches :data:`AUTO_GPU_MIN_WORK`, else as None. "cpu":
-        the host (NumPy, or torch for a torch tensor). Any other name
-        ("cuda", "cuda:1") or a ``torch.device``: torch on that device.
-    X : array (N, D)
-        Validated data: a NumPy array, a torch tensor or a dask array (whose
-        blocks Dask's workers compute with NumPy, whatever ``device`` says
-        about the host).
-    dtype, budget
-        The compute dtype and the device-memory budget of the data (torch).
-    n_components : int
-    """
-    from ._dask import DaskBackend, is_dask_array
-
-    if is_dask_array(X):
-        if device not in (None, "cpu", "auto"):
-            raise ValueError(
-                f"device={str(device)!r} was requested for a dask array: Dask's workers "
-                "compute with NumPy on their CPUs; use device=None (or 'cpu', 'auto')")
-        return DaskBackend(dtype)
-    tensor = is_torch_tensor(X)
-    if device is None:
-        return _torch_backend(X.device, dtype, budget) if tensor else NumpyBackend(dtype)
-    if device == "cpu":
-        return _torch_backend("cpu", dtype, budget) if tensor else NumpyBackend(dtype)
-    if device == "auto":
-        if tensor:
-            return _torch_backend(X.device, dtype, budget)
-        N, D = X.shape
-        if N * n_components * D * D >= AUTO_GPU_MIN_WORK and _cuda_usable():
-            return _torch_backend("cuda", dtype, budget)
-        return NumpyBackend(dtype)
-    torch = import_torch(device)
-    target = torch.device(device)
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r} was requested, but PyTorch {torch.__version__} sees no "
-            "CUDA device (torch.cuda.is_available() is False"
-            + ("" if torch.version.cuda else "; this build of PyTorch has no CUDA support")
-            + "); use device='cpu' or 'auto'")
-    if target.type == "cuda" and target.index is not None \
-            and target.index >= torch.cuda.device_count():
-        raise ValueError(f"device={str(device)!r} was requested, but PyTorch sees "
-                         f"{torch.cuda.device_count()} CUDA device(s)")
-    return _torch_backend(target, dtype, budget)
-
-
-def _torch_backend(device, dtype: str, budget: int | None) -> Backend:
-    import_torch(device)
-    from ._torch import TorchBackend
-
-    return TorchBackend(device, dtype, budget)

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ._dask import digest, is_dask_array
-from ._em import Params, State
+from ._data import Params
+from ._em import State
 from ._files import not_an_npz, npz_error, write_npz_atomic
 
 FORMAT = "biglearn-em-checkpoint"

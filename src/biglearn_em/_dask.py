@@ -4,7 +4,7 @@ A fit on a row-chunked ``dask.array.Array`` runs the same EM loop as every
 other backend (:mod:`._em`). The loop sees the data through
 :meth:`Backend.reduce <._backend.Backend.reduce>`: each pass is one Dask
 graph in which every block of rows becomes an in-process
-:class:`._em.Data` on a worker and runs the in-process NumPy kernels (the
+:class:`._data.Data` on a worker and runs the in-process NumPy kernels (the
 very functions an in-memory fit runs on its one part); the parts' results
 (sufficient statistics, ``K (m + m^2 + 1)`` numbers each) are added up in a
 tree, and only the total reaches the client, which does the M-step and
@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import NumpyBackend
+from ._data import Data
 from ._validation import check_sizes
 
 DASK_MISSING = ("install it with pip install 'dask[array]' distributed (from a biglearn-em "
@@ -55,8 +56,6 @@ def is_dask_collection(X) -> bool:
 
 def _part(block, shift, scale: float, chunk_size: int, dtype: str):
     """A block of rows as in-process data (on a worker)."""
-    from ._em import Data
-
     return Data(np.asarray(block), shift, scale, chunk_size, NumpyBackend(dtype))
 
 

@@ -3,7 +3,7 @@ view, best-snapshot selection on the training likelihood and a final polish
 with plain EM.
 
 The engine works in internal coordinates (data centred and divided by one
-scalar, see :class:`Data`) so that floors and tolerances mean the same thing at
+scalar, see :class:`._data.Data`) so that floors and tolerances mean the same thing at
 every scale of the input. It is written once for every backend: arrays are
 touched through the operators NumPy arrays and torch tensors share and through
 ``data.backend`` (:mod:`._backend`).
@@ -11,164 +11,23 @@ touched through the operators NumPy arrays and torch tensors share and through
 
 from __future__ import annotations
 
-import operator
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._backend import Backend, NumpyBackend
-from ._covariance import CovarianceType, covariance_type
-from ._gaussian import smooth_weights
-from ._views import View, draw_view, joint_view
+from . import _moves
+from ._backend import Backend
+from ._data import Data, Params, Settings
+from ._step import score, view_step
+from ._views import draw_view, joint_view
 
 #: Mean log-likelihoods closer than this are a tie, won by the earlier
 #: parameters: restarts often reach the same optimum (its components in
 #: another order), and which of them scores higher in the last bits depends
 #: on the order of the sums (chunks in memory, blocks of a Dask array).
 TIE = 1e-12
-
-#: Eigenvalue floor (internal units, i.e. relative to the mean feature
-#: variance) used only to repair a covariance that stopped being positive definite.
-REPAIR_FLOOR = 1e-10
-
-
-@dataclass
-class Data:
-    """The data as a backend reads them, with the affine map into internal
-    coordinates.
-
-    ``X`` (N, D) is kept as given or as ``backend.place`` put it (on a device
-    when it fits there); chunks of ``chunk_size`` rows are converted to the
-    compute dtype as ``(X - shift) / scale`` on the fly. ``shift`` (D,) is a
-    float64 array of the backend; ``shift=None`` reads X as it is (inference
-    on fitted parameters, which are in the units of X).
-    """
-
-    X: Any
-    shift: Any
-    scale: float
-    chunk_size: int
-    backend: Backend = field(default_factory=NumpyBackend)
-
-    @classmethod
-    def from_array(cls, X, chunk_size: int | None, backend: Backend | None = None,
-                   n_components: int = 1) -> Data:
-        """The data ``X`` (N, D) with the column means as ``shift`` and the
-        root mean feature variance as ``scale`` (three passes over X)."""
-        raw = cls.unscaled(X, chunk_size, NumpyBackend() if backend is None else backend,
-                           n_components)
-        N, D = raw.X.shape
-        shift = raw.reduce(_column_sums) / N
-        # two passes with a max-abs pre-scale: no overflow for values near 1e150
-        peak = raw.reduce(_peak_deviation, (shift,), max)
-        if peak == 0.0 or not np.isfinite(peak):
-            return replace(raw, shift=shift, scale=1.0 if peak == 0.0 else peak)
-        ss = raw.reduce(_scaled_squares, (shift, peak))
-        return replace(raw, shift=shift, scale=peak * np.sqrt(ss / (N * D)))
-
-    @classmethod
-    def unscaled(cls, X, chunk_size: int | None, backend: Backend,
-                 n_components: int = 1) -> Data:
-        """``X`` read as it is, for log-densities of fitted parameters."""
-        X = backend.place(X)
-        if chunk_size is None:
-            chunk_size = backend.default_chunk_size(X.shape[1], n_components)
-        return cls(X, None, 1.0, chunk_size, backend)
-
-    def subset(self, index: np.ndarray) -> Data:
-        """The rows ``index`` (sorted host integers) as data with the same map
-        into internal coordinates: a copy of those rows where the backend keeps
-        them (gathered into this process from Dask's workers)."""
-        here = self.backend.gathered()
-        return Data(here.place(self.backend.take(self.X, index)), self.shift,
-                    self.scale, self.chunk_size, here)
-
-    def reduce(self, fn: Callable, args: tuple = (), combine: Callable = operator.add) -> Any:
-        """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
-        of the data: one pass (see :meth:`Backend.reduce <._backend.Backend.reduce>`)."""
-        return self.backend.reduce(self, fn, args, combine)
-
-    def map_rows(self, fn: Callable, args: tuple, width: int | None, dtype) -> Any:
-        """``fn(part, *args)`` for each part, joined in row order: (N,) or
-        (N, width) (see :meth:`Backend.map_rows <._backend.Backend.map_rows>`)."""
-        return self.backend.map_rows(self, fn, args, width, dtype)
-
-    @property
-    def n_samples(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def n_features(self) -> int:
-        return self.X.shape[1]
-
-    def standardized(self) -> Any:
-        """All of X in internal coordinates, (N, D), as one array of the backend."""
-        return self.backend.concat(self.chunks())
-
-    def rows(self, index: np.ndarray) -> Any:
-        """The rows ``index`` (host integers) in internal coordinates, (len(index), D)."""
-        be = self.backend
-        return be.standardize(be.take(self.X, index), self.shift, self.scale)
-
-    def chunks(self, view: View | None = None) -> Iterator[Any]:
-        """Internal-coordinate chunks seen through ``view``, each (n, m), in the
-        backend's compute dtype."""
-        be = self.backend
-        for raw in be.raw_chunks(self.X, self.chunk_size):
-            Z = be.standardize(raw, self.shift, self.scale)
-            yield Z if view is None else view.data(Z)
-
-
-@dataclass
-class Params:
-    """Mixture parameters: weights (K,), means (K, D) and covariances stored
-    as their covariance type stores them (:mod:`._covariance`: (K, D, D),
-    (1, D, D), (K, D) or (K,)), float64 arrays of the fit's backend."""
-
-    weights: Any
-    means: Any
-    covs: Any
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything the loop needs besides data and parameters (internal units)."""
-
-    view_probs: tuple[float, float, float]
-    subset_beta: tuple[float, float]
-    n_inner: int
-    smoothing: float
-    eig_floor: float
-    reg_covar: float
-    update: str
-    max_iter: int
-    tol: float
-    patience: int | None
-    verbose: int = 0
-    #: Short EM runs from new k-means++ starts, besides the fit's own start,
-    #: before the views (0: the views start from the fit's start, as in the paper).
-    restarts: int = 0
-    #: EM steps of each short run, the start's included.
-    restart_iter: int = 10
-    #: Outer iterations of the views over which the weight smoothing fades
-    #: linearly to 0 (None: constant, as in the paper).
-    fade: int | None = None
-    #: Split-and-merge proposals tried per round after the refinement (0: none).
-    moves: int = 0
-    #: One of :data:`._covariance.NAMES`.
-    covariance_type: str = "full"
-
-    @property
-    def covariance(self) -> CovarianceType:
-        return covariance_type(self.covariance_type)
-
-    @property
-    def plain(self) -> bool:
-        """Only joint views: the loop is EM and stops on ``tol`` as scikit-learn does."""
-        return self.view_probs[0] == 1.0
 
 
 @dataclass
@@ -265,132 +124,6 @@ class State:
         # plain EM: its iterations); the other phases count in n_steps
         return Result(self.params, self.lower_bound, self.n_iter, self.converged,
                       self.lower_bounds, self.history, self.n_steps)
-
-
-def ensure_positive_definite(be: Backend, covs, floor: float) -> tuple[Any, int]:
-    """Repair the covariances (K, m, m), or variances (K, m) or (K,), that a
-    Cholesky factorisation rejects, or whose smallest eigenvalue is below
-    ``REPAIR_FLOOR`` (numerically singular: their factorisation would fail
-    again once mapped back to the units of X), by clipping their eigenvalues
-    at ``max(floor, REPAIR_FLOOR)``, raised a hundredfold while rounding
-    still defeats the factorisation.
-
-    Returns the covariances and the number of components repaired.
-    """
-    bad = ~be.positive_definite(covs, REPAIR_FLOOR)
-    n_bad = be.count(bad)
-    if n_bad == 0:
-        return covs, 0
-    fixed = be.copy(covs)
-    # matrices restart at the identity, variances (diagonal, spherical) at 1
-    eye = be.eye(fixed.shape[-1]) if fixed.ndim == 3 else 1.0
-    level = max(floor, REPAIR_FLOOR)
-    for _ in range(6):
-        finite = be.finite_matrices(fixed[bad])
-        # a non-finite matrix has no spectrum to clip: restart it at the data's scale
-        fixed[be.nonzero(bad)[~finite]] = eye
-        fixed[bad] = be.floor_eigenvalues(fixed[bad], level)
-        bad = ~be.positive_definite(fixed, REPAIR_FLOOR)
-        if be.count(bad) == 0:
-            return fixed, n_bad
-        level *= 100.0
-    fixed[bad] = eye
-    return fixed, n_bad
-
-
-def safe_precision_cholesky(be: Backend, covs, floor: float) -> tuple[Any, Any, int]:
-    """Precision Cholesky factors, repairing matrices that are not positive definite.
-
-    Returns the (possibly repaired) covariances (K, m, m), their factors
-    (K, m, m) and the number of components that needed the repair.
-    """
-    prec_chol, ok = be.precision_cholesky(covs)
-    if be.count(~ok) == 0:
-        return covs, prec_chol, 0
-    fixed, repaired = ensure_positive_definite(be, covs, floor)
-    return fixed, be.precision_cholesky(fixed)[0], repaired
-
-
-def view_step(
-    data: Data, params: Params, view: View, settings: Settings, smoothing: float
-) -> tuple[Params, float, int]:
-    """One EM step on ``view``: E-step on ``Y = X P.T``, M-step in the view, write-back.
-
-    ``view`` is drawn on the host (NumPy) and put on the data's backend here.
-    Returns the new parameters, the mean log-likelihood of the view data (in
-    the units of the original data) under the parameters the step started
-    from, and the number of repaired components.
-    """
-    be = data.backend
-    cov = settings.covariance
-    view = view.on(be)
-    means_v, covs_v = cov.view_params(view, params.means, params.covs)
-    covs_v, prec_chol_v, repaired = safe_precision_cholesky(be, covs_v, settings.eig_floor)
-    K = means_v.shape[0]
-    wh = be.whitener(params.weights, means_v, cov.factors(be, prec_chol_v, K, view.m))
-    stats = data.reduce(_e_step_part, (view, wh, means_v, cov.diagonal(view)))
-    be.finish(stats)
-    weights, new_means_v, new_covs_v = cov.m_step(be, stats, settings.reg_covar,
-                                                  settings.eig_floor)
-    means, covs = cov.write_back(
-        be,
-        view,
-        params.means,
-        params.covs,
-        (means_v, covs_v, prec_chol_v),
-        (new_means_v, new_covs_v),
-        settings.update,
-    )
-    if view.kind != "joint" and (settings.update == "block" or cov.projects):
-        covs = be.floor_eigenvalues(covs, settings.eig_floor)
-    # every step hands on positive definite covariances (without a floor an
-    # M-step on collapsed or collinear data can yield singular ones)
-    covs, fixed = ensure_positive_definite(be, covs, settings.eig_floor)
-    new = Params(smooth_weights(weights, smoothing), means, covs)
-    ll = float(be.item(stats.ll) / stats.n - view.m * np.log(data.scale))
-    return new, ll, repaired + fixed
-
-
-def score(data: Data, params: Params, settings: Settings) -> float:
-    """The mean log-likelihood of ``data`` under ``params`` (one E-step pass)."""
-    return view_step(data, params, joint_view(data.n_features), settings, 0.0)[1]
-
-
-def _e_step_part(part: Data, view: View, wh, centers, diagonal: bool) -> Any:
-    """The E-step statistics (``diagonal``: of diagonal covariances) of one
-    part of the data seen through ``view``."""
-    be = part.backend
-    stats = be.new_stats(centers, diagonal)
-    for Y in part.chunks(view):
-        be.e_step(Y, wh, stats)
-    return stats
-
-
-def _column_sums(part: Data) -> Any:
-    """Column sums (D,) of the raw rows of one part, float64."""
-    be = part.backend
-    total = be.zeros(part.n_features)
-    for raw in be.raw_chunks(part.X, part.chunk_size):
-        total += raw.sum(0, dtype=total.dtype)
-    return total
-
-
-def _peak_deviation(part: Data, shift) -> float:
-    """The largest ``|x - shift|`` of one part."""
-    be = part.backend
-    return max((be.item(abs(raw - shift).max()) for raw in be.raw_chunks(part.X,
-                                                                        part.chunk_size)),
-               default=0.0)
-
-
-def _scaled_squares(part: Data, shift, peak: float) -> float:
-    """The sum of ``((x - shift) / peak)^2`` over one part."""
-    be = part.backend
-    total = 0.0
-    for raw in be.raw_chunks(part.X, part.chunk_size):
-        scaled = (raw - shift) / peak
-        total += be.item((scaled * scaled).sum())
-    return total
 
 
 Callback = Callable[[dict], None]
@@ -549,8 +282,6 @@ def _move_em(data: Data, params: Params, settings: Settings, target: float
 def _survey_cuts(search: Data, state: State, settings: Settings) -> np.ndarray:
     """The merge costs of the current parameters (K, K), with the best cut of
     every component's rows stored in ``state.cuts``."""
-    from . import _moves
-
     be = search.backend
     owners = _moves.owners(search, state.params, settings.covariance)
     weights, means, covs = _host_dense(be, state.params, settings)
@@ -578,8 +309,6 @@ def _begin_moves(search: Data, data: Data, state: State, settings: Settings,
     log-likelihood on ``search`` is ``ll`` when known (a kept move's E-step
     scored them); the views begin when there is no proposal, or when
     ``max_iter`` proposals have been tried in all."""
-    from . import _moves
-
     state.move_queue = []
     if state.n_moves < settings.max_iter:
         if ll is None:
@@ -597,8 +326,6 @@ def _begin_moves(search: Data, data: Data, state: State, settings: Settings,
 def _move_iteration(search: Data, data: Data, state: State, settings: Settings) -> dict:
     """One proposal: merge, split, plain EM from there; kept if the
     log-likelihood rises by more than ``tol``, after which a new round starts."""
-    from . import _moves
-
     be = search.backend
     move = tuple(state.move_queue.pop(0))
     state.n_moves += 1

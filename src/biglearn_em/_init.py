@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _kmeans
 from ._covariance import CovarianceType
-from ._em import Data, Params, Settings
+from ._data import Data, Params, Settings
 from ._gaussian import SuffStats
 from ._views import joint_view
 

@@ -28,9 +28,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
+from ._data import Data, Params
+from ._step import safe_precision_cholesky
+from ._views import joint_view
+
 if TYPE_CHECKING:
     from ._covariance import CovarianceType
-    from ._em import Data, Params
 
 #: Rows a component needs (times D + 1) before a split of it is considered.
 MIN_ROWS_PER_DIM = 2
@@ -51,9 +54,6 @@ class Split:
 
 def owners(data: Data, params: Params, covariance: CovarianceType) -> np.ndarray:
     """The most probable component of every row (N,), from one pass over ``data``."""
-    from ._em import safe_precision_cholesky
-    from ._views import joint_view
-
     be = data.backend
     _, prec_chol, _ = safe_precision_cholesky(be, params.covs, 0.0)
     K, D = params.means.shape

@@ -17,13 +17,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _blas, _checkpoint, _em
 from ._arrays import Returns, dispatching, is_foreign_array, namespace_name, to_host
-from ._backend import DTYPES, Backend, is_torch_tensor, select_backend
+from ._backend import DTYPES, Backend, is_torch_tensor
 from ._covariance import NAMES as COVARIANCE_TYPES
 from ._covariance import covariance_type as _covariance_type
 from ._dask import check_dask_array, check_finite, is_dask_array, is_dask_collection
-from ._em import Data, Params, Settings
+from ._data import Data, Params, Settings
 from ._gaussian import precision_cholesky
 from ._init import METHODS, initial_params, sample_rows
+from ._select import select_backend
 from ._validation import (
     ArrayLike,
     Boolean,

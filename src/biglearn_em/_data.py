@@ -1,0 +1,186 @@
+"""The data and the parameters the engine works on: :class:`Data` (where
+the data live, their map into internal coordinates, chunks and passes),
+:class:`Params` (a mixture's weights, means and covariances) and
+:class:`Settings` (everything else a fit's loop needs, in internal units).
+
+Internal coordinates: the data centred and divided by one scalar, so that
+floors and tolerances mean the same thing at every scale of the input.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._backend import Backend, NumpyBackend
+from ._covariance import CovarianceType, covariance_type
+
+if TYPE_CHECKING:
+    from ._views import View
+
+
+@dataclass
+class Data:
+    """The data as a backend reads them, with the affine map into internal
+    coordinates.
+
+    ``X`` (N, D) is kept as given or as ``backend.place`` put it (on a device
+    when it fits there); chunks of ``chunk_size`` rows are converted to the
+    compute dtype as ``(X - shift) / scale`` on the fly. ``shift`` (D,) is a
+    float64 array of the backend; ``shift=None`` reads X as it is (inference
+    on fitted parameters, which are in the units of X).
+    """
+
+    X: Any
+    shift: Any
+    scale: float
+    chunk_size: int
+    backend: Backend = field(default_factory=NumpyBackend)
+
+    @classmethod
+    def from_array(cls, X, chunk_size: int | None, backend: Backend | None = None,
+                   n_components: int = 1) -> Data:
+        """The data ``X`` (N, D) with the column means as ``shift`` and the
+        root mean feature variance as ``scale`` (three passes over X)."""
+        raw = cls.unscaled(X, chunk_size, NumpyBackend() if backend is None else backend,
+                           n_components)
+        N, D = raw.X.shape
+        shift = raw.reduce(_column_sums) / N
+        # two passes with a max-abs pre-scale: no overflow for values near 1e150
+        peak = raw.reduce(_peak_deviation, (shift,), max)
+        if peak == 0.0 or not np.isfinite(peak):
+            return replace(raw, shift=shift, scale=1.0 if peak == 0.0 else peak)
+        ss = raw.reduce(_scaled_squares, (shift, peak))
+        return replace(raw, shift=shift, scale=peak * np.sqrt(ss / (N * D)))
+
+    @classmethod
+    def unscaled(cls, X, chunk_size: int | None, backend: Backend,
+                 n_components: int = 1) -> Data:
+        """``X`` read as it is, for log-densities of fitted parameters."""
+        X = backend.place(X)
+        if chunk_size is None:
+            chunk_size = backend.default_chunk_size(X.shape[1], n_components)
+        return cls(X, None, 1.0, chunk_size, backend)
+
+    def subset(self, index: np.ndarray) -> Data:
+        """The rows ``index`` (sorted host integers) as data with the same map
+        into internal coordinates: a copy of those rows where the backend keeps
+        them (gathered into this process from Dask's workers)."""
+        here = self.backend.gathered()
+        return Data(here.place(self.backend.take(self.X, index)), self.shift,
+                    self.scale, self.chunk_size, here)
+
+    def reduce(self, fn: Callable, args: tuple = (), combine: Callable = operator.add) -> Any:
+        """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
+        of the data: one pass (see :meth:`Backend.reduce <._backend.Backend.reduce>`)."""
+        return self.backend.reduce(self, fn, args, combine)
+
+    def map_rows(self, fn: Callable, args: tuple, width: int | None, dtype) -> Any:
+        """``fn(part, *args)`` for each part, joined in row order: (N,) or
+        (N, width) (see :meth:`Backend.map_rows <._backend.Backend.map_rows>`)."""
+        return self.backend.map_rows(self, fn, args, width, dtype)
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    def standardized(self) -> Any:
+        """All of X in internal coordinates, (N, D), as one array of the backend."""
+        return self.backend.concat(self.chunks())
+
+    def rows(self, index: np.ndarray) -> Any:
+        """The rows ``index`` (host integers) in internal coordinates, (len(index), D)."""
+        be = self.backend
+        return be.standardize(be.take(self.X, index), self.shift, self.scale)
+
+    def chunks(self, view: View | None = None) -> Iterator[Any]:
+        """Internal-coordinate chunks seen through ``view``, each (n, m), in the
+        backend's compute dtype."""
+        be = self.backend
+        for raw in be.raw_chunks(self.X, self.chunk_size):
+            Z = be.standardize(raw, self.shift, self.scale)
+            yield Z if view is None else view.data(Z)
+
+
+@dataclass
+class Params:
+    """Mixture parameters: weights (K,), means (K, D) and covariances stored
+    as their covariance type stores them (:mod:`._covariance`: (K, D, D),
+    (1, D, D), (K, D) or (K,)), float64 arrays of the fit's backend."""
+
+    weights: Any
+    means: Any
+    covs: Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the loop needs besides data and parameters (internal units)."""
+
+    view_probs: tuple[float, float, float]
+    subset_beta: tuple[float, float]
+    n_inner: int
+    smoothing: float
+    eig_floor: float
+    reg_covar: float
+    update: str
+    max_iter: int
+    tol: float
+    patience: int | None
+    verbose: int = 0
+    #: Short EM runs from new k-means++ starts, besides the fit's own start,
+    #: before the views (0: the views start from the fit's start, as in the paper).
+    restarts: int = 0
+    #: EM steps of each short run, the start's included.
+    restart_iter: int = 10
+    #: Outer iterations of the views over which the weight smoothing fades
+    #: linearly to 0 (None: constant, as in the paper).
+    fade: int | None = None
+    #: Split-and-merge proposals tried per round after the refinement (0: none).
+    moves: int = 0
+    #: One of :data:`._covariance.NAMES`.
+    covariance_type: str = "full"
+
+    @property
+    def covariance(self) -> CovarianceType:
+        return covariance_type(self.covariance_type)
+
+    @property
+    def plain(self) -> bool:
+        """Only joint views: the loop is EM and stops on ``tol`` as scikit-learn does."""
+        return self.view_probs[0] == 1.0
+
+
+def _column_sums(part: Data) -> Any:
+    """Column sums (D,) of the raw rows of one part, float64."""
+    be = part.backend
+    total = be.zeros(part.n_features)
+    for raw in be.raw_chunks(part.X, part.chunk_size):
+        total += raw.sum(0, dtype=total.dtype)
+    return total
+
+
+def _peak_deviation(part: Data, shift) -> float:
+    """The largest ``|x - shift|`` of one part."""
+    be = part.backend
+    return max((be.item(abs(raw - shift).max()) for raw in be.raw_chunks(part.X,
+                                                                        part.chunk_size)),
+               default=0.0)
+
+
+def _scaled_squares(part: Data, shift, peak: float) -> float:
+    """The sum of ``((x - shift) / peak)^2`` over one part."""
+    be = part.backend
+    total = 0.0
+    for raw in be.raw_chunks(part.X, part.chunk_size):
+        scaled = (raw - shift) / peak
+        total += be.item((scaled * scaled).sum())
+    return total

@@ -1,0 +1,118 @@
+"""One EM step on a view (:func:`view_step`: E-step on the view's data,
+M-step in the view, write-back into the full parameters), the scoring pass
+(:func:`score`) and the repair of covariances that stopped being positive
+definite. Written once for every backend (``data.backend``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._backend import Backend
+from ._data import Data, Params, Settings
+from ._gaussian import smooth_weights
+from ._views import View, joint_view
+
+#: Eigenvalue floor (internal units, i.e. relative to the mean feature
+#: variance) used only to repair a covariance that stopped being positive definite.
+REPAIR_FLOOR = 1e-10
+
+
+def ensure_positive_definite(be: Backend, covs, floor: float) -> tuple[Any, int]:
+    """Repair the covariances (K, m, m), or variances (K, m) or (K,), that a
+    Cholesky factorisation rejects, or whose smallest eigenvalue is below
+    ``REPAIR_FLOOR`` (numerically singular: their factorisation would fail
+    again once mapped back to the units of X), by clipping their eigenvalues
+    at ``max(floor, REPAIR_FLOOR)``, raised a hundredfold while rounding
+    still defeats the factorisation.
+
+    Returns the covariances and the number of components repaired.
+    """
+    bad = ~be.positive_definite(covs, REPAIR_FLOOR)
+    n_bad = be.count(bad)
+    if n_bad == 0:
+        return covs, 0
+    fixed = be.copy(covs)
+    # matrices restart at the identity, variances (diagonal, spherical) at 1
+    eye = be.eye(fixed.shape[-1]) if fixed.ndim == 3 else 1.0
+    level = max(floor, REPAIR_FLOOR)
+    for _ in range(6):
+        finite = be.finite_matrices(fixed[bad])
+        # a non-finite matrix has no spectrum to clip: restart it at the data's scale
+        fixed[be.nonzero(bad)[~finite]] = eye
+        fixed[bad] = be.floor_eigenvalues(fixed[bad], level)
+        bad = ~be.positive_definite(fixed, REPAIR_FLOOR)
+        if be.count(bad) == 0:
+            return fixed, n_bad
+        level *= 100.0
+    fixed[bad] = eye
+    return fixed, n_bad
+
+
+def safe_precision_cholesky(be: Backend, covs, floor: float) -> tuple[Any, Any, int]:
+    """Precision Cholesky factors, repairing matrices that are not positive definite.
+
+    Returns the (possibly repaired) covariances (K, m, m), their factors
+    (K, m, m) and the number of components that needed the repair.
+    """
+    prec_chol, ok = be.precision_cholesky(covs)
+    if be.count(~ok) == 0:
+        return covs, prec_chol, 0
+    fixed, repaired = ensure_positive_definite(be, covs, floor)
+    return fixed, be.precision_cholesky(fixed)[0], repaired
+
+
+def view_step(
+    data: Data, params: Params, view: View, settings: Settings, smoothing: float
+) -> tuple[Params, float, int]:
+    """One EM step on ``view``: E-step on ``Y = X P.T``, M-step in the view, write-back.
+
+    ``view`` is drawn on the host (NumPy) and put on the data's backend here.
+    Returns the new parameters, the mean log-likelihood of the view data (in
+    the units of the original data) under the parameters the step started
+    from, and the number of repaired components.
+    """
+    be = data.backend
+    cov = settings.covariance
+    view = view.on(be)
+    means_v, covs_v = cov.view_params(view, params.means, params.covs)
+    covs_v, prec_chol_v, repaired = safe_precision_cholesky(be, covs_v, settings.eig_floor)
+    K = means_v.shape[0]
+    wh = be.whitener(params.weights, means_v, cov.factors(be, prec_chol_v, K, view.m))
+    stats = data.reduce(_e_step_part, (view, wh, means_v, cov.diagonal(view)))
+    be.finish(stats)
+    weights, new_means_v, new_covs_v = cov.m_step(be, stats, settings.reg_covar,
+                                                  settings.eig_floor)
+    means, covs = cov.write_back(
+        be,
+        view,
+        params.means,
+        params.covs,
+        (means_v, covs_v, prec_chol_v),
+        (new_means_v, new_covs_v),
+        settings.update,
+    )
+    if view.kind != "joint" and (settings.update == "block" or cov.projects):
+        covs = be.floor_eigenvalues(covs, settings.eig_floor)
+    # every step hands on positive definite covariances (without a floor an
+    # M-step on collapsed or collinear data can yield singular ones)
+    covs, fixed = ensure_positive_definite(be, covs, settings.eig_floor)
+    new = Params(smooth_weights(weights, smoothing), means, covs)
+    ll = float(be.item(stats.ll) / stats.n - view.m * np.log(data.scale))
+    return new, ll, repaired + fixed
+
+
+def score(data: Data, params: Params, settings: Settings) -> float:
+    """The mean log-likelihood of ``data`` under ``params`` (one E-step pass)."""
+    return view_step(data, params, joint_view(data.n_features), settings, 0.0)[1]
+
+
+def _e_step_part(part: Data, view: View, wh, centers, diagonal: bool) -> Any:
+    """The E-step statistics (``diagonal``: of diagonal covariances) of one
+    part of the data seen through ``view``."""
+    be = part.backend
+    stats = be.new_stats(centers, diagonal)
+    for Y in part.chunks(view):
+        be.e_step(Y, wh, stats)
+    return stats
