@@ -37,7 +37,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from biglearn_em import BigLearnGaussianMixture
 from biglearn_em._blas import one_blas_pool
 from biglearn_em._covariance import NAMES, covariance_type
-from biglearn_em._em import Data, Params, Settings, view_step
+from biglearn_em._data import Data, Params, Settings
+from biglearn_em._step import view_step
 from biglearn_em._views import View, haar_frame, joint_view
 
 SIZES = [(20000, 16, 12), (10000, 64, 10), (5000, 256, 10)]

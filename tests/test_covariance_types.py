@@ -15,8 +15,9 @@ from sklearn.mixture import GaussianMixture
 from biglearn_em import BigLearnGaussianMixture, _em, load
 from biglearn_em._backend import NumpyBackend
 from biglearn_em._covariance import TYPES
-from biglearn_em._em import Data, Params, Settings, view_step
+from biglearn_em._data import Data, Params, Settings
 from biglearn_em._gaussian import precision_cholesky
+from biglearn_em._step import view_step
 from biglearn_em._views import View, haar_frame, joint_view
 from conftest import blobs, random_spd
 

@@ -9,7 +9,7 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 
 from biglearn_em import _kmeans
 from biglearn_em._backend import NumpyBackend
-from biglearn_em._em import Data
+from biglearn_em._data import Data
 
 torch = pytest.importorskip(
     "torch", reason='needs PyTorch: pip install torch (the CPU build: pip install torch '

@@ -16,8 +16,9 @@ from sklearn.metrics import adjusted_rand_score
 from biglearn_em import BigLearnGaussianMixture, _kmeans, load
 from biglearn_em._backend import NumpyBackend
 from biglearn_em._checkpoint import fingerprint
-from biglearn_em._em import Data
+from biglearn_em._data import Data
 from biglearn_em._select import select_backend
+from biglearn_em._step import ensure_positive_definite
 from conftest import blobs
 
 torch = pytest.importorskip(
@@ -189,8 +190,7 @@ def test_status_masks_instead_of_exceptions():
     _, ok = be.precision_cholesky(covs)
     assert ok.tolist() == [True, False, False]
     assert be.positive_definite(covs).tolist() == [True, False, False]
-    fixed, repaired = __import__("biglearn_em._em", fromlist=["x"]).ensure_positive_definite(
-        be, covs, 1e-6)
+    fixed, repaired = ensure_positive_definite(be, covs, 1e-6)
     assert repaired == 2 and be.positive_definite(fixed).all()
 
 
