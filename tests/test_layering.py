@@ -2,10 +2,9 @@
 inside functions and under ``TYPE_CHECKING`` included: an import hidden in a
 function still ties two modules together).
 
-Issue 20 removes the import cycles. Until then this test is a ratchet:
-the cycles must be exactly those listed in ``KNOWN_CYCLES``, so a new cycle, or
-a module drawn into an old one, fails here, and a step that breaks a cycle
-removes it from the list (the list only shrinks; empty is the goal)."""
+The package has no import cycle (issue 20 removed the last two), and a new
+one fails here: the cycles must be exactly those of ``KNOWN_CYCLES``, which
+is empty."""
 
 from __future__ import annotations
 
@@ -16,15 +15,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "biglearn_em"
 
-#: Today's cycle (see issue 20): the estimator and its model files (persist
-#: imports the estimator, which imports persist to save; persist and selection
-#: read the package's __version__, whose __init__ imports them). The engine
-#: circle of seven modules is gone: select_backend left _backend for _select,
-#: Data, Params and Settings left _em for _data, and the step and the repair
-#: left it for _step, so _moves and _dask import them without a cycle.
-KNOWN_CYCLES = [
-    {"biglearn_em", "biglearn_em.mixture", "biglearn_em.persist", "biglearn_em.selection"},
-]
+#: Import cycles allowed: none. Issue 20 named two, both gone: the engine
+#: circle of seven modules (select_backend left _backend for _select; Data,
+#: Params and Settings left _em for _data; the step and the repair left it for
+#: _step) and the estimator with its model files (persist no longer imports
+#: the estimator, which hands it its class to build; the version has its own
+#: module, so persist and the reports no longer import the package's __init__).
+KNOWN_CYCLES: list[set[str]] = []
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -91,7 +88,7 @@ def _sorted(components: list[set[str]]) -> list[list[str]]:
     return sorted(sorted(c) for c in components)
 
 
-def test_the_import_cycles_are_the_known_ones_and_no_more():
+def test_no_import_cycle():
     assert _sorted(cycles(import_graph(PACKAGE))) == _sorted(KNOWN_CYCLES)
 
 

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import biglearn_em
 from biglearn_em import BigLearnGaussianMixture, load, persist
+from biglearn_em.mixture import load_with_meta
 from conftest import blobs
 
 ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
@@ -93,7 +94,7 @@ def test_init_arrays_and_unsavable_params(tmp_path, data):
                                     random_state=np.random.default_rng(3), max_iter=10,
                                     view_probs=(0.5, 0.25, 0.25)).fit(data)
     model.save(tmp_path / "m.npz")
-    loaded, meta = persist.load_with_meta(tmp_path / "m.npz")
+    loaded, meta = load_with_meta(tmp_path / "m.npz")
     assert np.array_equal(loaded.means_init, means)  # stored as a list, back as an array
     assert np.array_equal(loaded.weights_init, [0.2, 0.3, 0.5])
     assert loaded.view_probs == (0.5, 0.25, 0.25)  # a tuple again

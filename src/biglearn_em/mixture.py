@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _blas, _checkpoint, _em
+from . import _blas, _checkpoint, _em, persist
 from ._arrays import Returns, dispatching, is_foreign_array, namespace_name, to_host
 from ._backend import DTYPES, Backend, is_torch_tensor
 from ._covariance import NAMES as COVARIANCE_TYPES
@@ -786,9 +786,29 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def save(self, path) -> None:
         """Write the fitted model to ``path`` as an ``.npz`` archive with JSON
         metadata (no pickle); :func:`biglearn_em.load` reads it back."""
-        from .persist import save  # persist imports this module
+        persist.save(self, path)
 
-        save(self, path)
+
+def load(path) -> BigLearnGaussianMixture:
+    """Read a model written by :meth:`BigLearnGaussianMixture.save` (or
+    ``biglearn-em fit --out``): a fitted estimator whose ``predict``,
+    ``predict_proba`` and ``score_samples`` give exactly what the saved model
+    gave. :mod:`.persist` describes the file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file is not a biglearn-em model, is damaged or truncated, was
+        written by a newer format version, or holds inconsistent values.
+    """
+    return persist.load(path, BigLearnGaussianMixture)
+
+
+def load_with_meta(path) -> tuple[BigLearnGaussianMixture, dict[str, Any]]:
+    """:func:`load`, also returning the file's ``meta`` record (versions and all)."""
+    return persist.load_with_meta(path, BigLearnGaussianMixture)
 
 
 def _rows_of(part: Data, wh, what: str, unvalidated: bool) -> Any:

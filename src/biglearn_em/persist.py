@@ -44,7 +44,11 @@ from ._backend import is_torch_device
 from ._covariance import covariance_type
 from ._files import SINGLE_ARRAY, not_an_npz, npz_error, write_npz_atomic
 from ._validation import validate_params
-from .mixture import BigLearnGaussianMixture
+from ._version import __version__
+
+#: A fitted BigLearnGaussianMixture. Not imported: the estimator imports this
+#: module to save itself, and hands its class to the readers below.
+Estimator = Any
 
 FORMAT = "biglearn-em-model"
 FORMAT_VERSION = 1
@@ -56,7 +60,7 @@ ENTRIES = (*PARAM_ARRAYS, "lower_bounds_", "meta", "history_")
 NOT_A_MODEL = "expected an .npz archive written by biglearn-em fit --out or model.save"
 
 
-def save(model: BigLearnGaussianMixture, path: str | os.PathLike) -> Path:
+def save(model: Estimator, path: str | os.PathLike) -> Path:
     """Write a fitted model to ``path`` (an ``.npz`` archive; no suffix is added).
 
     The file is written to a temporary file in the same directory and then
@@ -81,7 +85,9 @@ def save(model: BigLearnGaussianMixture, path: str | os.PathLike) -> Path:
     FileNotFoundError
         If the directory of ``path`` does not exist.
     """
-    if not isinstance(model, BigLearnGaussianMixture):
+    # what the file records (the validation spec, the fitted covariance type):
+    # any other estimator is refused before anything is written
+    if not (hasattr(type(model), "_param_spec") and hasattr(model, "_fitted_type")):
         raise TypeError(f"can only save a BigLearnGaussianMixture; got {type(model).__name__}")
     check_is_fitted(model)
     path = Path(path)
@@ -107,8 +113,9 @@ def save(model: BigLearnGaussianMixture, path: str | os.PathLike) -> Path:
     return write_npz_atomic(path, entries)
 
 
-def load(path: str | os.PathLike) -> BigLearnGaussianMixture:
-    """Read a model written by :func:`save`.
+def load(path: str | os.PathLike, estimator: type) -> Estimator:
+    """Read a model written by :func:`save` as an instance of ``estimator``
+    (``biglearn_em.load`` passes BigLearnGaussianMixture).
 
     The result is a fitted estimator: ``predict``, ``predict_proba`` and
     ``score_samples`` give exactly what the saved model gave.
@@ -117,10 +124,12 @@ def load(path: str | os.PathLike) -> BigLearnGaussianMixture:
     ----------
     path : str or path-like
         A model file.
+    estimator : type
+        The estimator class to build.
 
     Returns
     -------
-    BigLearnGaussianMixture
+    estimator
 
     Raises
     ------
@@ -130,10 +139,10 @@ def load(path: str | os.PathLike) -> BigLearnGaussianMixture:
         If the file is not a biglearn-em model, is damaged or truncated, was
         written by a newer format version, or holds inconsistent values.
     """
-    return load_with_meta(path)[0]
+    return load_with_meta(path, estimator)[0]
 
 
-def load_with_meta(path: str | os.PathLike) -> tuple[BigLearnGaussianMixture, dict[str, Any]]:
+def load_with_meta(path: str | os.PathLike, estimator: type) -> tuple[Estimator, dict[str, Any]]:
     """:func:`load`, also returning the file's ``meta`` record (versions and all).
 
     Raises
@@ -176,15 +185,13 @@ def load_with_meta(path: str | os.PathLike) -> tuple[BigLearnGaussianMixture, di
         arrays = {name: _array_entry(path, archive, name)
                   for name in (*PARAM_ARRAYS, "lower_bounds_")}
         history = _json_entry(path, archive, "history_")
-    return _build(path, meta, arrays, history), meta
+    return _build(path, meta, arrays, history, estimator), meta
 
 
 # ---------------------------------------------------------------- writing
-def _meta(model: BigLearnGaussianMixture) -> dict[str, Any]:
+def _meta(model: Estimator) -> dict[str, Any]:
     import scipy
     import sklearn
-
-    from . import __version__
 
     params, not_saved = {}, []
     for name, value in model.get_params(deep=False).items():
@@ -273,8 +280,8 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _build(path: Path, meta: dict, arrays: dict[str, np.ndarray],
-           history: Any) -> BigLearnGaussianMixture:
+def _build(path: Path, meta: dict, arrays: dict[str, np.ndarray], history: Any,
+           estimator: type) -> Estimator:
     """A fitted estimator from checked file contents."""
 
     def bad(what: str) -> ValueError:
@@ -312,7 +319,7 @@ def _build(path: Path, meta: dict, arrays: dict[str, np.ndarray],
     if steps is not None and not _is_int(steps):
         raise bad("n_em_steps_ is not an integer")
 
-    model = BigLearnGaussianMixture()
+    model = estimator()
     params = meta.get("params")
     if not isinstance(params, dict):
         raise bad("no parameters")

@@ -19,8 +19,8 @@ import numpy as np
 from .._lazy_io import lazy_format, open_lazy
 from .._progress import Progress
 from ..io import FORMATS, IndexColumn, column_names, data_format, install_hint, plural, read_table
-from ..mixture import BigLearnGaussianMixture
-from ..persist import load_with_meta, save
+from ..mixture import BigLearnGaussianMixture, load_with_meta
+from ..persist import save
 
 #: Rows per ``predict`` call, so that a long prediction can show progress.
 PREDICT_ROWS = 1 << 16

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._version import __version__
 from ..experiments.equal_start import covariance_types_argument
 from ..io import install_hint, plural
 from ..persist import save
@@ -175,7 +176,6 @@ def _report(args: argparse.Namespace, found: ModelSelection, options: dict,
     import scipy
     import sklearn
 
-    from .. import __version__
 
     curves = {"bic": "BIC", "aic": "AIC", "heldout": "held-out log-likelihood"}[
         found.criterion] + " against K, one line per covariance type"

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .._version import __version__
+
 NO_MATPLOTLIB = ("matplotlib is not installed, so no figures were drawn: "
                  "pip install matplotlib (from a biglearn-em clone: pip install -e '.[plot]')")
 
@@ -29,7 +31,6 @@ def versions() -> str:
     import scipy
     import sklearn
 
-    from .. import __version__
 
     return table(["package", "version"], [
         ["biglearn-em", __version__], ["numpy", numpy.__version__], ["scipy", scipy.__version__],
