@@ -222,8 +222,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         run on a subsample (``search_rows``), and so are scored there.
     history_ : list of dict
         One record per short run, refinement step, move, outer iteration and
-        polish step: ``iteration``, ``kind`` ("restart", "refine", "move",
-        "joint", "marginal", "rotated" or "polish"), ``m`` (view size, 0 =
+        polish step (one "exact" record for K = 1): ``iteration``, ``kind``
+        ("restart", "refine", "move", "joint", "marginal", "rotated", "polish"
+        or "exact"), ``m`` (view size, 0 =
         skipped), ``log_likelihood`` (joint mean LL, None when not known) and
         ``repaired`` (components whose covariance had to be repaired); a move
         also has ``move`` (the pair merged and the component split) and
