@@ -101,8 +101,10 @@ def _mean_variance(data: Data) -> float:
     return float(np.mean(np.maximum(be.to_numpy(squares) / N - mean**2, 0.0)))
 
 
-def _assign(data: Data, centers) -> tuple[Any, Any]:
-    """The nearest centre (N,) of every row and the squared distance (N,) to it."""
+def _assign(data: Data, centers, sums=None, counts=None) -> tuple[Any, Any]:
+    """The nearest centre (N,) of every row and the squared distance (N,) to
+    it; with ``sums`` (K, D) and ``counts`` (K,), also each centre's sum and
+    count of rows added to them, in the same pass over the chunks."""
     be = data.backend
     c = be.data_array(centers)
     nearest, dist = [], []
@@ -110,6 +112,10 @@ def _assign(data: Data, centers) -> tuple[Any, Any]:
         labels_, d = be.row_argmin(sq_distances(Z, c))
         nearest.append(labels_)
         dist.append(d)
+        if sums is not None:
+            resp_t = be.one_hot(labels_, c.shape[0])
+            sums += resp_t @ be.asarray(Z)
+            counts += resp_t.sum(1)
     return be.concat(nearest), be.concat(dist)
 
 
@@ -120,14 +126,8 @@ def _lloyd(data: Data, centers, tol: float) -> Any:
     K = centers.shape[0]
     previous = None
     for _ in range(MAX_ITER):
-        assigned, dist = _assign(data, centers)
         sums, counts = be.zeros(centers.shape), be.zeros(K)
-        s = 0
-        for Z in data.chunks():
-            resp_t = be.one_hot(assigned[s : s + Z.shape[0]], K)
-            sums += resp_t @ be.asarray(Z)
-            counts += resp_t.sum(1)
-            s += Z.shape[0]
+        assigned, dist = _assign(data, centers, sums, counts)
         host_counts = be.to_numpy(counts)
         empty = np.flatnonzero(host_counts == 0)
         if len(empty):
