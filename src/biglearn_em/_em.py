@@ -178,12 +178,11 @@ def stop(state: State, data: Data | None = None, settings: Settings | None = Non
     elif state.phase == "polish":
         _keep_best_polished(state)
         params, ll = state.params, state.lower_bound
-    if data is not None and settings is not None:
-        ll = score(data, params, settings)
-        state.lower_bounds.append(ll)
-        if state.origin_ll is not None and state.origin_ll > ll + 1e-10:
-            params, ll = state.origin, state.origin_ll
     state.params, state.lower_bound = params, ll
+    if data is not None and settings is not None:
+        state.lower_bound = score(data, params, settings)
+        state.lower_bounds.append(state.lower_bound)
+        _at_least_origin(state)
     state.best = state.candidate = None
     state.phase, state.converged = "done", False
 
@@ -260,8 +259,8 @@ def _move_em(data: Data, params: Params, settings: Settings, target: float
     ordinary ``tol`` would stop it too soon.
 
     Returns the parameters, the last E-step's log-likelihood, the repairs,
-    whether the proposal is kept and the steps run. A kept proposal returns the parameters that
-    E-step scored, not the M-step after it: with a large eigenvalue floor an
+    whether the proposal is kept and the steps run. A kept proposal returns
+    the parameters that E-step scored, not the M-step after it: with a large eigenvalue floor an
     M-step can lower the likelihood, and the next round's target must be the
     likelihood of the parameters kept, or rounds could accept moves back and
     forth without end (seen on Fashion-MNIST with eps = 0.05).
@@ -481,6 +480,12 @@ def _end_polish(data: Data, state: State, settings: Settings, last_ll: float) ->
         state.converged = bool(abs(ll - last_ll) < settings.tol)
     state.lower_bound = ll
     _keep_best_polished(state)
+    _at_least_origin(state)
+
+
+def _at_least_origin(state: State) -> None:
+    """End on the fit's start when it scored higher on all rows than the
+    parameters ending the fit (more than rounding: 1e-10 nats per sample)."""
     if state.origin_ll is not None and state.origin_ll > state.lower_bound + 1e-10:
         state.params, state.lower_bound = state.origin, state.origin_ll
 
