@@ -804,7 +804,7 @@ def load(path) -> BigLearnGaussianMixture:
         If the file is not a biglearn-em model, is damaged or truncated, was
         written by a newer format version, or holds inconsistent values.
     """
-    return persist.load(path, BigLearnGaussianMixture)
+    return load_with_meta(path)[0]
 
 
 def load_with_meta(path) -> tuple[BigLearnGaussianMixture, dict[str, Any]]:

@@ -113,43 +113,10 @@ def save(model: Estimator, path: str | os.PathLike) -> Path:
     return write_npz_atomic(path, entries)
 
 
-def load(path: str | os.PathLike, estimator: type) -> Estimator:
-    """Read a model written by :func:`save` as an instance of ``estimator``
-    (``biglearn_em.load`` passes BigLearnGaussianMixture).
-
-    The result is a fitted estimator: ``predict``, ``predict_proba`` and
-    ``score_samples`` give exactly what the saved model gave.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A model file.
-    estimator : type
-        The estimator class to build.
-
-    Returns
-    -------
-    estimator
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no such file.
-    ValueError
-        If the file is not a biglearn-em model, is damaged or truncated, was
-        written by a newer format version, or holds inconsistent values.
-    """
-    return load_with_meta(path, estimator)[0]
-
-
 def load_with_meta(path: str | os.PathLike, estimator: type) -> tuple[Estimator, dict[str, Any]]:
-    """:func:`load`, also returning the file's ``meta`` record (versions and all).
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        As :func:`load`.
-    """
+    """A model written by :func:`save`, as an instance of ``estimator`` (the
+    class :func:`biglearn_em.load` hands in, see there for the errors), and the
+    file's ``meta`` record (versions and all)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {path}")
