@@ -100,8 +100,8 @@ class Candidate:
         Seconds of the fit on all of X.
     n_iter : int or None
         ``n_iter_`` of that fit (None when it failed): its outer iterations,
-        at most ``max_iter`` (with the default patience about 50 + the
-        patience whatever K).
+        at most ``max_iter`` (under the default patience about the same for
+        every K, so the table shows ``n_em_steps``).
     n_em_steps : int or None
         ``n_em_steps_`` of that fit (None when it failed): the EM steps it ran
         in all its phases, what it cost (the table shows this).
@@ -315,7 +315,7 @@ class ModelSelection:
         ax.set_ylabel({"bic": "BIC (lower is better)", "aic": "AIC (lower is better)",
                        "heldout": f"held-out log-likelihood per sample\n({self.cv}-fold mean "
                                   "+- s.e.; higher is better)"}[criterion])
-        ax.set_title(f"{_CRITERION_NAMES[criterion]} of {plural(self.n_samples, 'sample')} x "
+        ax.set_title(f"{CRITERION_NAMES[criterion]} of {plural(self.n_samples, 'sample')} x "
                      f"{plural(self.n_features, 'feature')}: chosen K = {best.n_components}, "
                      f"{best.covariance_type}", fontsize=10)
         ax.grid(alpha=0.3)
@@ -336,8 +336,8 @@ class ModelSelection:
         return path
 
 
-#: Titles of the criteria in the figure.
-_CRITERION_NAMES = {"bic": "BIC", "aic": "AIC", "heldout": "held-out log-likelihood"}
+#: Names of the criteria in the figure and the select command's report.
+CRITERION_NAMES = {"bic": "BIC", "aic": "AIC", "heldout": "held-out log-likelihood"}
 
 
 def _plot_range(points: list[tuple[int, float, float]]) -> tuple[float, float]:

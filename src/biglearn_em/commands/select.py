@@ -16,7 +16,13 @@ from .._version import __version__
 from ..experiments.equal_start import covariance_types_argument
 from ..io import install_hint, plural
 from ..persist import save
-from ..selection import COVARIANCE_TYPES, CRITERIA, ModelSelection, select_model
+from ..selection import (
+    COVARIANCE_TYPES,
+    CRITERIA,
+    CRITERION_NAMES,
+    ModelSelection,
+    select_model,
+)
 from .model import (
     DATA_HELP,
     add_data_options,
@@ -176,9 +182,7 @@ def _report(args: argparse.Namespace, found: ModelSelection, options: dict,
     import scipy
     import sklearn
 
-
-    curves = {"bic": "BIC", "aic": "AIC", "heldout": "held-out log-likelihood"}[
-        found.criterion] + " against K, one line per covariance type"
+    curves = CRITERION_NAMES[found.criterion] + " against K, one line per covariance type"
     command = "biglearn-em " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if Path(sys.argv[0]).name == "biglearn-em" else None
     settings = [
