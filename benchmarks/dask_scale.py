@@ -108,7 +108,7 @@ def peak_rss_mb() -> float:
 
 def in_memory_child(args) -> None:
     """The in-memory fits of the slice; prints one JSON line."""
-    from biglearn_em._lazy_io import open_lazy
+    from biglearn_em.io import open_lazy
 
     X = open_lazy(args.dir / args.name, args.format)[0][:args.slice].compute()
     out = {kind: fit_timed(X, kind, args.steps) for kind in SETTINGS}
@@ -158,7 +158,7 @@ def main() -> None:
 
     from distributed import Client, LocalCluster
 
-    from biglearn_em._lazy_io import open_lazy
+    from biglearn_em.io import open_lazy
 
     with LocalCluster(n_workers=args.workers, threads_per_worker=1,
                       memory_limit=args.memory_limit, dashboard_address=":0") as cluster, \

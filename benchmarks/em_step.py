@@ -35,11 +35,18 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from biglearn_em import BigLearnGaussianMixture
-from biglearn_em._blas import one_blas_pool
-from biglearn_em._covariance import NAMES, covariance_type
-from biglearn_em._data import Data, Params, Settings
-from biglearn_em._step import view_step
-from biglearn_em._views import View, haar_frame, joint_view
+from biglearn_em.backends import one_blas_pool
+from biglearn_em.engine import (
+    COVARIANCE_TYPES,
+    Data,
+    Params,
+    Settings,
+    View,
+    covariance_type,
+    haar_frame,
+    joint_view,
+    view_step,
+)
 
 SIZES = [(20000, 16, 12), (10000, 64, 10), (5000, 256, 10)]
 
@@ -146,7 +153,7 @@ def main() -> None:
                         help="time our steps with the default BLAS threads, not a fit's")
     parser.add_argument("--rule", choices=("block", "conditional"), default="conditional",
                         help="write-back rule of the marginal and rotated steps")
-    parser.add_argument("--covariance-type", choices=NAMES, default="full",
+    parser.add_argument("--covariance-type", choices=COVARIANCE_TYPES, default="full",
                         help="covariance type of every step and fit, both sides")
     args = parser.parse_args()
     with threadpool_limits(limits=args.threads):

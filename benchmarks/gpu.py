@@ -42,12 +42,8 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_info
 
 from biglearn_em import BigLearnGaussianMixture
-from biglearn_em._backend import NumpyBackend
-from biglearn_em._blas import one_blas_pool
-from biglearn_em._data import Data, Params, Settings
-from biglearn_em._select import AUTO_GPU_MIN_WORK, select_backend
-from biglearn_em._step import view_step
-from biglearn_em._views import View, haar_frame, joint_view
+from biglearn_em.backends import AUTO_GPU_MIN_WORK, NumpyBackend, one_blas_pool, select_backend
+from biglearn_em.engine import Data, Params, Settings, View, haar_frame, joint_view, view_step
 from biglearn_em.experiments import fashion_mnist
 from biglearn_em.metrics import clustering_scores
 

@@ -4,7 +4,7 @@ import numpy as np
 from threadpoolctl import threadpool_info
 
 from biglearn_em import BigLearnGaussianMixture
-from biglearn_em._blas import _package_of, one_blas_pool
+from biglearn_em.backends.blas import _package_of, one_blas_pool
 from conftest import blobs
 
 

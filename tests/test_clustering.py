@@ -5,6 +5,7 @@ import pytest
 
 from biglearn_em.cli import main
 from biglearn_em.datasets import load_uci, minmax_scale, stratified_split
+from biglearn_em.engine import COVARIANCE_TYPES
 from biglearn_em.experiments import clustering, equal_start
 
 
@@ -35,7 +36,7 @@ def test_reproduce_clustering_quick(tmp_path, capsys):
 
 def test_covariance_types_share_one_start(tmp_path, capsys):
     out = tmp_path / "out"
-    types = equal_start.COVARIANCE_TYPES
+    types = COVARIANCE_TYPES
     assert main(["reproduce", "clustering", "--dataset", "iris", "--quick", "--seeds", "1",
                  "--covariance-types", ",".join(types), "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
@@ -66,7 +67,7 @@ def test_covariance_types_share_one_start(tmp_path, capsys):
 def test_each_method_gets_the_start_and_the_type():
     split = clustering.load_split("iris", seed=0)
     setting = clustering.settings_for("iris", quick=True)
-    for t in equal_start.COVARIANCE_TYPES:
+    for t in COVARIANCE_TYPES:
         start = equal_start.shared_start(setting.K, t, split.X_train, 0, setting.eps)
         models = [make(setting, 0).set_params(**start.params())
                   for make in clustering.FROM_START.values()]

@@ -12,13 +12,14 @@ from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from biglearn_em import BigLearnGaussianMixture, _em, load
-from biglearn_em._backend import NumpyBackend
-from biglearn_em._covariance import TYPES
-from biglearn_em._data import Data, Params, Settings
-from biglearn_em._gaussian import precision_cholesky
-from biglearn_em._step import view_step
-from biglearn_em._views import View, haar_frame, joint_view
+from biglearn_em import BigLearnGaussianMixture, load
+from biglearn_em.backends.kernels import precision_cholesky
+from biglearn_em.backends.numpy import NumpyBackend
+from biglearn_em.engine import loop as _em
+from biglearn_em.engine.covariance import TYPES
+from biglearn_em.engine.data import Data, Params, Settings
+from biglearn_em.engine.step import view_step
+from biglearn_em.engine.views import View, haar_frame, joint_view
 from conftest import blobs, random_spd
 
 NAMES = ("full", "tied", "diag", "spherical")
@@ -282,9 +283,9 @@ def test_rotated_views_keep_diagonal_variances_above_the_floor(rule):
     """The projection of the full rule's update onto diagonal matrices does
     not keep the floor by itself (it reached half of it on these data
     within 20 views)."""
-    from biglearn_em._em import State
-    from biglearn_em._init import initial_params
     from biglearn_em.datasets import load_uci
+    from biglearn_em.engine.init import initial_params
+    from biglearn_em.engine.loop import State
 
     X = load_uci("pendigits")[0][:2000]
     data = Data.from_array(X, None)

@@ -14,7 +14,7 @@ import pytest
 from distributed import Client, LocalCluster, get_task_stream
 
 from biglearn_em import BigLearnGaussianMixture
-from biglearn_em._dask import is_dask_array
+from biglearn_em._kinds import is_dask_array
 
 #: The paper's algorithm (views from the start, on all rows), plain EM, and
 #: the default strategy (restarts, moves and views on the gathered search rows).

@@ -8,8 +8,7 @@ from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 
 from biglearn_em import BigLearnGaussianMixture
-from biglearn_em._backend import NumpyBackend
-from biglearn_em._gaussian import (
+from biglearn_em.backends.kernels import (
     SuffStats,
     Whitener,
     e_step_chunk,
@@ -24,7 +23,8 @@ from biglearn_em._gaussian import (
     uses_features,
     weighted_log_prob_t,
 )
-from biglearn_em._step import ensure_positive_definite
+from biglearn_em.backends.numpy import NumpyBackend
+from biglearn_em.engine.step import ensure_positive_definite
 from conftest import random_mixture, random_spd
 
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from biglearn_em import _kmeans
-from biglearn_em._backend import NumpyBackend
-from biglearn_em._data import Data
+from biglearn_em.backends.numpy import NumpyBackend
+from biglearn_em.engine import kmeans as _kmeans
+from biglearn_em.engine.data import Data
 
 torch = pytest.importorskip(
     "torch", reason='needs PyTorch: pip install torch (the CPU build: pip install torch '
                     '--index-url https://download.pytorch.org/whl/cpu)')
-from biglearn_em._torch import TorchBackend  # noqa: E402
+from biglearn_em.backends.torch import TorchBackend  # noqa: E402
 
 
 def _mixed(rng, N, K, D):

@@ -1,27 +1,59 @@
-"""The package's import graph, read from the source with ``ast`` (imports
-inside functions and under ``TYPE_CHECKING`` included: an import hidden in a
-function still ties two modules together).
+"""The package's layering, read from the source with ``ast`` (imports inside
+functions and under ``TYPE_CHECKING`` included: an import hidden in a function
+still ties two modules together).
 
-The package has no import cycle (issue 20 removed the last two), and a new
-one fails here: the cycles must be exactly those of ``KNOWN_CYCLES``, which
-is empty."""
+- no import cycle (issue 20 removed the last two; :data:`KNOWN_CYCLES` is empty);
+- the backends never import the engine, and the engine never imports the
+  estimator's layer or anything above it;
+- no module imports a module of the package inside a function, except to put
+  off an optional dependency (:data:`DEFERRED`);
+- outside the core (experiments, commands, benchmarks) no module imports a
+  private module or a private name of the package, reaches into the engine or
+  the backends past their faces (``biglearn_em.engine``,
+  ``biglearn_em.backends``), or calls a private method of an object it did
+  not define.
+"""
 
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "biglearn_em"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "src" / "biglearn_em"
 
 #: Import cycles allowed: none. Issue 20 named two, both gone: the engine
-#: circle of seven modules (select_backend left _backend for _select; Data,
-#: Params and Settings left _em for _data; the step and the repair left it for
-#: _step) and the estimator with its model files (persist no longer imports
-#: the estimator, which hands it its class to build; the version has its own
-#: module, so persist and the reports no longer import the package's __init__).
+#: circle of seven modules (select_backend left the backend interface for
+#: backends/select.py; Data, Params and Settings left the loop for
+#: engine/data.py, the step and the repair for engine/step.py; the Dask backend
+#: builds its parts from a template of the data instead of importing the
+#: engine's class) and the estimator with its model files (persist no longer
+#: imports the estimator, which hands it its class to build; the version has its
+#: own module).
 KNOWN_CYCLES: list[set[str]] = []
+
+#: Imports of the package's own modules inside functions, each with why: the
+#: module imported needs an optional dependency at import time.
+DEFERRED = {
+    ("biglearn_em.backends.select", "biglearn_em.backends.torch"): "PyTorch is optional",
+    ("biglearn_em.experiments.grid25", "biglearn_em.experiments.plots"): "matplotlib",
+    ("biglearn_em.experiments.hard", "biglearn_em.experiments.plots"): "matplotlib",
+}
+
+#: The package's low helpers, which import nothing else of it: what kind of array
+#: a value is, atomic file writes, declarative parameter checks.
+LOW_HELPERS = ("biglearn_em._kinds", "biglearn_em._files", "biglearn_em._validation")
+
+#: The engine's layer may import only these besides itself and the standard
+#: and third-party libraries: the backends and the low helpers.
+ENGINE_MAY_IMPORT = ("biglearn_em.backends", *LOW_HELPERS)
+
+#: Outside the core: folders of the package, and the repository's benchmarks.
+OUTSIDE = ("biglearn_em.experiments", "biglearn_em.commands")
+FACES = ("biglearn_em.engine", "biglearn_em.backends")
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -29,26 +61,49 @@ def module_name(root: Path, path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def imports(root: Path, path: Path, modules: set[str], tree: ast.Module | None = None):
+    """(node, module imported, names imported from it) for every import
+    statement of ``path`` (parsed as ``tree``) that reaches a module of the
+    package at ``root``; ``path`` may lie outside the package (a benchmark)."""
+    name = module_name(root, path) if path.is_relative_to(root) else path.stem
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text()) if tree is None else tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:  # "from . import moves" imports a module
+                sub = f"{source}.{alias.name}"
+                if sub in modules:
+                    yield node, sub, ()
+                elif source in modules:
+                    yield node, source, (alias.name,)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in modules:
+                    yield node, alias.name, ()
+
+
+def parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
 def import_graph(root: Path) -> dict[str, set[str]]:
-    """Module -> the modules of the same package it imports, anywhere in its body."""
-    modules = {module_name(root, p): p for p in root.rglob("*.py")}
+    """Module -> the modules of the same package it imports, anywhere in its
+    body. Importing ``a.b.c`` also runs ``a.b``'s ``__init__``: an edge to a
+    module is an edge to each package above it, except the importer's own
+    packages (which Python has begun to import before it)."""
+    paths = {module_name(root, p): p for p in root.rglob("*.py")}
     graph = {}
-    for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for name, path in paths.items():
         targets = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    source = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    source = node.module or ""
-                for alias in node.names:  # "from . import _moves" imports a module
-                    sub = f"{source}.{alias.name}"
-                    targets.add(sub if sub in modules else source)
-            elif isinstance(node, ast.Import):
-                targets.update(alias.name for alias in node.names)
-        graph[name] = {t for t in targets if t in modules and t != name}
+        for _, target, _ in imports(root, path, set(paths)):
+            targets.add(target)
+            targets.update(p for p in parents(target) if p not in parents(name))
+        graph[name] = {t for t in targets if t in paths and t != name}
     return graph
 
 
@@ -94,9 +149,127 @@ def test_no_import_cycle():
 
 def test_every_module_of_the_package_is_read():
     graph = import_graph(PACKAGE)
-    assert {"biglearn_em", "biglearn_em.mixture", "biglearn_em._em",
-            "biglearn_em.commands.model", "biglearn_em.experiments.grid25"} <= set(graph)
-    assert "biglearn_em._em" in graph["biglearn_em.mixture"]
+    assert {"biglearn_em", "biglearn_em.mixture", "biglearn_em.engine.loop",
+            "biglearn_em.backends.dask", "biglearn_em.commands.model",
+            "biglearn_em.experiments.grid25"} <= set(graph)
+    assert "biglearn_em.engine.loop" in graph["biglearn_em.engine"]
+    assert "biglearn_em.backends.base" in graph["biglearn_em.engine.loop"]
+
+
+def _modules() -> dict[str, Path]:
+    return {module_name(PACKAGE, p): p for p in PACKAGE.rglob("*.py")}
+
+
+def test_backends_never_import_the_engine():
+    graph = import_graph(PACKAGE)
+    found = {(m, t) for m, targets in graph.items() if m.startswith("biglearn_em.backends")
+             for t in targets if not t.startswith("biglearn_em.backends")}
+    assert {(m, t) for m, t in found if t not in LOW_HELPERS} == set()
+
+
+def test_the_engine_imports_only_the_backends_and_low_helpers():
+    graph = import_graph(PACKAGE)
+    found = sorted((m, t) for m, targets in graph.items() if m.startswith("biglearn_em.engine")
+                   for t in targets if not t.startswith(("biglearn_em.engine",)
+                                                        + ENGINE_MAY_IMPORT))
+    assert found == []
+
+
+def test_the_low_helpers_import_nothing_of_the_package_but_each_other():
+    graph = import_graph(PACKAGE)
+    assert {m: graph[m] - set(LOW_HELPERS) for m in LOW_HELPERS} == {m: set() for m in LOW_HELPERS}
+
+
+def test_no_import_of_the_package_hides_in_a_function():
+    modules = _modules()
+    hidden = set()
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        top = {id(n) for n in tree.body}
+        for node in tree.body:  # under "if TYPE_CHECKING:" or "try:" at the top
+            if isinstance(node, (ast.If, ast.Try)):
+                top.update(id(n) for n in ast.walk(node))
+        for node, target, _ in imports(PACKAGE, path, set(modules), tree):
+            if id(node) not in top and target != name:
+                hidden.add((name, target))
+    assert hidden == set(DEFERRED)
+
+
+def _outside_files() -> list[tuple[str, Path]]:
+    """The modules outside the core, with names for messages."""
+    files = [(name, path) for name, path in _modules().items() if name.startswith(OUTSIDE)]
+    files += [(f"benchmarks.{p.stem}", p) for p in sorted((REPO / "benchmarks").glob("*.py"))]
+    return files
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_uses(path: Path, own: str) -> list[str]:
+    """What ``path`` (module ``own``, or a benchmark) uses of the core that it
+    should not: private modules, private names, the engine's and the backends'
+    modules past their faces, and private methods of objects it did not
+    define."""
+    modules = set(_modules())
+    tree = ast.parse(path.read_text())
+    found = []
+    for node, target, names in imports(PACKAGE, path, modules, tree):
+        where = f"line {node.lineno}: "
+        if target.startswith(OUTSIDE) and own.startswith(OUTSIDE):
+            # experiments and commands import each other's public names freely
+            if any(_private(n) for n in names):
+                found.append(where + f"{target}.{names[0]}")
+            continue
+        if any(_private(part) for part in target.split(".")):
+            found.append(where + f"private module {target}")
+        elif any(target.startswith(face + ".") for face in FACES):
+            found.append(where + f"{target} past its face")
+        if any(_private(n) for n in names):
+            found.append(where + f"private name {target}.{names[0]}")
+    defined = {n.name for n in ast.walk(tree)
+               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and _private(node.func.attr) and node.func.attr not in defined):
+            found.append(f"line {node.lineno}: call of {ast.unparse(node.func)}")
+    return found
+
+
+@pytest.mark.parametrize("name, path", _outside_files(), ids=lambda v: str(v).split("/")[-1])
+def test_outside_the_core_nothing_private_is_used(name, path):
+    assert private_uses(path, name) == []
+
+
+def test_the_private_use_check_finds_each_kind(tmp_path):
+    """The checker itself, on a module that does each forbidden thing once."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from biglearn_em import _files\n"
+                   "from biglearn_em.engine.loop import run\n"
+                   "from biglearn_em.io import _pick\n"
+                   "from biglearn_em.engine import Data\n"
+                   "def f(model):\n    return model._fit_state()\n")
+    found = private_uses(bad, "benchmarks.bad")
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "private module biglearn_em._files", "biglearn_em.engine.loop past its face",
+        "private name biglearn_em.io._pick", "call of model._fit_state"]
+
+
+@pytest.mark.parametrize("module, line", [
+    # the estimator and its model files, as before issue 20
+    ("persist.py", "from .mixture import BigLearnGaussianMixture\n"),
+    # the moves and the loop, as before issue 20
+    ("engine/moves.py", "from .loop import State\n"),
+    # the Dask backend building the engine's Data, as before issue 20
+    ("backends/dask.py", "from ..engine.data import Data\n"),
+])
+def test_a_reintroduced_cycle_of_the_package_is_found(tmp_path, module, line):
+    copy = tmp_path / "biglearn_em"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "data"))
+    assert cycles(import_graph(copy)) == []
+    target = copy / module
+    target.write_text(line + target.read_text())
+    assert cycles(import_graph(copy)) != []
 
 
 @pytest.mark.parametrize("hidden", [False, True])

@@ -177,8 +177,8 @@ def test_property_fits_are_always_valid(n, d, k, log_scale, seed, update, plain)
 
 @pytest.mark.parametrize("D", [3, 60])
 def test_repair_handles_any_broken_matrix(D):
-    from biglearn_em._backend import NumpyBackend
-    from biglearn_em._step import ensure_positive_definite
+    from biglearn_em.backends.numpy import NumpyBackend
+    from biglearn_em.engine.step import ensure_positive_definite
 
     covs = np.array([np.eye(D), np.full((D, D), np.nan), -np.eye(D), np.zeros((D, D)),
                      np.full((D, D), np.inf)])

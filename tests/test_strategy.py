@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from biglearn_em import BigLearnGaussianMixture, _em, _moves
+from biglearn_em import BigLearnGaussianMixture
+from biglearn_em.engine import loop as _em
+from biglearn_em.engine import moves as _moves
+from biglearn_em.fitting import Fit
 from conftest import blobs
 
 PLAIN = {"view_probs": (1, 0, 0), "weight_smoothing": 0, "n_inner": 1}
@@ -197,7 +200,8 @@ def test_apply_matches_moments_and_places_the_halves():
 def test_a_move_repairs_a_shared_and_a_spanning_component():
     X, weights, means, covs = _three_clusters()
     model = BigLearnGaussianMixture(3, restarts=1, moves=3, random_state=0)
-    X_checked, data, settings, rng = model._prepare(X)
+    fit = Fit.prepare(model, X)
+    data, settings = fit.data, fit.settings
     state = _em.State(_em.Params(weights, (means - data.shift) / data.scale,
                                  covs / data.scale**2), "moves")
     _em._begin_moves(data, data, state, settings)
@@ -212,8 +216,7 @@ def test_auto_search_rows_hold_about_50_d_rows_per_component(rng):
 
     def rows(**kw):
         model = BigLearnGaussianMixture(**kw)
-        _, data, settings, _ = model._prepare(X)
-        return model._search_rows(data, settings)
+        return Fit.prepare(model, X).search_rows()
 
     assert rows(n_components=4) == 20_000  # the floor
     assert rows(n_components=150) == 22_500  # 50 K D

@@ -13,19 +13,20 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from biglearn_em import BigLearnGaussianMixture, _kmeans, load
-from biglearn_em._backend import NumpyBackend
-from biglearn_em._checkpoint import fingerprint
-from biglearn_em._data import Data
-from biglearn_em._select import select_backend
-from biglearn_em._step import ensure_positive_definite
+from biglearn_em import BigLearnGaussianMixture, load
+from biglearn_em.backends.numpy import NumpyBackend
+from biglearn_em.backends.select import select_backend
+from biglearn_em.engine import kmeans as _kmeans
+from biglearn_em.engine.checkpoint import fingerprint
+from biglearn_em.engine.data import Data
+from biglearn_em.engine.step import ensure_positive_definite
 from conftest import blobs
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch is not installed: pip install torch (CPU build: "
     "pip install torch --index-url https://download.pytorch.org/whl/cpu)")
 
-from biglearn_em._torch import (  # noqa: E402
+from biglearn_em.backends.torch import (  # noqa: E402
     WORK_ELEMENTS,
     TorchBackend,
     clip_eigenvalues_gemm,

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from biglearn_em._backend import NumpyBackend
-from biglearn_em._gaussian import precision_cholesky
-from biglearn_em._views import View, draw_view, haar_frame, joint_view, write_back
+from biglearn_em.backends.kernels import precision_cholesky
+from biglearn_em.backends.numpy import NumpyBackend
+from biglearn_em.engine.views import View, draw_view, haar_frame, joint_view, write_back
 from conftest import random_spd
 
 NP = NumpyBackend()

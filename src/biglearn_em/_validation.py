@@ -13,11 +13,12 @@ from __future__ import annotations
 import numbers
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._kinds import is_torch_device
 
 
 def _float_vector(value: object) -> np.ndarray | None:
@@ -219,20 +220,15 @@ class Device(Kind):
     """Where a fit runs: "auto", "cpu", "cuda", "cuda:N" or a ``torch.device``."""
 
     def fits_type(self, value: object) -> bool:
-        return isinstance(value, str) or _is_torch_device(value)
+        return isinstance(value, str) or is_torch_device(value)
 
     def accepts(self, value: object) -> bool:
-        if _is_torch_device(value):
+        if is_torch_device(value):
             return True
         return isinstance(value, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", value) is not None
 
     def describe(self) -> str:
         return "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device"
-
-
-def _is_torch_device(value: object) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(value, torch.device)
 
 
 def check_sizes(shape: tuple, reset: bool) -> None:

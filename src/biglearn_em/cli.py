@@ -8,7 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from ._version import __version__
-from .commands import COMMANDS
+from .commands import model, reproduce, select
+
+#: Each sub-command's ``register(subparsers)``, in the order ``--help`` lists them.
+COMMANDS = (reproduce.register, model.register, select.register)
 
 
 class UsageError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._gaussian import Whitener, log_normalize, precision_cholesky, weighted_log_prob_t
+from .backends.kernels import Whitener, log_normalize, precision_cholesky, weighted_log_prob_t
 
 
 def gmm_log_density(

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from . import _blas, _checkpoint, _em, persist
-from ._arrays import Returns, dispatching, is_foreign_array, namespace_name, to_host
-from ._backend import DTYPES, Backend, is_torch_tensor
-from ._covariance import NAMES as COVARIANCE_TYPES
-from ._covariance import covariance_type as _covariance_type
-from ._dask import check_dask_array, check_finite, is_dask_array, is_dask_collection
-from ._data import Data, Params, Settings
-from ._gaussian import precision_cholesky
-from ._init import METHODS, initial_params, sample_rows
-from ._select import select_backend
+from . import persist
+from ._inputs import Returns, feature_attributes, for_inference, n_rows, numpy_dtype, to_host
+from ._kinds import is_dask_array, is_torch_tensor
 from ._validation import (
     ArrayLike,
     Boolean,
@@ -38,12 +28,10 @@ from ._validation import (
     Probabilities,
     RandomState,
     Real,
-    check_sizes,
-    validate_params,
 )
-
-#: Default eigenvalue floor relative to the mean per-feature variance of X.
-AUTO_FLOOR = 1e-4
+from .backends import DTYPES, Backend, select_backend
+from .engine import COVARIANCE_TYPES, INIT_METHODS, Data, covariance_type
+from .fitting import Fit
 
 
 class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
@@ -246,7 +234,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         "eig_floor": (Options(("auto",)), Real(0.0)),
         "reg_covar": (Real(0.0),),
         "update": (Options(("block", "conditional")),),
-        "init_params": (Options(METHODS),),
+        "init_params": (Options(INIT_METHODS),),
         "weights_init": (NoneValue(), ArrayLike()),
         "means_init": (NoneValue(), ArrayLike()),
         "precisions_init": (NoneValue(), ArrayLike()),
@@ -364,346 +352,51 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         """Fit the mixture to X and return the component of every sample, shape (N,)."""
-        before = dict(self.__dict__)
         returns = Returns.like(X)
         started = time.monotonic()
-        X, data, settings, rng = self._prepare(X)  # validates max_time with the rest
-        deadline = None if self.max_time is None else started + self.max_time
-        warm = self.warm_start and hasattr(self, "converged_")
-        ckpt = _Checkpointer(self, X, rng, data.backend)
-        best, first_init, state = ckpt.resume()
-        try:
-            with _blas.one_blas_pool():
-                for init in range(first_init, 1 if warm else self.n_init):
-                    if state is None:
-                        seed = self._search_seed(data, settings, rng)
-                        search = self._search(data, settings, seed)
-                        state = self._initial_state(search.data, settings, rng, warm)
-                        state.search_seed = seed
-                    else:  # resumed: the same subsample as before the interruption
-                        search = self._search(data, settings, state.search_seed)
-                    res = _em.run(data, state, settings, rng, self._iteration_callback(init),
-                                  ckpt.after_iteration(init, best), search, deadline)
-                    if self.verbose:
-                        print(f"Initialization {init}: log-likelihood {res.lower_bound:.6g}, "
-                              f"{res.n_iter} iterations, converged={res.converged}")
-                    if best is None or res.lower_bound > best.lower_bound:
-                        best = state
-                    state = None
-        except KeyboardInterrupt:
-            # an interrupted fit leaves the estimator as it was (validation set
-            # n_features_in_ already), unless asked to keep the best model
-            if not self.keep_best_on_interrupt or (best is None and state is None):
-                self.__dict__.clear()
-                self.__dict__.update(before)
-                raise
-            best = _best_so_far(best, state, data, settings)
-            warnings.warn("fit interrupted: keeping the best model found so far",
-                          ConvergenceWarning, stacklevel=2)
-        best = best.result()
-        assert best is not None
-        if deadline is not None and time.monotonic() >= deadline:
-            warnings.warn(f"max_time ({self.max_time:g} s) reached: keeping the best model "
-                          "found so far", ConvergenceWarning, stacklevel=2)
-        elif not best.converged and self.max_iter > 0:
-            # scikit-learn's words (its tests and users' filters match them)
-            warnings.warn("Best performing initialization did not converge. Try different "
-                          "init parameters, or increase max_iter, tol, or check for "
-                          "degenerate data.", ConvergenceWarning, stacklevel=2)
-        self._set_params_from(best.params, data, _numpy_dtype(X), returns)
-        self.converged_ = best.converged
-        self.n_iter_ = best.n_iter
-        self.n_em_steps_ = best.n_steps
-        self.lower_bound_ = float(best.lower_bound)
-        self.lower_bounds_ = [float(v) for v in best.lower_bounds]
-        self.history_ = best.history
-        self.labels_ = self._predict(X, returns)
+        # validation sets n_features_in_; an interrupted fit puts them back
+        features = feature_attributes(self)
+        fit = Fit.prepare(self, X)
+        best = fit.run(started, features)
+        fit.write_result(best, returns, numpy_dtype(fit.X))
+        # on the fit's backend, where the fit placed X: not chosen (nor placed) twice
+        self.labels_ = returns(self._per_row(fit.X, "labels", fit.inference_data()))
         return self.labels_
 
-    def _prepare(self, X) -> tuple[np.ndarray, Data, Settings, np.random.Generator]:
-        """Validated parameters and X, the data on their backend in internal
-        units, the engine's settings and the random generator of a fit."""
-        validate_params(type(self).__name__, self.get_params(deep=False), self._param_spec)
-        X = self._validate_X(X, reset=True)
-        N, D = X.shape
-        K = self.n_components
-        if N < K:
-            raise ValueError(
-                f"Expected n_samples >= n_components but got n_components = {K}, n_samples = {N}"
-            )
-        if self.warm_start and hasattr(self, "converged_") and (
-                self.means_.shape != (K, D) or self._fitted_type() != self.covariance_type):
-            raise ValueError(
-                "warm_start=True needs the previous fit's shape and covariance type: "
-                f"n_components = {self.means_.shape[0]}, n_features = {self.means_.shape[1]} "
-                f"and covariance_type = {self._fitted_type()!r}; got n_components = {K}, "
-                f"n_features = {D} and covariance_type = {self.covariance_type!r}."
-            )
-        backend = select_backend(self.device, X, self.dtype, self.device_budget, K)
-        data = Data.from_array(X, self.chunk_size, backend, K)
-        if not backend.in_process and not np.isfinite(data.shift).all():
-            check_finite(data)  # not validated in this process; a NaN or inf spoils the sums
-        return X, data, self._settings(data), _generator(self.random_state)
-
-    def _search_rows(self, data: Data, settings: Settings) -> int:
-        """Rows of the search data: all rows, or ``search_rows`` of large data."""
-        N = data.n_samples
-        if settings.plain or self.search_rows is None:
-            return N
-        if self.search_rows == "auto":
-            K, D = self.n_components, data.n_features
-            return min(N, sample_rows(K, D))
-        return min(N, self.search_rows)
-
-    def _search_seed(self, data: Data, settings: Settings, rng: np.random.Generator
-                     ) -> int | None:
-        """The seed of one initialisation's subsample (None: all rows, nothing drawn)."""
-        if self._search_rows(data, settings) >= data.n_samples:
-            return None
-        return int(rng.integers(2**63))
-
-    def _search(self, data: Data, settings: Settings, seed: int | None) -> _em.Search:
-        """Where the restarts, moves and views run (all rows, or the subsample
-        ``seed`` draws; checkpoints keep the seed, so a resumed fit draws the
-        same rows) and how a restart begins (k-means++ there)."""
-        if seed is None:
-            # data on Dask's workers are gathered here when the search runs on all
-            # of them (there are at most search_rows; search_rows=None keeps them there)
-            gather = (not data.backend.in_process and not settings.plain
-                      and self.search_rows is not None)
-            search = data.subset(np.arange(data.n_samples)) if gather else data
-        else:
-            rows = self._search_rows(data, settings)
-            index = np.random.default_rng(seed).choice(data.n_samples, rows, replace=False)
-            search = data.subset(np.sort(index))
-
-        def starter(r: np.random.Generator) -> Params:
-            return initial_params(search, self.n_components, "k-means++", r, settings)
-        return _em.Search(search, starter)
-
-    def _initial_state(self, data: Data, settings: Settings, rng: np.random.Generator,
-                       warm: bool) -> _em.State:
-        """The engine's state at the start of one initialisation (its start
-        computed on ``data``: the search data, a subsample of large data)."""
-        if warm:
-            be = data.backend
-            covs = settings.covariance.stored(to_host(self.covariances_))
-            start = Params(be.asarray(to_host(self.weights_)),
-                           (be.asarray(to_host(self.means_)) - data.shift) / data.scale,
-                           be.asarray(covs) / data.scale**2)
-            return _em.State.start(start, settings, self.lower_bound_, warm=True)
-        start = initial_params(data, self.n_components, self.init_params, rng, settings,
-                               *self._user_init(data, data.n_features))
-        return _em.State.start(start, settings)
-
-    def _validate_X(self, X, reset: bool):
-        """X validated where it lives: a torch tensor on its device, anything
-        else as a host NumPy array (see :meth:`_check_X`); sets or checks
-        ``n_features_in_``."""
-        if is_torch_tensor(X):
-            return self._check_tensor(X, reset)
-        if is_dask_array(X):
-            X = check_dask_array(X, reset)
-            self._check_n_features(X.shape[1], reset)
-            return X
-        if is_dask_collection(X):
-            raise TypeError(f"X is a {type(X).__name__}, a Dask collection other than a dask "
-                            "array; pass a dask array of known chunk sizes (for a dask "
-                            "DataFrame: X.to_dask_array(lengths=True)).")
-        if dispatching() and is_foreign_array(X):
-            X = to_host(X)
-        return self._check_X(X, reset)
-
-    def _check_tensor(self, X, reset: bool):
-        """A torch tensor checked on its device (one host synchronisation for
-        the finiteness test); integer, boolean and half-precision tensors
-        become float64."""
-        import torch
-
-        if X.layout != torch.strided:
-            raise TypeError("A sparse torch tensor was passed, but dense data is required; "
-                            "use X.to_dense().")
-        if X.ndim != 2:
-            raise ValueError(f"Expected a 2-dimensional tensor (n_samples, n_features); got "
-                             f"shape {tuple(X.shape)}.")
-        if X.is_complex():
-            raise ValueError("Complex data not supported.")
-        if X.dtype not in (torch.float32, torch.float64):
-            X = X.to(torch.float64)
-        check_sizes(tuple(X.shape), reset)
-        if not bool(torch.isfinite(X).all()):
-            raise ValueError("Input X contains NaN or infinity.")
-        self._check_n_features(X.shape[1], reset)
-        return X
-
-    def _check_n_features(self, D: int, reset: bool) -> None:
-        """Set ``n_features_in_`` (a fit of an array without column names), or
-        check D against it (what ``validate_data`` does for NumPy input)."""
-        if reset:
-            self.n_features_in_ = D
-            self.__dict__.pop("feature_names_in_", None)
-        elif D != self.n_features_in_:
-            raise ValueError(f"X has {D} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input.")
-
-    def _check_X(self, X, reset: bool) -> np.ndarray:
-        """X as a finite 2-D float64 or float32 array; sets or checks ``n_features_in_``."""
-        # "numeric" rejects string arrays with a clear message (a float dtype would
-        # parse "1.5"); other numbers (int, bool, float16) are then cast to float64
-        X = validate_data(self, X, dtype="numeric", reset=reset,
-                          ensure_min_samples=2 if reset else 1)
-        return X if X.dtype in (np.float64, np.float32) else X.astype(np.float64)
-
-    def _settings(self, data: Data) -> Settings:
-        K = self.n_components
-        a = 1.0 / K if self.weight_smoothing == "auto" else float(self.weight_smoothing)
-        floor = AUTO_FLOOR if self.eig_floor == "auto" else float(self.eig_floor) / data.scale**2
-        probs = np.asarray(self.view_probs, dtype=float)
-        return Settings(
-            view_probs=tuple(probs / probs.sum()),
-            subset_beta=tuple(float(b) for b in self.subset_beta),
-            n_inner=self.n_inner,
-            smoothing=a,
-            eig_floor=floor,
-            reg_covar=float(self.reg_covar) / data.scale**2,
-            update=self.update,
-            max_iter=self.max_iter,
-            tol=float(self.tol),
-            patience=self.patience,
-            verbose=self.verbose,
-            restarts=self.restarts,
-            restart_iter=self.restart_iter,
-            fade=self.smoothing_fade,
-            moves=self.moves,
-            covariance_type=self.covariance_type,
-        )
-
-    def _user_init(self, data: Data, D: int):
-        """``weights_init``, ``means_init`` and ``precisions_init`` checked and
-        mapped into internal units (None where not given)."""
-        K = self.n_components
-        shift = data.backend.to_numpy(data.shift)
-        weights = means = covs = None
-        # the errors say what scikit-learn's say (its tests match them), after
-        # the name of the parameter here
-        if self.weights_init is not None:
-            weights = _as_array("weights_init", self.weights_init, (K,), "weights")
-            if np.any(weights < 0) or np.any(weights > 1):
-                raise _init_error("weights_init", "The parameter 'weights' should be in the "
-                                  f"range [0, 1], but got min value {weights.min():.5f}, "
-                                  f"max value {weights.max():.5f}.")
-            if abs(weights.sum() - 1.0) > 1e-6:
-                raise _init_error("weights_init", "The parameter 'weights' should be normalized, "
-                                  f"but got sum(weights) = {weights.sum():.5f}.")
-        if self.means_init is not None:
-            means = (_as_array("means_init", self.means_init, (K, D), "means") - shift
-                     ) / data.scale
-        if self.precisions_init is not None:
-            kind = self.covariance_type
-            cov = _covariance_type(kind)
-            prec = cov.stored(_as_array("precisions_init", self.precisions_init,
-                                        cov.shape(K, D), f"{kind} precision"))
-            if prec.ndim < 3:  # diagonal and spherical: precisions are 1 / variances
-                if np.any(prec <= 0):
-                    raise _init_error("precisions_init", f"'{kind} precision' should be positive.")
-                return weights, means, 1.0 / prec / data.scale**2
-            not_pd = _init_error("precisions_init",
-                                 f"'{kind} precision' should be symmetric, positive-definite.")
-            if not np.allclose(prec, np.swapaxes(prec, -1, -2)):
-                raise not_pd
-            try:
-                chol = np.linalg.cholesky(prec)
-            except np.linalg.LinAlgError:
-                raise not_pd from None
-            inv_chol = np.linalg.solve(chol, np.broadcast_to(np.eye(D), prec.shape))
-            covs = np.swapaxes(inv_chol, -1, -2) @ inv_chol / data.scale**2
-        return weights, means, covs
-
-    def _iteration_callback(self, init: int):
-        """What runs after each outer or polish iteration: ``callback`` and the
-        ``verbose=2`` line."""
-        if self.verbose < 2 and self.callback is None:
-            return None
-
-        def report(rec: dict) -> None:
-            if self.verbose >= 2 and rec["iteration"] % self.verbose_interval == 0:
-                ll = rec["log_likelihood"]
-                print(f"init {init} iter {rec['iteration']:5d} {rec['kind']:8s} m={rec['m']:4d} "
-                      + ("" if ll is None else f"LL={ll:.6f}"))
-            if self.callback is not None:
-                self.callback(dict(rec, init=init))
-        return report
-
-    def _set_params_from(self, params: Params, data: Data, dtype, returns: Returns) -> None:
-        """Fitted attributes in the units of X and its dtype, as ``returns`` hands them out."""
-        be = data.backend
-        cov = _covariance_type(self.covariance_type)
-        means = be.to_numpy(params.means * data.scale + data.shift)
-        covs = be.to_numpy(params.covs) * data.scale**2
-        if covs.ndim == 3:
-            covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
-        prec_chol = precision_cholesky(covs)
-        precisions = prec_chol**2 if covs.ndim < 3 else prec_chol @ np.swapaxes(prec_chol, -1, -2)
-        # C-ordered copies: predictions then do not depend on how an array was
-        # laid out in memory (a transposed factor rounds differently in BLAS)
-        fitted = {
-            "weights_": be.to_numpy(params.weights),
-            "means_": means,
-            "covariances_": cov.public(covs),
-            "precisions_cholesky_": cov.public(prec_chol),
-            "precisions_": cov.public(precisions),
-        }
-        for name, value in fitted.items():
-            setattr(self, name, returns(np.ascontiguousarray(value, dtype=dtype)))
-        # what the fitted arrays are, whatever covariance_type is set to later
-        self._covariance_type = self.covariance_type
-
     # ------------------------------------------------------------- inference
-    def _inference_input(self, X, method: str):
-        """X validated for ``method``, and how its results go back."""
-        check_is_fitted(self)
-        returns = Returns.like(X)
-        if dispatching():
-            fitted, given = namespace_name(self.means_), namespace_name(X)
-            if fitted != given or (given != "numpy"
-                                   and str(self.means_.device) != str(X.device)):
-                where = "" if fitted == "numpy" else f" on {self.means_.device}"
-                raise ValueError(
-                    f"{type(self).__name__}.{method}(): X must use the same namespace and "
-                    f"device as the arrays the model was fitted on ({fitted}{where}); got "
-                    f"{given}" + ("" if given == "numpy" else f" on {X.device}") + ".")
-        return self._validate_X(X, reset=False), returns
+    def _per_row(self, X, what: str, data: Data | None = None) -> Any:
+        """``what`` for every row of validated X, as an array of its backend (a
+        lazy dask array for a dask array): "labels" (N,), the most probable
+        component; "log_density" (N,); "proba" (N, K), the posteriors.
+        ``data``: X already on a backend, read as it is (a fit's own data)."""
+        if data is None:
+            be = self._inference_backend(X)
+            data = Data.unscaled(X, self.chunk_size, be, self.n_components)
+        be = data.backend
+
+        def param(a):
+            return be.asarray(a if be.name == "torch" and is_torch_tensor(a) else to_host(a))
+
+        cov = covariance_type(self._fitted_type())
+        prec_chol = cov.factors(be, cov.stored(param(self.precisions_cholesky_)),
+                                *self.means_.shape)
+        wh = be.whitener(param(self.weights_), param(self.means_), prec_chol, inference=True)
+        width = self.n_components if what == "proba" else None
+        return data.map_rows(_rows_of, (wh, what, not be.in_process), width,
+                             np.int64 if what == "labels" else np.float64)
 
     def _inference_backend(self, X) -> Backend:
         return select_backend(self.device, X, self.dtype, self.device_budget,
                               self.n_components)
 
-    def _per_row(self, X, what: str) -> Any:
-        """``what`` for every row of validated X, as an array of its backend (a
-        lazy dask array for a dask array): "labels" (N,), the most probable
-        component; "log_density" (N,); "proba" (N, K), the posteriors."""
-        be = self._inference_backend(X)
-
-        def param(a):
-            return be.asarray(a if be.name == "torch" and is_torch_tensor(a) else to_host(a))
-
-        cov = _covariance_type(self._fitted_type())
-        prec_chol = cov.factors(be, cov.stored(param(self.precisions_cholesky_)),
-                                *self.means_.shape)
-        wh = be.whitener(param(self.weights_), param(self.means_), prec_chol, inference=True)
-        data = Data.unscaled(X, self.chunk_size, be, self.n_components)
-        width = self.n_components if what == "proba" else None
-        return data.map_rows(_rows_of, (wh, what, not be.in_process), width,
-                             np.int64 if what == "labels" else np.float64)
-
     def score_samples(self, X):
         """Log-density of each sample, shape (N,)."""
-        X, returns = self._inference_input(X, "score_samples")
+        X, returns = for_inference(self, X, "score_samples")
         return returns(self._per_row(X, "log_density"), self._model_dtype())
 
     def score(self, X, y=None) -> float:
         """Mean log-density of the samples."""
-        X, _ = self._inference_input(X, "score")
+        X, _ = for_inference(self, X, "score")
         out = self._per_row(X, "log_density")
         # the mean of the values score_samples returns (in the model's dtype)
         if is_dask_array(out):
@@ -712,20 +405,17 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable component of each sample, shape (N,)."""
-        X, returns = self._inference_input(X, "predict")
-        return self._predict(X, returns)
-
-    def _predict(self, X, returns: Returns):
+        X, returns = for_inference(self, X, "predict")
         return returns(self._per_row(X, "labels"))
 
     def predict_proba(self, X):
         """Posterior probability of each component, shape (N, K)."""
-        X, returns = self._inference_input(X, "predict_proba")
+        X, returns = for_inference(self, X, "predict_proba")
         return returns(self._per_row(X, "proba"), self._model_dtype())
 
     def _model_dtype(self) -> np.dtype:
         """The NumPy dtype of the fitted arrays (those of X at fit time)."""
-        return _numpy_dtype(self.means_)
+        return numpy_dtype(self.means_)
 
     def sample(self, n_samples: int = 1):
         """Draw samples from the fitted mixture: X (n_samples, D), labels (n_samples,).
@@ -747,7 +437,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         returns = Returns.like(self.means_)
         weights, means, covs = (to_host(a).astype(float) for a in
                                 (self.weights_, self.means_, self.covariances_))
-        cov = _covariance_type(self._fitted_type())
+        cov = covariance_type(self._fitted_type())
         covs = cov.dense(cov.stored(covs), *means.shape)
         # a Generator cannot seed a RandomState; both offer multinomial and standard_normal
         rs = self.random_state
@@ -769,19 +459,22 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
 
     def _n_parameters(self) -> int:
         K, D = self.means_.shape
-        return _covariance_type(self._fitted_type()).n_parameters(K, D) + K * D + K - 1
+        return covariance_type(self._fitted_type()).n_parameters(K, D) + K * D + K - 1
 
     def bic(self, X) -> float:
         """Bayesian information criterion of the model on X (lower is better)."""
-        return self._bic(self.score(X), _n_rows(X))
+        return self.bic_from_score(self.score(X), n_rows(X))
 
-    def _bic(self, mean_log_density: float, n: int) -> float:
-        """The BIC of n samples whose mean log-density (``score``) is known."""
+    def bic_from_score(self, mean_log_density: float, n_samples: int) -> float:
+        """The BIC of ``n_samples`` rows whose mean log-density (``score``) is
+        already known: ``bic(X)`` without another pass over X (a large or
+        streamed X, scored once for several purposes)."""
+        n = n_samples
         return -2.0 * mean_log_density * n + self._n_parameters() * np.log(n)
 
     def aic(self, X) -> float:
         """Akaike information criterion of the model on X (lower is better)."""
-        return -2.0 * self.score(X) * _n_rows(X) + 2.0 * self._n_parameters()
+        return -2.0 * self.score(X) * n_rows(X) + 2.0 * self._n_parameters()
 
     # ------------------------------------------------------------ persistence
     def save(self, path) -> None:
@@ -828,111 +521,3 @@ def _rows_of(part: Data, wh, what: str, unvalidated: bool) -> Any:
         norm = be.log_normalize(log_prob)
         out.append(norm if what == "log_density" else be.exp(log_prob.T))
     return be.concat(out)
-
-
-def _n_rows(X) -> int:
-    return int(X.shape[0]) if hasattr(X, "shape") else len(X)
-
-
-def _numpy_dtype(a) -> np.dtype:
-    """The NumPy dtype of an array of any supported namespace."""
-    try:
-        return np.dtype(a.dtype)
-    except TypeError:  # torch.float32, array_api_strict.float64, ...
-        return np.dtype(str(a.dtype).rsplit(".", 1)[-1])
-
-
-def _generator(random_state) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    return np.random.default_rng(random_state)
-
-
-def _init_error(name: str, what: str) -> ValueError:
-    return ValueError(f"Invalid {name!r}. {what}")
-
-
-def _as_array(name: str, value, shape: tuple[int, ...], sklearn_name: str) -> np.ndarray:
-    """``value`` as a finite float64 host array of ``shape``; ``sklearn_name``
-    is what scikit-learn's shape error calls it ("weights", "full precision")."""
-    try:
-        arr = to_host(value)  # NumPy, lists, torch tensors on any device, array API arrays
-    except (TypeError, ValueError, BufferError, RuntimeError):
-        # ragged nested sequences; arrays no DLPack exchange brings to the host
-        arr = None
-    # dtype kinds: bool, signed, unsigned, float (complex would lose its imaginary part)
-    if arr is None or arr.dtype.kind not in "biuf":
-        raise TypeError(f"The parameter {name!r} must be a real array of shape {shape}.")
-    arr = arr.astype(float)
-    if arr.shape != shape:
-        raise _init_error(name, f"The parameter '{sklearn_name}' should have the shape of "
-                                f"{shape}, but got {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        raise _init_error(name, f"The parameter {name!r} must be finite.")
-    return arr
-
-
-class _Checkpointer:
-    """Saves and resumes a fit when the estimator has a ``checkpoint`` path."""
-
-    def __init__(self, model: BigLearnGaussianMixture, X, rng: np.random.Generator,
-                 backend: Backend) -> None:
-        self.path = model.checkpoint
-        self.backend = backend
-        self.interval = float(model.checkpoint_interval)
-        self.rng = rng
-        self.last = time.monotonic()
-        if self.path is not None:
-            folder = os.path.dirname(os.path.abspath(self.path))
-            if not os.path.isdir(folder):
-                # found now, not at the first save minutes into the fit
-                raise ValueError(f"The parameter 'checkpoint' names a file in {folder}, "
-                                 "which does not exist; create the folder first.")
-            params = model.get_params(deep=False)
-            # where a fit runs does not change what it computes: a checkpoint
-            # written on a GPU resumes on the host and the other way round
-            for name in ("verbose", "verbose_interval", "checkpoint", "checkpoint_interval",
-                         "callback", "keep_best_on_interrupt", "device", "device_budget"):
-                params.pop(name)
-            for name in ("weights_init", "means_init", "precisions_init"):
-                if params[name] is not None:
-                    params[name] = to_host(params[name]).astype(float).tolist()
-            if not isinstance(params["random_state"], (int, np.integer, type(None))):
-                # a generator's own state is saved; its identity cannot be compared
-                params["random_state"] = "generator"
-            self.key = _checkpoint.fingerprint(X, params)
-
-    def resume(self) -> tuple[_em.State | None, int, _em.State | None]:
-        """The best finished state, the initialisation to continue and its state."""
-        if self.path is None or not os.path.exists(self.path):
-            return None, 0, None
-        state, rng_state, init, best = _checkpoint.load(self.path, self.key,
-                                                        self.backend.asarray)
-        self.rng.bit_generator.state = rng_state
-        return best, init, state
-
-    def after_iteration(self, init: int, best: _em.State | None):
-        if self.path is None:
-            return None
-
-        def save(state: _em.State) -> None:
-            now = time.monotonic()
-            if state.phase == "done" or now - self.last >= self.interval:
-                _checkpoint.save(self.path, state, self.rng, init, best, self.key,
-                                 self.backend.to_numpy)
-                self.last = now
-        return save
-
-
-def _best_so_far(finished: _em.State | None, running: _em.State | None, data: Data,
-                 settings: Settings) -> _em.State:
-    """The better of the best finished initialisation and the best parameters
-    the running one has seen (its snapshot during the views phase, otherwise
-    its current parameters), as a stopped state."""
-    if running is not None:
-        running = replace(running)
-        _em.stop(running, data, settings)
-    candidates = [s for s in (finished, running) if s is not None]
-    return max(candidates, key=lambda s: s.lower_bound)

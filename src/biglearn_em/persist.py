@@ -39,12 +39,12 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._arrays import to_host
-from ._backend import is_torch_device
-from ._covariance import covariance_type
 from ._files import SINGLE_ARRAY, not_an_npz, npz_error, write_npz_atomic
+from ._inputs import to_host
+from ._kinds import is_torch_device
 from ._validation import validate_params
 from ._version import __version__
+from .engine.covariance import covariance_type
 
 #: A fitted BigLearnGaussianMixture. Not imported: the estimator imports this
 #: module to save itself, and hands its class to the readers below.

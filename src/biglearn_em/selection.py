@@ -31,17 +31,11 @@ from sklearn.model_selection import KFold
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_array
 
-from ._covariance import NAMES as COVARIANCE_TYPES
-from ._progress import Progress
-from ._validation import (
-    Boolean,
-    Integer,
-    NoneValue,
-    Options,
-    RandomState,
-    validate_params,
-)
+from ._validation import Boolean, Integer, NoneValue, Options, RandomState, validate_params
+from .engine.covariance import NAMES as COVARIANCE_TYPES
+from .io import install_hint, plural
 from .mixture import BigLearnGaussianMixture
+from .progress import Progress
 
 #: Selection criteria: lower BIC or AIC wins, higher held-out log-likelihood wins.
 CRITERIA = ("bic", "aic", "heldout")
@@ -274,11 +268,8 @@ class ModelSelection:
             from matplotlib.figure import Figure
             from matplotlib.ticker import MaxNLocator
         except ImportError:
-            from .io import install_hint
-
             raise ImportError("ModelSelection.plot needs matplotlib: "
                               f"{install_hint('plot', 'matplotlib')}") from None
-        from .io import plural
 
         criterion, best = self.criterion, self.best
         heldout = criterion == "heldout"

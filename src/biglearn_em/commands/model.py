@@ -10,213 +10,38 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from .._lazy_io import lazy_format, open_lazy
-from .._progress import Progress
-from ..io import FORMATS, IndexColumn, column_names, data_format, install_hint, plural, read_table
+from ..io import (
+    column_names,
+    data_format,
+    install_hint,
+    lazy_format,
+    open_lazy,
+    plural,
+)
 from ..mixture import BigLearnGaussianMixture, load_with_meta
 from ..persist import save
+from ..progress import Progress
+from .options import (
+    DATA_HELP,
+    add_data_options,
+    add_estimator_options,
+    describe_data,
+    device_option,
+    estimator_options,
+    index_note,
+    positive_int,
+    read_data,
+    warnings_as_lines,
+)
 
 #: Rows per ``predict`` call, so that a long prediction can show progress.
 PREDICT_ROWS = 1 << 16
-
-DATA_HELP = (
-    "DATA is a table of samples (rows) by features (columns): delimited text (.csv, .tsv, .txt, "
-    "also gzip-compressed as .csv.gz etc.; the first row is taken as a header when one of its "
-    "cells is not a number), NumPy .npy "
-    f"(2-D), Parquet (.parquet; needs {install_hint('io', 'pyarrow')}), a MATLAB .mat file with a "
-    "'DataSet' table whose column 0 is a label, or LIBSVM / svmlight (.libsvm, .svm; read as a "
-    "dense N x D float64 matrix in memory). A first column of row names or row numbers (an "
-    "empty header, or the values 1..N or 0..N-1) is left out; --index-column decides otherwise."
-)
-#: How to get PyTorch: any build works; the CPU build is far smaller than the CUDA one.
-TORCH_HINT = ("pip install torch (CPU build: pip install torch --index-url "
-              "https://download.pytorch.org/whl/cpu)")
-
-
-# ------------------------------------------------------------------ parsing
-def _auto_or_float(text: str) -> str | float:
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number; got {text!r}") from None
-
-
-def _none_or(convert: Callable[[str], Any], expected: str) -> Callable[[str], Any]:
-    """A parser of ``convert``'s values or 'none', with an error naming ``expected``."""
-    def parse(text: str):
-        if text.lower() == "none":
-            return None
-        try:
-            return convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected {expected} or 'none'; got {text!r}") from None
-    return parse
-
-
-_int_or_none = _none_or(int, "an integer")
-_float_or_none = _none_or(float, "a number")
-_search_rows = _none_or(lambda text: "auto" if text.lower() == "auto" else int(text),
-                        "'auto', an integer")
-
-
-def int_option(valid: Callable[[int], bool], expected: str) -> Callable[[str], int]:
-    """A parser of integers for which ``valid`` holds, with an error naming ``expected``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or not valid(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
-        return value
-    return parse
-
-
-_positive_int = int_option(lambda v: v >= 1, "an integer >= 1")
-
-
-def _float_triple(text: str) -> tuple[float, float, float]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3:
-        raise argparse.ArgumentTypeError(f"expected three numbers a,b,c; got {text!r}")
-    return values  # type: ignore[return-value]
-
-
-def _device(text: str) -> str | None:
-    return None if text.lower() == "none" else text
-
-
-def _column_list(text: str) -> list[str]:
-    return [c.strip() for c in text.split(",") if c.strip()]
-
-
-#: Estimator options of ``fit``: flag, parameter, type, help. Defaults are the
-#: estimator's own (read from get_params, never repeated here).
-ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
-    ("--covariance-type", "covariance_type", str,
-     "full, tied, diag or spherical (scikit-learn's meanings)"),
-    ("--n-init", "n_init", int, "initialisations; the best training likelihood wins"),
-    ("--max-iter", "max_iter", int, "outer iterations (also caps the final polish)"),
-    ("--n-inner", "n_inner", int, "EM steps on each drawn view"),
-    ("--init-params", "init_params", str,
-     "initialisation: kmeans, k-means++, random or random_from_data"),
-    ("--update", "update", str, "write-back rule: block or conditional"),
-    ("--eig-floor", "eig_floor", _auto_or_float,
-     "eigenvalue floor of every covariance: 'auto' or an absolute number"),
-    ("--reg-covar", "reg_covar", float, "added to the diagonal of every M-step covariance"),
-    ("--weight-smoothing", "weight_smoothing", _auto_or_float,
-     "smoothing of the weights: 'auto' (1/K) or a number"),
-    ("--patience", "patience", _int_or_none,
-     "stop after this many outer iterations without improvement ('none': run max-iter)"),
-    ("--tol", "tol", float, "convergence threshold on the mean log-likelihood"),
-    ("--random-state", "random_state", int, "seed: the same seed gives the same model"),
-    ("--view-probs", "view_probs", _float_triple,
-     "probabilities a,b,c of joint, marginal and rotated-marginal views"),
-    ("--restarts", "restarts", int,
-     "short EM runs from new k-means++ starts besides the fit's own (0: the paper's algorithm)"),
-    ("--restart-iter", "restart_iter", int, "at most this many EM steps per short run"),
-    ("--moves", "moves", int, "split-and-merge proposals per round after the refinement"),
-    ("--smoothing-fade", "smoothing_fade", _int_or_none,
-     "outer iterations over which the weight smoothing fades to 0 ('none': constant)"),
-    ("--search-rows", "search_rows", _search_rows,
-     "rows the restarts, moves and views run on: 'auto' (max(20000, 50 K D)), a number or "
-     "'none'"),
-    ("--max-time", "max_time", _float_or_none,
-     "seconds after which the fit stops with the best model found so far"),
-    ("--chunk-size", "chunk_size", int, "rows per chunk of every data pass"),
-    ("--device", "device", _device,
-     "where the fit runs: cpu, cuda, cuda:N or auto (a GPU where it pays); a GPU needs "
-     f"PyTorch: {TORCH_HINT}"),
-    ("--dtype", "dtype", str, "precision of the data chunks: float64 or float32"),
-    ("--device-budget", "device_budget", _int_or_none,
-     "bytes of device memory the data may occupy; larger data are streamed ('none': half "
-     "of the free memory)"),
-)
-
-
-def describe_data(args: argparse.Namespace, shape: tuple[int, int], names, labels,
-                  index: IndexColumn | None = None) -> None:
-    """Print what was read: rows, features (named when few), the labels set
-    aside and the column left out as a row index."""
-    N, D = shape
-    about = f" ({', '.join(names)})" if names is not None and D <= 12 else ""
-    print(f"data: {args.data}: {plural(N, 'sample')} x {plural(D, 'feature')}{about}")
-    if labels is not None:
-        what = f"column {args.label_column!r}" if args.label_column is not None else "labels"
-        print(f"      {what} set aside, not used for fitting")
-    if index is not None:
-        print(f"      {index_note(index)}")
-
-
-def index_note(index: IndexColumn) -> str:
-    """The line that says which column was left out as a row index."""
-    if index.why == "given":
-        named = "" if index.name is None else f" ({index.name!r})"
-        return f"column {index.position + 1}{named} left out as the --index-column"
-    return index.note("--index-column none")
-
-
-def _index_column(text: str) -> str | int | None:
-    """``--index-column``: 'auto', 'none', or a column name or 0-based index."""
-    if text.lower() in ("auto", "none"):
-        return None if text.lower() == "none" else "auto"
-    return text
-
-
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("data file options")
-    g.add_argument("--format", choices=FORMATS, default=None,
-                   help="the data format (default: from the file's extension)")
-    g.add_argument("--label-column", metavar="COLUMN", default=None,
-                   help="a column (name or 0-based index) holding labels, not a feature "
-                        "(text, .npy and Parquet files)")
-    g.add_argument("--columns", metavar="A,B,...", type=_column_list, default=None,
-                   help="feature columns to use, by name or 0-based index")
-    g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
-                   help="whether a text file's first row holds column names "
-                        "(default: detected)")
-    g.add_argument("--index-column", metavar="COLUMN", type=_index_column, default="auto",
-                   help="a column of row names or numbers to leave out (name or 0-based "
-                        "index), or 'none'; 'auto' leaves out a first column with an empty "
-                        "header or the values 1..N or 0..N-1, unless --columns is given "
-                        "(default: auto)")
-
-
-def add_estimator_options(parser: argparse.ArgumentParser, exclude: Collection[str] = ()
-                          ) -> None:
-    """Add the options of :data:`ESTIMATOR_OPTIONS` (but the parameters named in
-    ``exclude``) to ``parser``, each absent from the parsed arguments unless given;
-    :func:`estimator_options` collects those given."""
-    defaults = BigLearnGaussianMixture().get_params(deep=False)
-    est = parser.add_argument_group("estimator options (defaults: the estimator's)")
-    for flag, name, kind, text in ESTIMATOR_OPTIONS:
-        if name in exclude:
-            continue
-        shown = defaults[name]
-        if isinstance(shown, tuple):
-            shown = ",".join(str(v) for v in shown)
-        # absent unless given (None is a value: --patience none)
-        est.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
-                         help=f"{text} (default: {shown})")
-
-
-def estimator_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The estimator parameters given on the command line, by parameter name."""
-    return {name: getattr(args, name) for _, name, _, _ in ESTIMATOR_OPTIONS
-            if hasattr(args, name)}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     fit = sub.add_parser(
@@ -245,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--scheduler", metavar="ADDRESS", default=None,
                        help="stream on this Dask cluster (e.g. tcp://10.0.0.1:8786); its "
                             "workers read DATA themselves, so they must see the same path")
-    where.add_argument("--workers", metavar="N", type=_positive_int, default=None,
+    where.add_argument("--workers", metavar="N", type=positive_int, default=None,
                        help="stream on a local Dask cluster of N worker processes")
     add_estimator_options(fit)
     fit.set_defaults(run=_fit)
@@ -262,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("-o", "--output", metavar="FILE.csv", default=None,
                          help="write here instead of standard output")
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    predict.add_argument("--device", type=_device, default=None,
+    predict.add_argument("--device", type=device_option, default=None,
                          help="where to compute: cpu, cuda, cuda:N or auto (default: the host, "
                               "whatever device the model was fitted on)")
     add_data_options(predict)
@@ -277,17 +102,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # -------------------------------------------------------------------- fit
-def read_data(args: argparse.Namespace, n_features: int | None = None,
-              index_column: str | int | None | bool = True):
-    """The data file as ``read_table`` reads it with the data options:
-    X, feature names, labels and the column left out as an index.
-    ``index_column`` overrides ``--index-column`` unless it is True."""
-    return read_table(args.data, fmt=args.format, label_column=args.label_column,
-                      columns=args.columns, header=args.header, n_features=n_features,
-                      index_column=args.index_column if index_column is True else index_column,
-                      return_index=True)
-
-
 def _fit(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else None
     if out is not None and not out.parent.is_dir():  # fail before a long fit, not after
@@ -325,7 +139,7 @@ def _fit(args: argparse.Namespace) -> int:
             sizes = np.bincount(model.labels_, minlength=K)
         # from the mean just computed: model.bic(X) would score X again (a pass over
         # a streamed file)
-        bic = model._bic(mean, X.shape[0])
+        bic = model.bic_from_score(mean, X.shape[0])
     if names is not None:
         # what scikit-learn records for a table with column names; saved with the model
         # so that predict can match the columns of another file by name
@@ -409,16 +223,6 @@ def _fit_with_progress(model: BigLearnGaussianMixture, X: np.ndarray,
         if hooked:
             model.set_params(callback=None)  # a function is not part of the saved model
         bar.close()
-
-
-@contextlib.contextmanager
-def warnings_as_lines() -> Iterator[None]:
-    """Show warnings (e.g. a ConvergenceWarning) as one line each on stderr."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for w in caught:
-        print(f"biglearn-em: warning: {w.message}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- predict

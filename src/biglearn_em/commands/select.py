@@ -12,21 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .._version import __version__
-from ..experiments.equal_start import covariance_types_argument
+from .. import __version__
 from ..io import install_hint, plural
 from ..persist import save
-from ..selection import (
-    COVARIANCE_TYPES,
-    CRITERIA,
-    CRITERION_NAMES,
-    ModelSelection,
-    select_model,
-)
-from .model import (
+from ..selection import COVARIANCE_TYPES, CRITERIA, CRITERION_NAMES, ModelSelection, select_model
+from .options import (
     DATA_HELP,
     add_data_options,
     add_estimator_options,
+    covariance_types_argument,
     describe_data,
     estimator_options,
     int_option,

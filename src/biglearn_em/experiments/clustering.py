@@ -26,7 +26,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
-from .._gaussian import floor_eigenvalues
+from ..backends import floor_eigenvalues
+from ..commands.options import covariance_types_argument
 from ..datasets import (
     SKLEARN_SETS,
     UCI_FILES,
@@ -37,9 +38,10 @@ from ..datasets import (
     resolve_data_dir,
     stratified_split,
 )
+from ..engine import COVARIANCE_TYPES
 from ..metrics import clustering_scores, gmm_log_density
 from ..mixture import BigLearnGaussianMixture
-from . import equal_start
+from . import equal_start, report
 
 #: Seeds: the first is the paper's (its saved Pendigits run used 42).
 SEEDS = (42, 43, 44, 45, 46)
@@ -331,7 +333,7 @@ def evaluate_types(name: str, split: Split, setting: Setting, seed: int,
     seed : int
         Draws the k-means labels of the start and seeds both methods.
     covariance_types : sequence of str
-        Names from :data:`equal_start.COVARIANCE_TYPES`.
+        Names from :data:`biglearn_em.engine.COVARIANCE_TYPES`.
 
     Returns
     -------
@@ -413,7 +415,7 @@ def run_covariance_types(
     datasets : sequence of str
         Names from :data:`DATASETS`.
     covariance_types : sequence of str
-        Names from :data:`equal_start.COVARIANCE_TYPES`.
+        Names from :data:`biglearn_em.engine.COVARIANCE_TYPES`.
     seeds, data_dir, quick, log, threads
         As in :func:`run`.
 
@@ -721,7 +723,6 @@ def write_outputs(rows: Sequence[Row], out_dir, seeds: Sequence[int], quick: boo
     ``covariance_types.csv`` (one line per equal-start fit), and, when
     matplotlib is installed, the bar charts, in ``out_dir``. Returns the paths
     by name."""
-    from . import report
 
     out = report.prepare(out_dir)
     table = out / "results.csv"
@@ -757,10 +758,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/OpenMP threads per fit (default 1; 0: the libraries' default)")
     parser.add_argument("--covariance-types", default=(), metavar="TYPES",
-                        type=equal_start.covariance_types_argument,
+                        type=covariance_types_argument,
                         help="also fit BigLearn-EM and scikit-learn's GaussianMixture of each "
                         "of these covariance types (comma-separated: "
-                        f"{', '.join(equal_start.COVARIANCE_TYPES)}) from one shared k-means "
+                        f"{', '.join(COVARIANCE_TYPES)}) from one shared k-means "
                         "start per data set, seed and type, in the report section "
                         f"'{TYPES_TITLE}' (default: none)")
     parser.add_argument("--out", default="out/clustering",

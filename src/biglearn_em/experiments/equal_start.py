@@ -13,7 +13,6 @@ show that both began at the same likelihood.
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from .._covariance import NAMES as COVARIANCE_TYPES
 from ..mixture import BigLearnGaussianMixture
 
 
@@ -34,7 +32,7 @@ class Start:
     Attributes
     ----------
     covariance_type : str
-        One of :data:`COVARIANCE_TYPES`.
+        One of :data:`biglearn_em.engine.COVARIANCE_TYPES`.
     weights : ndarray of shape (K,)
     means : ndarray of shape (K, D)
     precisions : ndarray
@@ -71,7 +69,7 @@ def shared_start(n_components: int, covariance_type: str, X: np.ndarray, seed: i
     n_components : int
         K.
     covariance_type : str
-        One of :data:`COVARIANCE_TYPES`.
+        One of :data:`biglearn_em.engine.COVARIANCE_TYPES`.
     X : ndarray of shape (N, D)
         Training data.
     seed : int
@@ -131,32 +129,3 @@ def start_log_likelihood(model, X: np.ndarray) -> float:
     if isinstance(model, GaussianMixture):
         return float(model.lower_bounds_[0])
     return float(clone(model).set_params(max_iter=0).fit(X).score(X))
-
-
-def covariance_types_argument(text: str) -> tuple[str, ...]:
-    """An argparse ``type`` for a comma-separated list of covariance types
-    (``--covariance-types`` of ``reproduce`` and ``select``).
-
-    Parameters
-    ----------
-    text : str
-        For example ``"diag,spherical"``.
-
-    Returns
-    -------
-    tuple of str
-        ``("diag", "spherical")``: duplicates dropped, order kept.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        For a name (an empty one included) that is not one of
-        :data:`COVARIANCE_TYPES`, naming them.
-    """
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",")))
-    bad = [n for n in names if n not in COVARIANCE_TYPES]
-    if bad:
-        raise argparse.ArgumentTypeError(
-            f"unknown covariance type {bad[0]!r}: expected a comma list of covariance types "
-            f"among {', '.join(COVARIANCE_TYPES)}; got {text!r}")
-    return names

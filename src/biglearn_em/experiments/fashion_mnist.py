@@ -20,11 +20,13 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from .._progress import Progress
+from ..commands.options import covariance_types_argument
 from ..datasets import minmax_scale
+from ..engine import COVARIANCE_TYPES
 from ..metrics import clustering_scores
 from ..mixture import BigLearnGaussianMixture
-from . import equal_start
+from ..progress import Progress
+from . import equal_start, report
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -35,7 +37,7 @@ ORIGINAL = {"n_components": 10, "max_iter": 70, "n_inner": 5, "eig_floor": 0.05,
             "update": "block", "restarts": 0, "moves": 0}
 
 #: The covariance types of ``--covariance-types``, and what full and tied cost.
-TYPES = equal_start.COVARIANCE_TYPES
+TYPES = COVARIANCE_TYPES
 TYPES_COST = ("at 784 dimensions full and tied covariances cost about what the default "
               "full-covariance fit costs (about 99 min) and a diagonal fit's rotated views are "
               "full in the view; with --pca 50 all four take minutes")
@@ -106,7 +108,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"),
                         help="precision of BigLearn-EM's data chunks (default float64)")
     parser.add_argument("--covariance-types", default=(), metavar="TYPES",
-                        type=equal_start.covariance_types_argument,
+                        type=covariance_types_argument,
                         help="instead of the full-covariance BigLearn-EM fit, fit BigLearn-EM "
                         "and scikit-learn's GaussianMixture of each of these covariance types "
                         f"({', '.join(TYPES)}, comma-separated) from one shared k-means start "
@@ -207,7 +209,6 @@ def equal_start_rows(X: np.ndarray, y: np.ndarray, args) -> list[dict]:
 def _results_table(rows: list[dict], with_ll: bool) -> str:
     """The results table: ACC, NMI, ARI and wall time per method, with
     ``with_ll`` also the mean training log-likelihood and that of the start."""
-    from . import report
 
     header = ["method", "ACC", "NMI", "ARI"]
     if with_ll:
@@ -226,8 +227,6 @@ def _results_table(rows: list[dict], with_ll: bool) -> str:
 
 
 def main(args) -> int:
-    from . import report
-
     types = args.covariance_types
     if types and args.checkpoint is not None:
         raise ValueError("--checkpoint resumes the full-covariance BigLearn-EM fit, which "

@@ -16,11 +16,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from .. import _em
-from .._views import joint_view
+from .. import engine
 from ..datasets import GRID25_SEEDS, grid25_params, make_grid25
+from ..fitting import Fit
 from ..metrics import test_kl
 from ..mixture import BigLearnGaussianMixture
+from . import report
 
 K = 25
 #: The paper's settings: 2,000 outer x 5 inner, a = 1/sqrt(25), eps = 1e-5.
@@ -118,13 +119,14 @@ def joint_ll_trace(seed: int, max_iter: int) -> tuple[list[str], np.ndarray]:
     iteration and the joint training log-likelihood after it."""
     model = biglearn(seed, max_iter=max_iter)
     X_train, _ = make_grid25(seed)
-    data, settings, rng = model._prepare(X_train)[1:]
-    state = model._initial_state(data, settings, rng, warm=False)
-    joint = joint_view(data.n_features)
+    fit = Fit.prepare(model, X_train)
+    data, settings = fit.data, fit.settings
+    state = fit.initial_state(data)
+    joint = engine.joint_view(data.n_features)
     kinds, lls = [], []
     while state.phase != "done":
-        kinds.append(_em.advance(data, state, settings, rng)["kind"])
-        lls.append(_em.view_step(data, state.params, joint, settings, 0.0)[1])
+        kinds.append(engine.advance(data, state, settings, fit.rng)["kind"])
+        lls.append(engine.view_step(data, state.params, joint, settings, 0.0)[1])
     return kinds, np.array(lls)
 
 
@@ -152,8 +154,6 @@ def summarize(rows: list[Row], names: Sequence[str]) -> list[dict]:
 
 
 def main(args) -> int:
-    from . import report
-
     seeds = list(GRID25_SEEDS[: args.seeds or (3 if args.quick else len(GRID25_SEEDS))])
     max_iter = args.max_iter or (300 if args.quick else PAPER["max_iter"])
     compared = methods(max_iter)

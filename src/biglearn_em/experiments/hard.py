@@ -41,9 +41,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from .._views import haar_frame
 from ..datasets import sample_gmm
+from ..engine import haar_frame
 from ..mixture import BigLearnGaussianMixture
+from . import report
 
 Mixture = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -609,7 +610,6 @@ def equal_time_table(rows: Sequence[Row], families: Sequence[str],
             body.append([fam, method, _fmt_gap(s), f"{s['median']:.3f}",
                          f"{s['within']}/{s['n']}", f"{s['seconds']:.2f} s",
                          f"{s['restarts']:.1f}"])
-    from . import report
 
     return report.table(["family", "method", "test LL gap mean +- sd", "median",
                          f"within {WITHIN}", "time", "restarts"], body)
@@ -617,7 +617,6 @@ def equal_time_table(rows: Sequence[Row], families: Sequence[str],
 
 def overall_table(rows: Sequence[Row], methods: Sequence[str] = METHODS) -> str:
     """Per method over all families and seeds: gap mean, seeds within 0.01, time."""
-    from . import report
 
     body = []
     for method in methods:
@@ -638,7 +637,6 @@ def head_to_head_table(rows: Sequence[Row], families: Sequence[str]) -> str:
     """Per family, BigLearn-EM against each restart method at its time, data
     set by data set: better (a gap smaller by more than :data:`TIE`), tied,
     worse."""
-    from . import report
 
     body = []
     totals = {m: np.zeros(3, dtype=int) for m in (SKLEARN_RESTARTS, EM_RESTARTS)}
@@ -665,7 +663,6 @@ def tuning_table(rows: Sequence[Row], families: Sequence[str], settings: Sequenc
     family), mean time, and scikit-learn's restarts at the same time per data
     set: its within-0.01 count and BigLearn-EM's wins / ties / losses against it
     (a win is a gap smaller by more than 0.01)."""
-    from . import report
 
     body = []
     for name in settings:
@@ -725,8 +722,6 @@ def _families(arg: str) -> list[str]:
 
 
 def main(args) -> int:
-    from . import report
-
     families = _families(args.families)
     n_seeds = args.seeds or (len(QUICK_SEEDS) if args.quick else len(SEEDS))
     if not 1 <= n_seeds <= len(SEEDS):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .._version import __version__
+from .. import __version__
 
 NO_MATPLOTLIB = ("matplotlib is not installed, so no figures were drawn: "
                  "pip install matplotlib (from a biglearn-em clone: pip install -e '.[plot]')")

@@ -5,7 +5,7 @@ Every method gives responsibilities (hard labels for the k-means variants and
 ``random_from_data``, whose centres are data points; uniform random ones for
 ``random``) and one M-step turns them into parameters. The random draws of
 ``random`` and ``random_from_data`` come from the fit's NumPy generator; the
-k-means variants are :mod:`._kmeans`, one algorithm over the backend interface
+k-means variants are :mod:`biglearn_em.engine.kmeans`, one algorithm over the backend interface
 (so that a seed starts the same on every backend).
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _kmeans
-from ._covariance import CovarianceType
-from ._data import Data, Params, Settings
-from ._gaussian import SuffStats
-from ._views import joint_view
+from ..backends.kernels import SuffStats
+from . import kmeans
+from .covariance import CovarianceType
+from .data import Data, Params, Settings
+from .views import joint_view
 
 METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -102,10 +102,10 @@ def initial_params(
             if K == 1:  # one cluster whatever the method: nothing to draw
                 labels = np.zeros(data.n_samples, dtype=np.int64)
             elif method == "kmeans":
-                labels = _kmeans.labels(data, K, rng)
+                labels = kmeans.labels(data, K, rng)
             else:
                 if method == "k-means++":
-                    centers = _kmeans.plusplus(data, K, _kmeans.random_state(rng))
+                    centers = kmeans.plusplus(data, K, kmeans.random_state(rng))
                 else:  # random_from_data
                     centers = data.rows(np.sort(rng.choice(data.n_samples, size=K,
                                                            replace=False)))

@@ -1,10 +1,10 @@
 """The Dask backend: data that stay on Dask's workers, in row blocks.
 
 A fit on a row-chunked ``dask.array.Array`` runs the same EM loop as every
-other backend (:mod:`._em`). The loop sees the data through
-:meth:`Backend.reduce <._backend.Backend.reduce>`: each pass is one Dask
+other backend (:mod:`biglearn_em.engine.loop`). The loop sees the data through
+:meth:`Backend.reduce <biglearn_em.backends.base.Backend.reduce>`: each pass is one Dask
 graph in which every block of rows becomes an in-process
-:class:`._data.Data` on a worker and runs the in-process NumPy kernels (the
+:class:`biglearn_em.engine.data.Data` on a worker and runs the in-process NumPy kernels (the
 very functions an in-memory fit runs on its one part); the parts' results
 (sufficient statistics, ``K (m + m^2 + 1)`` numbers each) are added up in a
 tree, and only the total reaches the client, which does the M-step and
@@ -29,39 +29,26 @@ from __future__ import annotations
 import functools
 import hashlib
 import operator
-import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from ._backend import NumpyBackend
-from ._data import Data
-from ._validation import check_sizes
+from .numpy import NumpyBackend
 
 DASK_MISSING = ("install it with pip install 'dask[array]' distributed (from a biglearn-em "
                 "clone: pip install -e '.[dask]')")
 
 
-def is_dask_array(X) -> bool:
-    """Whether X is a ``dask.array.Array`` (without importing dask when it is not loaded)."""
-    da = sys.modules.get("dask.array")
-    return da is not None and isinstance(X, da.Array)
-
-
-def is_dask_collection(X) -> bool:
-    """Any Dask collection (array, DataFrame, bag, delayed)."""
-    return hasattr(X, "__dask_graph__") and callable(X.__dask_graph__)
-
-
-def _part(block, shift, scale: float, chunk_size: int, dtype: str):
-    """A block of rows as in-process data (on a worker)."""
-    return Data(np.asarray(block), shift, scale, chunk_size, NumpyBackend(dtype))
-
-
 def _on_block(block, shared: tuple) -> Any:
-    fn, shift, scale, chunk_size, dtype, args = shared
-    return fn(_part(block, shift, scale, chunk_size, dtype), *args)
+    """``fn`` on one block of rows (on a worker): the block becomes a part of
+    the data in process, a copy of the pass's ``template`` (the data without
+    their rows: their map into internal coordinates, their chunk size) on the
+    NumPy backend. The template carries the data's own class, so that this
+    backend needs nothing from the engine that defines it."""
+    fn, template, args = shared
+    return fn(replace(template, X=np.asarray(block)), *args)
 
 
 def _combine(parts: list, combine: Callable) -> Any:
@@ -102,7 +89,7 @@ class DaskBackend(NumpyBackend):
 
     def _shared(self, data, fn: Callable, args: tuple) -> tuple:
         """What every block's task needs besides its rows (``_on_block``)."""
-        return fn, data.shift, data.scale, data.chunk_size, self.dtype, args
+        return fn, replace(data, X=None, backend=self.gathered()), args
 
     def reduce(self, data, fn: Callable, args: tuple = (), combine: Callable = operator.add):
         import dask
@@ -122,29 +109,6 @@ class DaskBackend(NumpyBackend):
             return data.X.map_blocks(_on_block, shared, drop_axis=1, dtype=dtype)
         return data.X.map_blocks(_on_block, shared, chunks=(data.X.chunks[0], (width,)),
                                  dtype=dtype)
-
-
-def check_dask_array(X, reset: bool):
-    """A Dask array checked without computing it (finiteness is checked in
-    the fit's first pass, and by each block of a prediction).
-
-    Returns X, as float64 unless it is float32 or float64 already.
-    """
-    if X.ndim != 2:
-        raise ValueError(f"Expected a 2-dimensional dask array (n_samples, n_features); got "
-                         f"shape {X.shape}.")
-    if any(np.isnan(n) for n in X.shape):
-        raise ValueError("X is a dask array with unknown chunk sizes; compute them first "
-                         "(X.compute_chunk_sizes(), or to_dask_array(lengths=True) on a "
-                         "dask DataFrame).")
-    kind = np.dtype(X.dtype).kind
-    if kind == "c":
-        raise ValueError("Complex data not supported.")
-    if kind not in "biuf":
-        raise ValueError(f"dtype='numeric' is not compatible with arrays of dtype {X.dtype}: "
-                         "X must hold numbers.")
-    check_sizes(X.shape, reset)
-    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
 
 def _nonfinite(part) -> int:

@@ -2,7 +2,7 @@
 
 Imported only when a fit or a prediction asks for torch (``device=`` or a
 torch tensor as input). The kernels evaluate the formulas of the NumPy
-backend (:mod:`._gaussian`) with batched tensor operations:
+backend (:mod:`biglearn_em.backends.kernels`) with batched tensor operations:
 
 - log-densities: one GEMM of the chunk with the K stacked precision factors,
   ``Y @ [U_1 ... U_K]`` (n x K m), whitened rows squared and summed;
@@ -34,8 +34,8 @@ import math
 import numpy as np
 import torch
 
-from ._backend import Backend
-from ._gaussian import SuffStats
+from .base import Backend
+from .kernels import SuffStats
 
 LOG_2PI = math.log(2.0 * math.pi)
 #: Elements of the chunk x K x m work arrays on a CUDA device / on the CPU.
@@ -365,7 +365,7 @@ class _DiagWhitener:
     ``center`` (m,), the mean of the means; ``prec`` (K, m) holds the
     precisions and ``pmu`` (K, m) their products with the shifted means, in
     the compute dtype; ``const`` (K,) everything that does not depend on y
-    (see :class:`._gaussian.DiagWhitener`)."""
+    (see :class:`biglearn_em.backends.kernels.DiagWhitener`)."""
 
     def __init__(self, weights, means, prec_chol, dtype) -> None:
         m = means.shape[1]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ._backend import Backend
+    from ..backends.base import Backend
 
 KINDS = ("joint", "marginal", "rotated")
 

@@ -10,7 +10,7 @@ half the slot freed by the merge. Whether rows look like two is measured
 directly: the rows each component owns are cut in two by a few 2-means
 iterations started along its principal axis, and the gain is the rise of the
 Gaussian log-likelihood of those rows when they are modelled by the two
-halves (weights included). The loop (:mod:`._em`) runs plain EM from each
+halves (weights included). The loop (:mod:`biglearn_em.engine.loop`) runs plain EM from each
 proposal and keeps it only if the training log-likelihood rises.
 
 One pass over the data gives the owner of every row (kept, N integers); the
@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
-from ._data import Data, Params
-from ._step import safe_precision_cholesky
-from ._views import joint_view
+from .data import Data, Params
+from .step import safe_precision_cholesky
+from .views import joint_view
 
 if TYPE_CHECKING:
-    from ._covariance import CovarianceType
+    from .covariance import CovarianceType
 
 #: Rows a component needs (times D + 1) before a split of it is considered.
 MIN_ROWS_PER_DIM = 2

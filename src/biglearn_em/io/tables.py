@@ -27,7 +27,8 @@ from typing import NamedTuple, TextIO
 
 import numpy as np
 
-from ._files import load_npy
+from .._files import load_npy
+from ..datasets import load_mat
 
 #: Extension (lower case, with the dot) -> format name.
 EXTENSIONS = {
@@ -175,8 +176,6 @@ def read_table(
             raise ValueError(f"{path}: a {fmt} file has no index column; drop the index "
                              "column option")
         if fmt == "mat":
-            from .datasets import load_mat
-
             X, labels = load_mat(path)
         else:
             X, labels = _read_libsvm(path, n_features)

@@ -1,14 +1,16 @@
 """Choosing a backend: the one place that decides where a fit or a
 prediction runs (NumPy on the host, torch on a device, Dask's workers), from
-the ``device`` parameter and the kind of X. Kept apart from :mod:`._backend`,
+the ``device`` parameter and the kind of X. Kept apart from :mod:`biglearn_em.backends.base`,
 the interface, because it imports the backends that implement it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._backend import Backend, NumpyBackend, is_torch_tensor
-from ._dask import DaskBackend, is_dask_array
+from .._kinds import is_dask_array, is_torch_tensor
+from .base import Backend
+from .dask import DaskBackend
+from .numpy import NumpyBackend
 
 #: ``device="auto"`` runs on a GPU from this much work per EM step
 #: (``N K D^2``); smaller problems are bound by kernel launches there. On one
@@ -98,6 +100,6 @@ def select_backend(device, X, dtype: str = "float64", budget: int | None = None,
 
 def _torch_backend(device, dtype: str, budget: int | None) -> Backend:
     import_torch(device)
-    from ._torch import TorchBackend
+    from .torch import TorchBackend
 
     return TorchBackend(device, dtype, budget)

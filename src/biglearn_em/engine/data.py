@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._backend import Backend, NumpyBackend
-from ._covariance import CovarianceType, covariance_type
+from ..backends.base import Backend
+from ..backends.numpy import NumpyBackend
+from .covariance import CovarianceType, covariance_type
 
 if TYPE_CHECKING:
-    from ._views import View
+    from .views import View
 
 
 @dataclass
@@ -76,12 +77,13 @@ class Data:
 
     def reduce(self, fn: Callable, args: tuple = (), combine: Callable = operator.add) -> Any:
         """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
-        of the data: one pass (see :meth:`Backend.reduce <._backend.Backend.reduce>`)."""
+        of the data: one pass (see
+        :meth:`Backend.reduce <biglearn_em.backends.base.Backend.reduce>`)."""
         return self.backend.reduce(self, fn, args, combine)
 
     def map_rows(self, fn: Callable, args: tuple, width: int | None, dtype) -> Any:
         """``fn(part, *args)`` for each part, joined in row order: (N,) or
-        (N, width) (see :meth:`Backend.map_rows <._backend.Backend.map_rows>`)."""
+        (N, width) (see :meth:`Backend.map_rows <biglearn_em.backends.base.Backend.map_rows>`)."""
         return self.backend.map_rows(self, fn, args, width, dtype)
 
     @property
@@ -113,7 +115,7 @@ class Data:
 @dataclass
 class Params:
     """Mixture parameters: weights (K,), means (K, D) and covariances stored
-    as their covariance type stores them (:mod:`._covariance`: (K, D, D),
+    as their covariance type stores them (:mod:`biglearn_em.engine.covariance`: (K, D, D),
     (1, D, D), (K, D) or (K,)), float64 arrays of the fit's backend."""
 
     weights: Any
@@ -146,7 +148,7 @@ class Settings:
     fade: int | None = None
     #: Split-and-merge proposals tried per round after the refinement (0: none).
     moves: int = 0
-    #: One of :data:`._covariance.NAMES`.
+    #: One of :data:`biglearn_em.engine.covariance.NAMES`.
     covariance_type: str = "full"
 
     @property

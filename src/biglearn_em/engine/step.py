@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import Backend
-from ._data import Data, Params, Settings
-from ._gaussian import smooth_weights
-from ._views import View, joint_view
+from ..backends.base import Backend
+from ..backends.kernels import smooth_weights
+from .data import Data, Params, Settings
+from .views import View, joint_view
 
 #: Eigenvalue floor (internal units, i.e. relative to the mean feature
 #: variance) used only to repair a covariance that stopped being positive definite.

@@ -25,7 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import load_npy
+from .._files import load_npy
+from .tables import (
+    MISSING_HINT,
+    _check_numeric_column,
+    _label_index,
+    _pick,
+    _pyarrow_parquet,
+    find_index_column,
+    install_hint,
+)
 
 #: Target size of one block of a ``.npy`` file (float64 rows).
 BLOCK_BYTES = 64 << 20
@@ -37,8 +46,6 @@ def _dask_array():
     try:
         import dask.array as da
     except ImportError:
-        from .io import install_hint
-
         raise ValueError("streaming data in chunks needs Dask: "
                          f"{install_hint('dask', 'dask[array] distributed zarr')}") from None
     return da
@@ -88,8 +95,6 @@ def open_lazy(path: str | Path, fmt: str, *, label_column: str | int | None = No
 
 
 def _open_lazy(path: Path, fmt: str, label_column, columns, index_column):
-    from .io import _label_index, _pick, find_index_column
-
     if not path.exists():
         raise FileNotFoundError(f"no such data file or folder: {path}")
     da = _dask_array()
@@ -148,8 +153,6 @@ def _npy_rows(path: str, start: int, stop: int, idx: list[int]) -> np.ndarray:
 
 
 def _open_parquet(path: Path, label_column, columns, index_column):
-    from .io import _check_numeric_column, _label_index, _pick, _pyarrow_parquet, find_index_column
-
     pq = _pyarrow_parquet()
     da = _dask_array()
     files = _parquet_files(path)
@@ -185,7 +188,6 @@ def _parquet_rows(path: str, group: int, columns: list[str]) -> np.ndarray:
     """Row group ``group`` of a Parquet file, the named columns, as float64 (on a worker)."""
     import pyarrow.parquet as pq
 
-    from .io import MISSING_HINT
 
     table = pq.ParquetFile(path).read_row_group(group, columns=columns)
     out = np.empty((table.num_rows, len(columns)))

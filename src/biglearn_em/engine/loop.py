@@ -3,10 +3,10 @@ view, best-snapshot selection on the training likelihood and a final polish
 with plain EM.
 
 The engine works in internal coordinates (data centred and divided by one
-scalar, see :class:`._data.Data`) so that floors and tolerances mean the same thing at
-every scale of the input. It is written once for every backend: arrays are
+scalar, see :class:`.data.Data`) so that floors and tolerances mean the same
+thing at every scale of the input. It is written once for every backend: arrays are
 touched through the operators NumPy arrays and torch tensors share and through
-``data.backend`` (:mod:`._backend`).
+``data.backend`` (:mod:`biglearn_em.backends.base`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _moves
-from ._backend import Backend
-from ._data import Data, Params, Settings
-from ._step import score, view_step
-from ._views import draw_view, joint_view
+from ..backends.base import Backend
+from . import moves
+from .data import Data, Params, Settings
+from .step import score, view_step
+from .views import draw_view, joint_view
 
 #: Mean log-likelihoods closer than this are a tie, won by the earlier
 #: parameters: restarts often reach the same optimum (its components in
@@ -282,14 +282,14 @@ def _survey_cuts(search: Data, state: State, settings: Settings) -> np.ndarray:
     """The merge costs of the current parameters (K, K), with the best cut of
     every component's rows stored in ``state.cuts``."""
     be = search.backend
-    owners = _moves.owners(search, state.params, settings.covariance)
+    owners = moves.owners(search, state.params, settings.covariance)
     weights, means, covs = _host_dense(be, state.params, settings)
 
     def chunks() -> Iterator[np.ndarray]:
         return (be.to_numpy(Z) for Z in search.chunks())
-    cuts = _moves.splits(chunks, owners, len(weights), settings.eig_floor)
+    cuts = moves.splits(chunks, owners, len(weights), settings.eig_floor)
     state.cuts = {c.k: c for c in cuts}
-    return _moves.merge_costs(weights, means, covs, search.n_samples, settings.eig_floor)
+    return moves.merge_costs(weights, means, covs, search.n_samples, settings.eig_floor)
 
 
 def _host_dense(be: Backend, params: Params, settings: Settings
@@ -315,7 +315,7 @@ def _begin_moves(search: Data, data: Data, state: State, settings: Settings,
                            0.0)[1]
         state.moves_ll = ll
         costs = _survey_cuts(search, state, settings)
-        state.move_queue = [list(m) for m in _moves.proposals(
+        state.move_queue = [list(m) for m in moves.proposals(
             costs, sorted(state.cuts.values(), key=lambda c: -c.gain), settings.moves)]
     if not state.move_queue:
         state.phase = "views"
@@ -330,7 +330,7 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
     state.n_moves += 1
     if move[2] not in state.cuts:  # resumed from a checkpoint: the cache is empty
         _survey_cuts(search, state, settings)
-    weights, means, covs = _moves.apply(*_host_dense(be, state.params, settings), move,
+    weights, means, covs = moves.apply(*_host_dense(be, state.params, settings), move,
                                         state.cuts[move[2]])
     # the halves are their rows' raw covariances: floored like every M-step's
     # (a proposal's start can be kept as it is, see _move_em)

@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._dask import digest, is_dask_array
-from ._data import Params
-from ._em import State
-from ._files import not_an_npz, npz_error, write_npz_atomic
+from .._files import not_an_npz, npz_error, write_npz_atomic
+from .._kinds import is_dask_array
+from ..backends.dask import digest
+from .data import Params
+from .loop import State
 
 FORMAT = "biglearn-em-checkpoint"
 VERSION = 2

@@ -1,7 +1,7 @@
 """Backends: where the data live and which kernels compute on them.
 
-The EM loop (:mod:`._em`), the views and write-back rules (:mod:`._views`) and
-the initialisations (:mod:`._init`) are written once. They touch arrays only
+The engine (:mod:`biglearn_em.engine`: the EM loop, the views and their
+write-back rules, the initialisations) is written once. It touches arrays only
 through operators and methods that NumPy arrays and torch tensors share
 (``@``, indexing, arithmetic, ``.swapaxes``, ``.sum``, ``.argmin``) and through
 the small interface of :class:`Backend` below; a backend is chosen once per
@@ -9,10 +9,10 @@ fit or prediction and travels with the data (``Data.backend``).
 
 Three backends implement it:
 
-- :class:`NumpyBackend`: NumPy and SciPy on the host, the kernels of
-  :mod:`._gaussian` (BLAS/LAPACK ``trmm``, ``syrk``, ``potrf``, ``trtri``);
-- ``TorchBackend`` (:mod:`._torch`): PyTorch on any device, CPU or CUDA;
-- ``DaskBackend`` (:mod:`._dask`): the NumPy kernels on the blocks of a
+- ``NumpyBackend`` (:mod:`.numpy`): NumPy and SciPy on the host, the kernels
+  of :mod:`.kernels` (BLAS/LAPACK ``trmm``, ``syrk``, ``potrf``, ``trtri``);
+- ``TorchBackend`` (:mod:`.torch`): PyTorch on any device, CPU or CUDA;
+- ``DaskBackend`` (:mod:`.dask`): the NumPy kernels on the blocks of a
   dask array, wherever Dask's scheduler runs them; it differs from the NumPy
   backend only in where the data live (:meth:`Backend.reduce`,
   :meth:`Backend.map_rows`, :meth:`Backend.take`).
@@ -27,13 +27,14 @@ exception, so that a device needs no host round trip to report it.
 from __future__ import annotations
 
 import operator
-import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _gaussian
+if TYPE_CHECKING:
+    from .kernels import SuffStats
+
 
 #: Compute dtypes a backend accepts, by name.
 DTYPES = ("float64", "float32")
@@ -116,10 +117,10 @@ class Backend:
     in_process = True
 
     def reduce(self, data, fn: Callable, args: tuple = (), combine: Callable = operator.add):
-        """``fn(part, *args)`` over the parts of ``data`` (a :class:`._data.Data`),
+        """``fn(part, *args)`` over the parts of ``data`` (a :class:`biglearn_em.engine.data.Data`),
         combined by ``combine`` (a sum by default): one pass over the data.
 
-        A part is the data, or a block of their rows, as :class:`._data.Data`
+        A part is the data, or a block of their rows, as :class:`biglearn_em.engine.data.Data`
         on an in-process backend, with the same map into internal
         coordinates; ``fn`` loops over its chunks. In-process backends have
         one part, the data themselves.
@@ -163,7 +164,7 @@ class Backend:
     # ------------------------------------------------------------- numerics
     # Covariances are matrices (K, m, m) or, for diagonal and spherical
     # covariance types, variances (K, m) or (K,): every kernel below accepts
-    # both and tells them apart by ndim (see :mod:`._covariance`).
+    # both and tells them apart by ndim (see :mod:`biglearn_em.engine.covariance`).
     def precision_cholesky(self, covs) -> tuple[Any, Any]:
         """Upper factors ``U`` (K, m, m) with ``U U.T = inv(Sigma)``, and the mask
         (K,) of the matrices that factorised (the others' factors are garbage)."""
@@ -172,7 +173,7 @@ class Backend:
     def positive_definite(self, covs, min_eig: float = 0.0) -> Any:
         """Mask (K,) of the finite matrices that factorise and, when ``min_eig``
         is positive, have ``tr(inv(Sigma)) <= m / min_eig`` (see
-        :func:`._gaussian.positive_definite`)."""
+        :func:`biglearn_em.backends.kernels.positive_definite`)."""
         raise NotImplementedError
 
     def floor_eigenvalues(self, covs, floor: float) -> Any:
@@ -195,24 +196,24 @@ class Backend:
         posteriors and ``-inf``)."""
         raise NotImplementedError
 
-    def new_stats(self, centers, diagonal: bool = False) -> _gaussian.SuffStats:
+    def new_stats(self, centers, diagonal: bool = False) -> SuffStats:
         """Zero sufficient statistics shifted by ``centers`` (K, m); with
         ``diagonal`` only the diagonals of the second moments (K, m)."""
         raise NotImplementedError
 
-    def e_step(self, Y, whitener, stats: _gaussian.SuffStats) -> None:
+    def e_step(self, Y, whitener, stats: SuffStats) -> None:
         """Add the E-step of chunk ``Y`` (n, m) to ``stats``."""
         raise NotImplementedError
 
-    def accumulate(self, stats: _gaussian.SuffStats, Y, resp_t) -> None:
+    def accumulate(self, stats: SuffStats, Y, resp_t) -> None:
         """Add chunk ``Y`` (n, m) with responsibilities ``resp_t`` (K, n)."""
         raise NotImplementedError
 
-    def finish(self, stats: _gaussian.SuffStats) -> None:
+    def finish(self, stats: SuffStats) -> None:
         """Complete ``stats`` after the last chunk (symmetric ``s2``)."""
         raise NotImplementedError
 
-    def m_step(self, stats: _gaussian.SuffStats, reg_covar: float, eig_floor: float):
+    def m_step(self, stats: SuffStats, reg_covar: float, eig_floor: float):
         """Weights (K,), means (K, m) and floored covariances (K, m, m), or
         variances (K, m) from diagonal statistics."""
         raise NotImplementedError
@@ -228,149 +229,3 @@ class Backend:
     def minimum(self, a, b) -> Any:
         """The elementwise minimum of two arrays (broadcast)."""
         raise NotImplementedError
-
-
-class NumpyBackend(Backend):
-    """NumPy and SciPy on the host: the kernels of :mod:`._gaussian`."""
-
-    name = "numpy"
-    device = "cpu"
-
-    def __init__(self, dtype: str = "float64") -> None:
-        self.dtype = dtype
-        self._np_dtype = np.dtype(dtype)
-
-    def __repr__(self) -> str:
-        return f"NumpyBackend(dtype={self.dtype!r})"
-
-    def asarray(self, a) -> np.ndarray:
-        return np.asarray(a, dtype=np.float64)
-
-    def to_numpy(self, a) -> np.ndarray:
-        return np.asarray(a)
-
-    def index(self, idx: np.ndarray) -> np.ndarray:
-        return idx
-
-    def data_array(self, a):
-        return a.astype(self._np_dtype, copy=False)
-
-    def zeros(self, shape):
-        return np.zeros(shape)
-
-    def eye(self, m: int) -> np.ndarray:
-        return np.eye(m)
-
-    def einsum(self, spec, *operands):
-        return np.einsum(spec, *operands)
-
-    def concat(self, arrays):
-        return np.concatenate(list(arrays))
-
-    def nonzero(self, mask):
-        return np.flatnonzero(mask)
-
-    def count(self, mask) -> int:
-        return int(mask.sum())
-
-    def copy(self, a):
-        return a.copy()
-
-    def exp(self, a):
-        return np.exp(a)
-
-    def cholesky(self, covs):
-        return np.linalg.cholesky(covs)
-
-    def finite_matrices(self, covs):
-        return np.isfinite(covs).reshape(len(covs), -1).all(axis=1)
-
-    # data
-    def place(self, X):
-        return X
-
-    def raw_chunks(self, X, chunk_size: int):
-        for s in range(0, X.shape[0], chunk_size):
-            yield X[s : s + chunk_size]
-
-    def take(self, X, index: np.ndarray):
-        return X[index]
-
-    def default_chunk_size(self, n_features: int, n_components: int) -> int:
-        return _gaussian.default_chunk_size(n_features)
-
-    def standardize(self, raw, shift, scale: float):
-        if shift is None:
-            return np.asarray(raw, dtype=self._np_dtype)
-        Z = (raw - shift) / scale
-        return Z if self.dtype == "float64" else Z.astype(self._np_dtype)
-
-    # numerics
-    def precision_cholesky(self, covs):
-        try:  # the common case costs one factorisation
-            return _gaussian.precision_cholesky(covs), np.ones(len(covs), dtype=bool)
-        except np.linalg.LinAlgError:
-            pass
-        ok = self.positive_definite(covs)
-        prec_chol = np.zeros_like(covs)
-        if ok.any():
-            prec_chol[ok] = _gaussian.precision_cholesky(covs[ok])
-        return prec_chol, ok
-
-    def positive_definite(self, covs, min_eig: float = 0.0):
-        return _gaussian.positive_definite(covs, min_eig)
-
-    def floor_eigenvalues(self, covs, floor: float):
-        return _gaussian.floor_eigenvalues(covs, floor)
-
-    def whitener(self, weights, means, prec_chol, inference: bool = False):
-        if prec_chol.ndim == 2:
-            return _gaussian.DiagWhitener(weights, means, prec_chol, self._np_dtype)
-        return _gaussian.Whitener(weights, means, prec_chol, self._np_dtype,
-                                  allow_features=not inference)
-
-    def log_prob(self, Y, whitener):
-        return _gaussian.weighted_log_prob_t(Y, whitener)
-
-    def log_normalize(self, log_prob):
-        return _gaussian.log_normalize(log_prob)
-
-    def new_stats(self, centers, diagonal: bool = False):
-        return _gaussian.SuffStats.zeros(centers, diagonal)
-
-    def e_step(self, Y, whitener, stats) -> None:
-        _gaussian.e_step_chunk(Y, whitener, stats)
-
-    def accumulate(self, stats, Y, resp_t) -> None:
-        stats.accumulate(Y, resp_t)
-
-    def finish(self, stats) -> None:
-        stats.finish()
-
-    def m_step(self, stats, reg_covar: float, eig_floor: float):
-        return _gaussian.m_step(stats, reg_covar, eig_floor)
-
-    def one_hot(self, labels, n_components: int):
-        labels = np.asarray(labels)
-        resp_t = np.zeros((n_components, len(labels)))
-        resp_t[labels, np.arange(len(labels))] = 1.0
-        return resp_t
-
-    def row_argmin(self, a):
-        index = a.argmin(1)
-        return index, np.take_along_axis(a, index[:, None], 1)[:, 0]
-
-    def minimum(self, a, b):
-        return np.minimum(a, b)
-
-
-# ------------------------------------------------------------- torch kinds
-def is_torch_tensor(X) -> bool:
-    """Whether X is a torch tensor (without importing torch when it is not loaded)."""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(X, torch.Tensor)
-
-
-def is_torch_device(device) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(device, torch.device)

@@ -13,7 +13,7 @@ diag       (K, D)         (K, D): the variances of a diagonal matrix
 spherical  (K,)           (K,): one variance per component
 ========== ============== =============================================
 
-so that the backends' kernels (:mod:`._backend`) tell matrices (ndim 3) from
+so that the backends' kernels (:mod:`biglearn_em.backends.base`) tell matrices (ndim 3) from
 variances (ndim 1 or 2) by shape alone, and a tied covariance is a stack of
 one matrix that broadcasts against the K components.
 
@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ._views import View, write_back
+from .views import View, write_back
 
 #: The covariance types, as ``covariance_type`` names them.
 NAMES = ("full", "tied", "diag", "spherical")
@@ -94,7 +94,7 @@ class CovarianceType:
     def write_back(self, be, view: View, means, covs, old_view, new_view, rule: str
                    ) -> tuple[Any, Any]:
         """The full means (K, D) and stored covariances after a view's M-step
-        (see :func:`._views.write_back` for the arguments)."""
+        (see :func:`biglearn_em.engine.views.write_back` for the arguments)."""
         raise NotImplementedError
 
     def dense(self, covs: np.ndarray, K: int, D: int) -> np.ndarray:

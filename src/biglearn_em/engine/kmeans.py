@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ._data import Data
+    from .data import Data
 
 #: Lloyd's iterations at most, and the total squared shift of the centres,
 #: relative to the mean feature variance, below which they stop (scikit-learn's).
