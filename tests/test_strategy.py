@@ -207,8 +207,8 @@ def test_a_move_repairs_a_shared_and_a_spanning_component():
     _em._begin_moves(data, data, state, settings)
     before = state.moves_ll
     record = _em._move_iteration(data, data, state, settings)
-    assert record["accepted"] and record["move"] == [0, 1, 2]
-    assert record["log_likelihood"] > before + 0.3
+    assert record.accepted and record.move == [0, 1, 2]
+    assert record.log_likelihood > before + 0.3
 
 
 def test_auto_search_rows_hold_about_50_d_rows_per_component(rng):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
@@ -28,6 +29,82 @@ from .views import draw_view, joint_view
 #: another order), and which of them scores higher in the last bits depends
 #: on the order of the sums (chunks in memory, blocks of a Dask array).
 TIE = 1e-12
+
+
+class Phase(str, Enum):
+    """The phases of a fit. A fit begins in one of EM, EXACT, EXPLORE or VIEWS
+    (:meth:`State.start`) and moves on only as :data:`NEXT` allows; any phase
+    may end in DONE when the fit is stopped (:func:`stop`)."""
+
+    #: plain EM (``view_probs=(1, 0, 0)``): ``n_inner`` joint steps per iteration
+    EM = "em"
+    #: one component: one EM step is the maximum likelihood
+    EXACT = "exact"
+    #: short EM runs from the fit's start and from new k-means++ starts
+    EXPLORE = "explore"
+    #: plain EM to convergence from the best short run, on all rows
+    REFINE = "refine"
+    #: split-and-merge proposals, in rounds while one is kept
+    MOVES = "moves"
+    #: BigLearn-EM: ``n_inner`` steps on a random view per iteration
+    VIEWS = "views"
+    #: plain EM from the best snapshot of the views, on all rows
+    POLISH = "polish"
+    DONE = "done"
+
+    # the value, not "Phase.VIEWS", in messages and records
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+#: The phases each phase may hand over to (besides DONE, where every phase may stop).
+NEXT: dict[Phase, frozenset[Phase]] = {
+    Phase.EM: frozenset(),
+    Phase.EXACT: frozenset(),
+    Phase.EXPLORE: frozenset({Phase.REFINE}),
+    Phase.REFINE: frozenset({Phase.MOVES, Phase.VIEWS}),
+    Phase.MOVES: frozenset({Phase.VIEWS}),
+    Phase.VIEWS: frozenset({Phase.POLISH}),
+    Phase.POLISH: frozenset(),
+    Phase.DONE: frozenset(),
+}
+
+
+def _enter(state: State, phase: Phase) -> None:
+    """Move ``state`` to ``phase``, as :data:`NEXT` allows (anything else is a
+    bug of this module, never a user's error)."""
+    if phase is not Phase.DONE and phase not in NEXT[state.phase]:
+        raise RuntimeError(f"the fit cannot go from phase {state.phase} to {phase}")
+    state.phase = phase
+
+
+@dataclass
+class Record:
+    """One outer iteration, as ``history_`` reports it (:meth:`as_dict`).
+
+    ``kind`` is the phase's name for its iterations ("restart", "refine",
+    "move", "polish", "exact"), or the view's kind ("joint", "marginal",
+    "rotated"; plain EM's iterations are "joint"); ``m`` the view's
+    dimension (0: an empty view, skipped); ``log_likelihood`` the joint mean
+    log-likelihood when the iteration computed one; ``repaired`` the
+    covariances repaired. A move also records the proposal (i, j, k) and
+    whether it was kept.
+    """
+
+    iteration: int
+    kind: str
+    m: int
+    log_likelihood: float | None = None
+    repaired: int = 0
+    move: list[int] | None = None
+    accepted: bool | None = None
+
+    def as_dict(self) -> dict:
+        out = {"iteration": self.iteration, "kind": self.kind, "m": self.m,
+               "log_likelihood": self.log_likelihood, "repaired": self.repaired}
+        if self.move is not None:
+            out["move"], out["accepted"] = self.move, self.accepted
+        return out
 
 
 @dataclass
@@ -60,11 +137,7 @@ class State:
     """Where a fit stands between two outer iterations: everything needed to
     continue it exactly (with the random generator's state), and nothing else.
 
-    ``phase`` is "em" (plain EM), "exact" (one component: one EM step is the
-    maximum likelihood), "explore" (short EM runs from the start and
-    from new starts), "refine" (plain EM from the best of them), "moves"
-    (split-and-merge proposals), "views" (BigLearn-EM), "polish" (plain EM
-    from the best snapshot) or "done". ``candidate`` is the best short run so
+    ``phase`` is a :class:`Phase`. ``candidate`` is the best short run so
     far and ``candidate_ll`` its mean log-likelihood (on the search data);
     ``move_queue`` the proposals (i, j, k) left in this round of moves and
     ``moves_ll`` the log-likelihood they must beat. ``origin`` is the fit's
@@ -74,7 +147,7 @@ class State:
     """
 
     params: Params
-    phase: str
+    phase: Phase
     n_iter: int = 0
     n_polish: int = 0
     n_restarts: int = 0
@@ -110,14 +183,17 @@ class State:
         start continues with the views, from itself as their first snapshot:
         restarts would compete with the fit it continues, not continue it."""
         if settings.max_iter == 0:
-            phase = "done"
+            phase = Phase.DONE
         elif settings.plain:
-            phase = "em"
+            phase = Phase.EM
         elif params.means.shape[0] == 1:
-            phase = "exact"
+            phase = Phase.EXACT
         else:
-            phase = "explore" if settings.restarts > 0 and not warm else "views"
+            phase = Phase.EXPLORE if settings.restarts > 0 and not warm else Phase.VIEWS
         return cls(params, phase, lower_bound=lower_bound, origin=params)
+
+    def __post_init__(self) -> None:
+        self.phase = Phase(self.phase)  # a checkpoint stores the name
 
     def result(self) -> Result:
         # n_iter: what max_iter bounds, the outer iterations of the views (of
@@ -126,6 +202,7 @@ class State:
                       self.lower_bounds, self.history, self.n_steps)
 
 
+#: What receives each iteration's ``history_`` record.
 Callback = Callable[[dict], None]
 
 
@@ -148,7 +225,7 @@ def run(
     ``deadline`` (``time.monotonic()``) the fit stops with the best parameters
     it has found, unconverged.
     """
-    while state.phase != "done":
+    while state.phase is not Phase.DONE:
         if deadline is not None and time.monotonic() >= deadline:
             stop(state, data, settings)
             break
@@ -171,11 +248,11 @@ def stop(state: State, data: Data | None = None, settings: Settings | None = Non
     below its start either and ``lower_bound`` is the likelihood of what it
     returns."""
     params, ll = state.params, state.lower_bound
-    if state.phase == "views" and state.best is not None:
+    if state.phase is Phase.VIEWS and state.best is not None:
         params, ll = state.best, state.best_ll
-    elif state.phase == "explore" and state.candidate is not None:
+    elif state.phase is Phase.EXPLORE and state.candidate is not None:
         params, ll = state.candidate, state.candidate_ll
-    elif state.phase == "polish":
+    elif state.phase is Phase.POLISH:
         _keep_best_polished(state)
         params, ll = state.params, state.lower_bound
     state.params, state.lower_bound = params, ll
@@ -184,7 +261,8 @@ def stop(state: State, data: Data | None = None, settings: Settings | None = Non
         state.lower_bounds.append(state.lower_bound)
         _at_least_origin(state)
     state.best = state.candidate = None
-    state.phase, state.converged = "done", False
+    _enter(state, Phase.DONE)
+    state.converged = False
 
 
 def advance(data: Data, state: State, settings: Settings, rng: np.random.Generator,
@@ -195,11 +273,11 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
     (``n_inner`` steps) in "views" and one EM step in "refine" and "polish".
     """
     search = search if search is not None else Search(data)
-    if state.phase == "exact":
-        record = _exact_iteration(data, state, settings)
+    if state.phase is Phase.EXACT:
+        record = _exact_iteration(data, state, settings).as_dict()
         state.history.append(record)
         return record
-    if state.origin_ll is None and state.origin is not None and state.phase != "em":
+    if state.origin_ll is None and state.origin is not None and state.phase is not Phase.EM:
         # the start, floored as every M-step (a given start or a model refitted
         # with a higher floor may break it, and would then outscore every
         # floored fit) and scored once on all rows: the fit never ends below it
@@ -208,28 +286,31 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
             state.params = floored
         state.origin = floored
         state.origin_ll = score(data, floored, settings)
-    if state.phase == "views" and state.best is None:
+    if state.phase is Phase.VIEWS and state.best is None:
         # views that begin at the start (a warm start, or restarts=0): the
         # start is their first snapshot, as the refined parameters are otherwise
         # (scored here when the origin was not: a checkpoint of an earlier release)
         known = search.data is data and state.origin_ll is not None
         _begin_views(search.data, data, state, settings, state.origin_ll if known
                      else score(search.data, state.params, settings))
-    if state.phase == "explore":
+    if state.phase is Phase.EXPLORE:
         record = _explore_iteration(search, state, settings, rng)
-    elif state.phase == "moves":
+    elif state.phase is Phase.MOVES:
         record = _move_iteration(search.data, data, state, settings)
-    elif state.phase == "views":
+    elif state.phase is Phase.VIEWS:
         record = _views_iteration(search.data, state, settings, rng)
-    else:
-        record = _em_iteration(data, state, settings)
-        if state.phase == "views" and settings.moves > 0:
-            state.phase = "moves"
-            _begin_moves(search.data, data, state, settings)
-        elif state.phase == "views":
-            _begin_views(search.data, data, state, settings)
-    state.history.append(record)
-    return record
+    else:  # EM, REFINE, POLISH: plain EM steps on all rows
+        record, over = _em_iteration(data, state, settings)
+        if over and state.phase is Phase.REFINE:  # refined: moves, or the views
+            if settings.moves > 0:
+                _enter(state, Phase.MOVES)
+                _begin_moves(search.data, data, state, settings)
+            else:
+                _enter(state, Phase.VIEWS)
+                _begin_views(search.data, data, state, settings)
+    out = record.as_dict()
+    state.history.append(out)
+    return out
 
 
 def _short_em(data: Data, params: Params, settings: Settings, max_steps: int
@@ -318,11 +399,11 @@ def _begin_moves(search: Data, data: Data, state: State, settings: Settings,
         state.move_queue = [list(m) for m in moves.proposals(
             costs, sorted(state.cuts.values(), key=lambda c: -c.gain), settings.moves)]
     if not state.move_queue:
-        state.phase = "views"
+        _enter(state, Phase.VIEWS)
         _begin_views(search, data, state, settings)
 
 
-def _move_iteration(search: Data, data: Data, state: State, settings: Settings) -> dict:
+def _move_iteration(search: Data, data: Data, state: State, settings: Settings) -> Record:
     """One proposal: merge, split, plain EM from there; kept if the
     log-likelihood rises by more than ``tol``, after which a new round starts."""
     be = search.backend
@@ -339,16 +420,14 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
     start = Params(be.asarray(weights), be.asarray(means), covs)
     params, ll, repaired, accepted, steps = _move_em(search, start, settings, state.moves_ll)
     state.n_steps += steps
-    record = {"iteration": state.n_moves, "kind": "move", "m": search.n_features,
-              "log_likelihood": ll, "repaired": repaired, "move": list(move),
-              "accepted": accepted}
-    if record["accepted"]:
+    record = Record(state.n_moves, "move", search.n_features, ll, repaired, list(move), accepted)
+    if accepted:
         state.params, state.lower_bound = params, ll
         state.lower_bounds.append(ll)
         _begin_moves(search, data, state, settings, ll)
     elif not state.move_queue or state.n_moves >= settings.max_iter:
         state.move_queue = []
-        state.phase = "views"
+        _enter(state, Phase.VIEWS)
         _begin_views(search, data, state, settings)
     return record
 
@@ -360,7 +439,7 @@ def _floored(be: Backend, params: Params, settings: Settings) -> Params:
                   be.floor_eigenvalues(params.covs, settings.eig_floor))
 
 
-def _exact_iteration(data: Data, state: State, settings: Settings) -> dict:
+def _exact_iteration(data: Data, state: State, settings: Settings) -> Record:
     """One component: every row's responsibility is 1, so one EM step from any
     start gives the maximum likelihood, the mean and covariance of all rows
     (floored as every M-step); a second pass scores it. Nothing to escape: no
@@ -373,33 +452,30 @@ def _exact_iteration(data: Data, state: State, settings: Settings) -> dict:
     state.n_iter = state.n_steps = 1
     state.converged = True
     _end_polish(data, state, settings, ll)
-    state.phase = "done"
-    return {"iteration": 1, "kind": "exact", "m": data.n_features,
-            "log_likelihood": state.lower_bound, "repaired": repaired}
+    _enter(state, Phase.DONE)
+    return Record(1, "exact", data.n_features, state.lower_bound, repaired)
 
 
 def _explore_iteration(search: Search, state: State, settings: Settings,
-                       rng: np.random.Generator) -> dict:
+                       rng: np.random.Generator) -> Record:
     """One short run: EM steps from the fit's start (the first) or from a new
     start, until the log-likelihood changes by less than ``tol`` or for
     ``restart_iter`` steps; the best run so far is the candidate."""
     first = state.n_restarts == 0
     params = state.params if first or search.starter is None else search.starter(rng)
     D = search.data.n_features
-    record = {"iteration": state.n_restarts + 1, "kind": "restart", "m": D,
-              "log_likelihood": None, "repaired": 0}
     # until converged: a restart costs what it needs, at most restart_iter steps
-    params, ll, record["repaired"], steps = _short_em(search.data, params, settings,
-                                                      settings.restart_iter)
+    params, ll, repaired, steps = _short_em(search.data, params, settings,
+                                            settings.restart_iter)
+    record = Record(state.n_restarts + 1, "restart", D, ll, repaired)
     state.n_steps += steps
-    record["log_likelihood"] = ll
     state.lower_bounds.append(ll)
     if ll > state.candidate_ll + TIE:
         state.candidate, state.candidate_ll = params, ll
     state.n_restarts += 1
     if state.n_restarts > settings.restarts or search.starter is None:
         # plain EM to convergence from the best short run, on all of the data
-        state.phase = "refine"
+        _enter(state, Phase.REFINE)
         state.params, state.candidate = state.candidate, None
         state.lower_bound = -np.inf
     return record
@@ -429,19 +505,20 @@ def _smoothing(state: State, settings: Settings) -> float:
 
 def _views_iteration(
     data: Data, state: State, settings: Settings, rng: np.random.Generator
-) -> dict:
+) -> Record:
+    """One view: ``n_inner`` EM steps on a view drawn at random; a joint view's
+    E-steps score the parameters and may make them the new snapshot."""
     state.n_iter += 1
     view = draw_view(rng, data.n_features, settings.view_probs, settings.subset_beta)
-    record = {"iteration": state.n_iter, "kind": view.kind, "m": view.m,
-              "log_likelihood": None, "repaired": 0}
+    record = Record(state.n_iter, view.kind, view.m)
     smoothing = _smoothing(state, settings)
     for _ in range(settings.n_inner if view.m > 0 else 0):
         new, ll, repaired = view_step(data, state.params, view, settings, smoothing)
         state.n_steps += 1
-        record["repaired"] += repaired
+        record.repaired += repaired
         if view.kind == "joint":
             # the E-step scored the parameters the step started from
-            record["log_likelihood"] = ll
+            record.log_likelihood = ll
             state.lower_bounds.append(ll)
             if ll > state.best_ll + TIE:
                 state.best, state.best_ll = state.params, ll
@@ -452,7 +529,7 @@ def _views_iteration(
     out_of_patience = settings.patience is not None and state.since_best >= settings.patience
     if state.n_iter >= settings.max_iter or out_of_patience:
         # polish: plain EM from the best snapshot (views never change it in place)
-        state.phase = "polish"
+        _enter(state, Phase.POLISH)
         state.params = state.best if state.best is not None else state.params
         state.best, state.best_ll = None, -np.inf  # from now on, the polish's best
         state.lower_bound = -np.inf
@@ -490,30 +567,32 @@ def _at_least_origin(state: State) -> None:
         state.params, state.lower_bound = state.origin, state.origin_ll
 
 
-def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
-    """One EM iteration of plain EM ("em": ``n_inner`` steps, as in a joint
-    view), of the refinement or of the polish (one step each)."""
+def _em_iteration(data: Data, state: State, settings: Settings) -> tuple[Record, bool]:
+    """One EM iteration of plain EM (EM: ``n_inner`` steps, as in a joint
+    view), of the refinement or of the polish (one step each), and whether
+    the phase is over (converged, or ``max_iter`` reached). EM and the polish
+    then end the fit; what follows the refinement :func:`advance` decides."""
     phase = state.phase
-    if phase == "polish":
+    if phase is Phase.POLISH:
         state.n_polish += 1
-    elif phase == "refine":
+    elif phase is Phase.REFINE:
         state.n_refine += 1
     else:
         state.n_iter += 1
-    counts = {"polish": state.n_polish, "refine": state.n_refine, "em": state.n_iter}
-    record = {"iteration": state.n_iter + state.n_polish if phase != "refine" else
-              state.n_refine, "kind": phase, "m": data.n_features,
-              "log_likelihood": None, "repaired": 0}
-    n_steps, smoothing = (settings.n_inner, settings.smoothing) if phase == "em" else (1, 0.0)
+    counts = {Phase.POLISH: state.n_polish, Phase.REFINE: state.n_refine, Phase.EM: state.n_iter}
+    # plain EM's iterations are joint views
+    record = Record(state.n_refine if phase is Phase.REFINE else state.n_iter + state.n_polish,
+                    "joint" if phase is Phase.EM else phase.value, data.n_features)
+    n_steps, smoothing = (settings.n_inner, settings.smoothing) if phase is Phase.EM else (1, 0.0)
     view = joint_view(data.n_features)
     for _ in range(n_steps):
         scored = state.params
         state.params, ll, repaired = view_step(data, state.params, view, settings, smoothing)
         state.n_steps += 1
-        record["repaired"] += repaired
-        record["log_likelihood"] = ll
+        record.repaired += repaired
+        record.log_likelihood = ll
         state.lower_bounds.append(ll)
-        if phase == "polish" and ll > state.best_ll:
+        if phase is Phase.POLISH and ll > state.best_ll:
             # under a binding eigenvalue floor an M-step can lower the
             # likelihood: the polish keeps the best parameters it scored
             state.best, state.best_ll = scored, ll
@@ -521,10 +600,9 @@ def _em_iteration(data: Data, state: State, settings: Settings) -> dict:
         state.lower_bound = ll
         if state.converged:
             break
-    if state.converged or counts[phase] >= settings.max_iter:
-        if phase == "polish":
-            _end_polish(data, state, settings, ll)
-        state.phase = "views" if phase == "refine" else "done"
-    if phase == "em":
-        record["kind"] = "joint"
-    return record
+    over = state.converged or counts[phase] >= settings.max_iter
+    if over and phase is Phase.POLISH:
+        _end_polish(data, state, settings, ll)
+    if over and phase is not Phase.REFINE:
+        _enter(state, Phase.DONE)
+    return record, over
