@@ -1,5 +1,5 @@
 """Pure numerics of a Gaussian mixture on NumPy and SciPy:
-the kernels of the NumPy backend (:class:`biglearn_em.backends.base.NumpyBackend`).
+the kernels of the NumPy backend (:class:`biglearn_em.backends.numpy.NumpyBackend`).
 
 Parameters are float64 NumPy arrays in the engine's internal (centred and
 scaled) coordinates; data chunks are float64 or, with ``dtype="float32"``,

@@ -1,4 +1,4 @@
-"""Checkpoints of a running fit: the engine's :class:`~biglearn_em._em.State`,
+"""Checkpoints of a running fit: the engine's :class:`~biglearn_em.engine.loop.State`,
 the random generator's state and a fingerprint of the data and settings, in
 one ``.npz`` file (arrays plus one JSON entry; never pickle), written atomically.
 """
