@@ -214,9 +214,24 @@ class Backend:
         raise NotImplementedError
 
     def m_step(self, stats: SuffStats, reg_covar: float, eig_floor: float):
-        """Weights (K,), means (K, m) and floored covariances (K, m, m), or
-        variances (K, m) from diagonal statistics."""
-        raise NotImplementedError
+        """Maximum-likelihood weights (K,), means (K, m) and covariances
+        (K, m, m) from finished statistics, ``reg_covar`` added to every
+        diagonal (scikit-learn's meaning) and the eigenvalues floored at
+        ``eig_floor`` (0: none); variances (K, m) from diagonal statistics.
+
+        Written once for every backend: only operators arrays of every backend
+        share, and this interface (``eye``, ``floor_eigenvalues``).
+        """
+        nk = stats.nk + 10 * np.finfo(float).eps
+        shift = stats.s1 / nk[:, None]
+        means = stats.centers + shift
+        if stats.diagonal:
+            covs = stats.s2 / nk[:, None] - shift * shift + reg_covar
+            return nk / nk.sum(), means, self.floor_eigenvalues(covs, eig_floor)
+        covs = stats.s2 / nk[:, None, None] - shift[:, :, None] * shift[:, None, :]
+        # adding 0 off the diagonal leaves those entries as they are, bit for bit
+        covs = covs + reg_covar * self.eye(means.shape[1])
+        return nk / nk.sum(), means, self.floor_eigenvalues(covs, eig_floor)
 
     def one_hot(self, labels, n_components: int) -> Any:
         """Hard responsibilities (K, n) of integer labels (n,)."""

@@ -498,38 +498,6 @@ def log_normalize(log_prob: np.ndarray) -> np.ndarray:
     return norm
 
 
-def m_step(
-    stats: SuffStats, reg_covar: float, eig_floor: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Maximum-likelihood weights, means and covariances from statistics.
-
-    Parameters
-    ----------
-    stats : SuffStats
-        Finished statistics of K components in m dimensions.
-    reg_covar : float
-        Added to every diagonal (scikit-learn's ``reg_covar``).
-    eig_floor : float
-        Eigenvalue floor applied to every covariance (0 disables it).
-
-    Returns
-    -------
-    weights : (K,), means : (K, m), covariances : (K, m, m)
-        The covariances are variances (K, m) when the statistics are diagonal.
-    """
-    nk = stats.nk + 10 * np.finfo(float).eps
-    shift = stats.s1 / nk[:, None]
-    means = stats.centers + shift
-    if stats.diagonal:
-        covs = stats.s2 / nk[:, None] - shift * shift + reg_covar
-        return nk / nk.sum(), means, floor_eigenvalues(covs, eig_floor)
-    covs = stats.s2 / nk[:, None, None] - shift[:, :, None] * shift[:, None, :]
-    m = means.shape[1]
-    covs[:, np.arange(m), np.arange(m)] += reg_covar
-    covs = floor_eigenvalues(covs, eig_floor)
-    return nk / nk.sum(), means, covs
-
-
 def positive_definite(covs: np.ndarray, min_eig: float = 0.0) -> np.ndarray:
     """Which of the symmetric matrices ``covs`` (K, m, m) are finite and admit
     a Cholesky factorisation, shape (K,) bool.

@@ -125,9 +125,6 @@ class NumpyBackend(Backend):
     def finish(self, stats) -> None:
         stats.finish()
 
-    def m_step(self, stats, reg_covar: float, eig_floor: float):
-        return kernels.m_step(stats, reg_covar, eig_floor)
-
     def one_hot(self, labels, n_components: int):
         labels = np.asarray(labels)
         resp_t = np.zeros((n_components, len(labels)))

@@ -322,18 +322,6 @@ class TorchBackend(Backend):
         upper = stats.s2.triu()
         stats.s2 = upper + upper.triu(1).mT
 
-    def m_step(self, stats, reg_covar: float, eig_floor: float):
-        nk = stats.nk + 10 * np.finfo(float).eps
-        shift = stats.s1 / nk[:, None]
-        means = stats.centers + shift
-        if stats.diagonal:
-            covs = stats.s2 / nk[:, None] - shift * shift + reg_covar
-            return nk / nk.sum(), means, self.floor_eigenvalues(covs, eig_floor)
-        covs = stats.s2 / nk[:, None, None] - shift[:, :, None] * shift[:, None, :]
-        covs.diagonal(dim1=-2, dim2=-1).add_(reg_covar)
-        covs = self.floor_eigenvalues(covs, eig_floor)
-        return nk / nk.sum(), means, covs
-
     def one_hot(self, labels, n_components: int):
         labels = torch.as_tensor(labels, device=self.torch_device)
         return torch.nn.functional.one_hot(labels, n_components).T.to(torch.float64)
