@@ -16,7 +16,7 @@ traced memory of a fit at N = 200,000, D = 32, K = 16 relative to the size
 of X.
 
 Our steps run under the BLAS thread setting a fit uses
-(``_blas.one_blas_pool``); ``--no-pool-fix`` times them with the libraries'
+(``biglearn_em.backends.one_blas_pool``); ``--no-pool-fix`` times them with the libraries'
 default threads instead, and ``--threads N`` limits every BLAS library to N
 threads for the whole run (both sides).
 """

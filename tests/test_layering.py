@@ -3,8 +3,9 @@ functions and under ``TYPE_CHECKING`` included: an import hidden in a function
 still ties two modules together).
 
 - no import cycle (issue 20 removed the last two; :data:`KNOWN_CYCLES` is empty);
-- the backends never import the engine, and the engine never imports the
-  estimator's layer or anything above it;
+- every module lies in one of :data:`LAYERS` and imports from no higher one;
+- the backends never import the engine, the engine imports only the backends
+  and the low helpers, and the low helpers nothing else of the package;
 - no module imports a module of the package inside a function, except to put
   off an optional dependency (:data:`DEFERRED`);
 - outside the core (experiments, commands, benchmarks) no module imports a
@@ -12,6 +13,8 @@ still ties two modules together).
   the backends past their faces (``biglearn_em.engine``,
   ``biglearn_em.backends``), or calls a private method of an object it did
   not define.
+
+Each check is shown to fail on a reintroduced case.
 """
 
 from __future__ import annotations
@@ -156,32 +159,62 @@ def test_every_module_of_the_package_is_read():
     assert "biglearn_em.backends.base" in graph["biglearn_em.engine.loop"]
 
 
-def _modules() -> dict[str, Path]:
-    return {module_name(PACKAGE, p): p for p in PACKAGE.rglob("*.py")}
+def _modules(root: Path = PACKAGE) -> dict[str, Path]:
+    return {module_name(root, p): p for p in root.rglob("*.py")}
 
 
-def test_backends_never_import_the_engine():
-    graph = import_graph(PACKAGE)
-    found = {(m, t) for m, targets in graph.items() if m.startswith("biglearn_em.backends")
-             for t in targets if not t.startswith("biglearn_em.backends")}
-    assert {(m, t) for m, t in found if t not in LOW_HELPERS} == set()
+#: The layers, lowest first: a module imports only from its own layer or
+#: lower ones (within a layer, only the absence of cycles is asked).
+LAYERS = (
+    LOW_HELPERS + ("biglearn_em._version",),
+    ("biglearn_em.backends",),
+    ("biglearn_em.engine",),
+    ("biglearn_em.datasets", "biglearn_em.io", "biglearn_em.metrics", "biglearn_em.progress"),
+    ("biglearn_em._inputs", "biglearn_em.fitting", "biglearn_em.persist",
+     "biglearn_em.mixture"),
+    ("biglearn_em.selection",),
+    ("biglearn_em.experiments", "biglearn_em.commands", "biglearn_em.cli"),
+)
 
 
-def test_the_engine_imports_only_the_backends_and_low_helpers():
-    graph = import_graph(PACKAGE)
-    found = sorted((m, t) for m, targets in graph.items() if m.startswith("biglearn_em.engine")
-                   for t in targets if not t.startswith(("biglearn_em.engine",)
-                                                        + ENGINE_MAY_IMPORT))
-    assert found == []
+def layer(module: str) -> int:
+    """The layer of a module: that of the longest prefix naming it (the
+    package's ``__init__`` is with the selection, whose names it exports)."""
+    if module == "biglearn_em":
+        return 5
+    found = [(len(p), n) for n, names in enumerate(LAYERS) for p in names
+             if module == p or module.startswith(p + ".")]
+    assert found, f"{module} is in no layer: add it to LAYERS"
+    return max(found)[1]
 
 
-def test_the_low_helpers_import_nothing_of_the_package_but_each_other():
-    graph = import_graph(PACKAGE)
-    assert {m: graph[m] - set(LOW_HELPERS) for m in LOW_HELPERS} == {m: set() for m in LOW_HELPERS}
+def upward_imports(root: Path) -> list[tuple[str, str]]:
+    """Imports from a higher layer than the importer's."""
+    return sorted((m, t) for m, targets in import_graph(root).items() for t in targets
+                  if layer(t) > layer(m))
 
 
-def test_no_import_of_the_package_hides_in_a_function():
-    modules = _modules()
+def backend_imports_of_the_engine(root: Path) -> list[tuple[str, str]]:
+    """Backends importing anything of the package but backends and low helpers."""
+    return sorted((m, t) for m, targets in import_graph(root).items()
+                  if m.startswith("biglearn_em.backends") for t in targets
+                  if not t.startswith(("biglearn_em.backends",) + LOW_HELPERS))
+
+
+def engine_imports_beyond_backends(root: Path) -> list[tuple[str, str]]:
+    return sorted((m, t) for m, targets in import_graph(root).items()
+                  if m.startswith("biglearn_em.engine") for t in targets
+                  if not t.startswith(("biglearn_em.engine",) + ENGINE_MAY_IMPORT))
+
+
+def low_helper_imports(root: Path) -> list[tuple[str, str]]:
+    graph = import_graph(root)
+    return sorted((m, t) for m in LOW_HELPERS for t in graph[m] if t not in LOW_HELPERS)
+
+
+def hidden_imports(root: Path) -> set[tuple[str, str]]:
+    """Imports of the package's modules made inside functions."""
+    modules = _modules(root)
     hidden = set()
     for name, path in modules.items():
         tree = ast.parse(path.read_text())
@@ -189,10 +222,53 @@ def test_no_import_of_the_package_hides_in_a_function():
         for node in tree.body:  # under "if TYPE_CHECKING:" or "try:" at the top
             if isinstance(node, (ast.If, ast.Try)):
                 top.update(id(n) for n in ast.walk(node))
-        for node, target, _ in imports(PACKAGE, path, set(modules), tree):
+        for node, target, _ in imports(root, path, set(modules), tree):
             if id(node) not in top and target != name:
                 hidden.add((name, target))
-    assert hidden == set(DEFERRED)
+    return hidden
+
+
+def test_every_module_is_in_a_layer_and_imports_no_higher_one():
+    assert all(layer(m) >= 0 for m in _modules())
+    assert upward_imports(PACKAGE) == []
+
+
+def test_backends_never_import_the_engine():
+    assert backend_imports_of_the_engine(PACKAGE) == []
+
+
+def test_the_engine_imports_only_the_backends_and_low_helpers():
+    assert engine_imports_beyond_backends(PACKAGE) == []
+
+
+def test_the_low_helpers_import_nothing_of_the_package_but_each_other():
+    assert low_helper_imports(PACKAGE) == []
+
+
+def test_no_import_of_the_package_hides_in_a_function():
+    assert hidden_imports(PACKAGE) == set(DEFERRED)
+
+
+@pytest.mark.parametrize("module, line, check", [
+    # the Dask backend building the engine's Data, as before issue 20
+    ("backends/dask.py", "from ..engine.data import Data\n", backend_imports_of_the_engine),
+    # the engine reaching for the estimator's fit
+    ("engine/loop.py", "from ..fitting import Fit\n", engine_imports_beyond_backends),
+    # a low helper reaching up
+    ("_files.py", "from .backends import Backend\n", low_helper_imports),
+    # the metrics importing the estimator
+    ("metrics.py", "from .mixture import BigLearnGaussianMixture\n", upward_imports),
+    # an import of the package hidden in a function, as the cycles of issue 20 were
+    ("engine/moves.py", "def later():\n    from . import loop\n    return loop\n",
+     lambda root: hidden_imports(root) - set(DEFERRED)),
+])
+def test_each_layering_check_fails_on_a_reintroduced_case(tmp_path, module, line, check):
+    copy = tmp_path / "biglearn_em"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "data"))
+    assert not check(copy)
+    target = copy / module
+    target.write_text(line + target.read_text())
+    assert check(copy)
 
 
 def _outside_files() -> list[tuple[str, Path]]:

@@ -17,9 +17,9 @@ from biglearn_em import BigLearnGaussianMixture, load
 from biglearn_em.backends.numpy import NumpyBackend
 from biglearn_em.backends.select import select_backend
 from biglearn_em.engine import kmeans as _kmeans
-from biglearn_em.engine.checkpoint import fingerprint
 from biglearn_em.engine.data import Data
 from biglearn_em.engine.step import ensure_positive_definite
+from biglearn_em.fitting import fingerprint
 from conftest import blobs
 
 torch = pytest.importorskip(

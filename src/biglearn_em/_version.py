@@ -1,6 +1,7 @@
 """The installed version of biglearn-em (its own module, so that the modules
-that record it, such as model files and reports, need not import the package's
-``__init__``, which imports them)."""
+of the core that record it, such as model files and the CLI, need not import
+the package's ``__init__``, which imports them; the experiments' reports,
+outside the core, read it there)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -16,6 +16,8 @@ from it too, with the engine's public face (:mod:`biglearn_em.engine`)::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 import warnings
@@ -26,9 +28,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._inputs import Returns, restore_feature_attributes, to_host, validate
+from ._kinds import is_dask_array
 from ._validation import validate_params
 from .backends import one_blas_pool, precision_cholesky, select_backend
-from .backends.dask import check_finite
+from .backends.dask import check_finite, digest
 from .engine import (
     Data,
     Params,
@@ -358,7 +361,7 @@ class _Checkpointer:
             if not isinstance(params["random_state"], (int, np.integer, type(None))):
                 # a generator's own state is saved; its identity cannot be compared
                 params["random_state"] = "generator"
-            self.key = checkpoints.fingerprint(X, params)
+            self.key = fingerprint(X, params)
 
     def resume(self) -> tuple[State | None, int, State | None]:
         """The best finished state, the initialisation to continue and its state."""
@@ -412,3 +415,27 @@ def _as_array(name: str, value, shape: tuple[int, ...], sklearn_name: str) -> np
     if not np.all(np.isfinite(arr)):
         raise _init_error(name, f"The parameter {name!r} must be finite.")
     return arr
+
+
+def fingerprint(X, settings: dict) -> str:
+    """SHA-256 of the data (shape, dtype, bytes) and of the JSON of ``settings``.
+
+    X is a NumPy array or a torch tensor; a tensor's rows are read in blocks
+    of 16 MiB, so that the same data give the same key on every device. A
+    dask array's key is that of its blocks (a fit resumes on the same
+    chunking).
+    """
+    h = hashlib.sha256()
+    if is_dask_array(X):  # each block hashed on its worker, in order
+        h.update(repr((tuple(X.shape), np.dtype(X.dtype).str, X.chunks[0])).encode())
+        h.update(digest(X))
+    else:
+        tensor = not isinstance(X, np.ndarray)
+        dtype = np.dtype(str(X.dtype).rsplit(".", 1)[-1]) if tensor else X.dtype
+        h.update(repr((tuple(X.shape), dtype.str)).encode())
+        step = max(1, (1 << 24) // max(1, dtype.itemsize * X.shape[1]))
+        for s in range(0, X.shape[0], step):
+            block = X[s : s + step]
+            h.update(np.ascontiguousarray(block.cpu().numpy() if tensor else block).tobytes())
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()

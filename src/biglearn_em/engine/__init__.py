@@ -14,8 +14,10 @@ and divided by one scalar) on :class:`Data`, whose backend
 - :mod:`.moves`: split-and-merge proposals; :mod:`.init` and :mod:`.kmeans`:
   starts; :mod:`.checkpoint`: a running fit's state on disk.
 
-This module is the engine's public face: experiments, benchmarks and the
-estimator's fit import what they need from here, not from the modules.
+This module is the engine's public face: what lies outside the package's core
+(experiments, benchmarks) imports from here, never from the modules; the
+estimator's layer (:mod:`biglearn_em.fitting`, :mod:`biglearn_em.persist`)
+may also use the modules.
 """
 
 from .covariance import NAMES as COVARIANCE_TYPES

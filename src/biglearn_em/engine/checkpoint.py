@@ -5,7 +5,6 @@ one ``.npz`` file (arrays plus one JSON entry; never pickle), written atomically
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import zipfile
@@ -14,8 +13,6 @@ from collections.abc import Callable
 import numpy as np
 
 from .._files import not_an_npz, npz_error, write_npz_atomic
-from .._kinds import is_dask_array
-from ..backends.dask import digest
 from .data import Params
 from .loop import State
 
@@ -30,30 +27,6 @@ _SCALARS = ("phase", "n_iter", "n_polish", "lower_bound", "converged", "best_ll"
 _LATER_SCALARS = ("origin_ll", "n_steps")
 #: The parameter sets a state may hold besides its current ones.
 _PARAM_SETS = ("params", "best", "candidate", "origin")
-
-
-def fingerprint(X, settings: dict) -> str:
-    """SHA-256 of the data (shape, dtype, bytes) and of the JSON of ``settings``.
-
-    X is a NumPy array or a torch tensor; a tensor's rows are read in blocks
-    of 16 MiB, so that the same data give the same key on every device. A
-    dask array's key is that of its blocks (a fit resumes on the same
-    chunking).
-    """
-    h = hashlib.sha256()
-    if is_dask_array(X):  # each block hashed on its worker, in order
-        h.update(repr((tuple(X.shape), np.dtype(X.dtype).str, X.chunks[0])).encode())
-        h.update(digest(X))
-    else:
-        tensor = not isinstance(X, np.ndarray)
-        dtype = np.dtype(str(X.dtype).rsplit(".", 1)[-1]) if tensor else X.dtype
-        h.update(repr((tuple(X.shape), dtype.str)).encode())
-        step = max(1, (1 << 24) // max(1, dtype.itemsize * X.shape[1]))
-        for s in range(0, X.shape[0], step):
-            block = X[s : s + step]
-            h.update(np.ascontiguousarray(block.cpu().numpy() if tensor else block).tobytes())
-    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    return h.hexdigest()
 
 
 def save(path: str | os.PathLike, state: State, rng: np.random.Generator, init: int,
