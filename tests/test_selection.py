@@ -112,10 +112,10 @@ def test_a_drawn_seed_is_recorded_and_repeats_the_selection(data):
 def test_a_failing_fit_is_reported_in_its_row(data, monkeypatch):
     fit = BigLearnGaussianMixture.fit
 
-    def failing(self, X, y=None):
+    def failing(self, X, y=None, sample_weight=None):
         if self.n_components == 3:
             raise FloatingPointError("no positive definite covariance")
-        return fit(self, X, y)
+        return fit(self, X, y, sample_weight)
 
     monkeypatch.setattr(BigLearnGaussianMixture, "fit", failing)
     with pytest.warns(RuntimeWarning, match=r"1 of 3 candidates failed.*K=3"):

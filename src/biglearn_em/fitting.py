@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._inputs import Returns, restore_feature_attributes, to_host, validate
+from ._inputs import Returns, restore_feature_attributes, to_host, validate, validate_weights
 from ._kinds import is_dask_array
 from ._validation import validate_params
 from .backends import one_blas_pool, precision_cholesky, select_backend
@@ -66,12 +66,15 @@ class Fit:
     rng: np.random.Generator
     #: Whether the fit continues the model's previous one (``warm_start``).
     warm: bool
+    #: The rows' frequency weights as validated (None: every row once).
+    weights: Any = None
 
     @classmethod
-    def prepare(cls, model, X) -> Fit:
-        """Validate the parameters of ``model`` and X (which sets
-        ``n_features_in_``, as scikit-learn's validation does), choose the
-        backend, and put the data in internal units."""
+    def prepare(cls, model, X, sample_weight=None) -> Fit:
+        """Validate the parameters of ``model``, X (which sets
+        ``n_features_in_``, as scikit-learn's validation does) and
+        ``sample_weight``, choose the backend, and put the data in internal
+        units."""
         validate_params(type(model).__name__, model.get_params(deep=False), model._param_spec)
         X = validate(model, X, reset=True)
         N, D = X.shape
@@ -80,6 +83,7 @@ class Fit:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {K}, n_samples = {N}"
             )
+        weights = validate_weights(sample_weight, X, K)
         warm = model.warm_start and hasattr(model, "converged_")
         if warm and (model.means_.shape != (K, D)
                      or model._fitted_type() != model.covariance_type):
@@ -90,10 +94,11 @@ class Fit:
                 f"n_features = {D} and covariance_type = {model.covariance_type!r}."
             )
         backend = select_backend(model.device, X, model.dtype, model.device_budget, K)
-        data = Data.from_array(X, model.chunk_size, backend, K)
+        data = Data.from_array(X, model.chunk_size, backend, K, weights)
         if not backend.in_process and not np.isfinite(data.shift).all():
             check_finite(data)  # not validated in this process; a NaN or inf spoils the sums
-        return cls(model, X, data, _settings(model, data), _generator(model.random_state), warm)
+        return cls(model, X, data, _settings(model, data), _generator(model.random_state), warm,
+                   weights)
 
     # ------------------------------------------------------------- the search
     def search_rows(self) -> int:
@@ -361,7 +366,7 @@ class _Checkpointer:
             if not isinstance(params["random_state"], (int, np.integer, type(None))):
                 # a generator's own state is saved; its identity cannot be compared
                 params["random_state"] = "generator"
-            self.key = fingerprint(X, params)
+            self.key = fingerprint(X, params, fit.weights)
 
     def resume(self) -> tuple[State | None, int, State | None]:
         """The best finished state, the initialisation to continue and its state."""
@@ -417,8 +422,9 @@ def _as_array(name: str, value, shape: tuple[int, ...], sklearn_name: str) -> np
     return arr
 
 
-def fingerprint(X, settings: dict) -> str:
-    """SHA-256 of the data (shape, dtype, bytes) and of the JSON of ``settings``.
+def fingerprint(X, settings: dict, weights=None) -> str:
+    """SHA-256 of the data (shape, dtype, bytes), of their ``weights`` when
+    given, and of the JSON of ``settings``.
 
     X is a NumPy array or a torch tensor; a tensor's rows are read in blocks
     of 16 MiB, so that the same data give the same key on every device. A
@@ -426,6 +432,16 @@ def fingerprint(X, settings: dict) -> str:
     chunking).
     """
     h = hashlib.sha256()
+    _hash_rows(h, X)
+    if weights is not None:  # (unweighted keys are those of earlier releases)
+        h.update(b"weights")
+        _hash_rows(h, weights if is_dask_array(weights) else np.asarray(weights)[:, None])
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _hash_rows(h, X) -> None:
+    """Feed the shape, dtype and bytes of X (N, D) to the hash ``h``."""
     if is_dask_array(X):  # each block hashed on its worker, in order
         h.update(repr((tuple(X.shape), np.dtype(X.dtype).str, X.chunks[0])).encode())
         h.update(digest(X))
@@ -437,5 +453,3 @@ def fingerprint(X, settings: dict) -> str:
         for s in range(0, X.shape[0], step):
             block = X[s : s + step]
             h.update(np.ascontiguousarray(block.cpu().numpy() if tensor else block).tobytes())
-    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    return h.hexdigest()

@@ -13,7 +13,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import persist
-from ._inputs import Returns, feature_attributes, for_inference, n_rows, numpy_dtype, to_host
+from ._inputs import (
+    Returns,
+    da_from_host,
+    feature_attributes,
+    for_inference,
+    numpy_dtype,
+    to_host,
+    total_weight,
+    validate_weights,
+)
 from ._kinds import is_dask_array, is_torch_tensor
 from ._validation import (
     ArrayLike,
@@ -345,18 +354,25 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None) -> BigLearnGaussianMixture:
-        """Fit the mixture to X (n_samples, n_features); returns self."""
-        self.fit_predict(X, y)
+    def fit(self, X, y=None, sample_weight=None) -> BigLearnGaussianMixture:
+        """Fit the mixture to X (n_samples, n_features); returns self.
+
+        ``sample_weight`` (n_samples,), >= 0: frequency weights, a row of
+        weight w counting as w copies of itself (integer weights give the
+        model of the repeated rows; weight 0 leaves a row out). For a dask X,
+        a dask array (or a host array) of the rows' weights.
+        """
+        self.fit_predict(X, y, sample_weight)
         return self
 
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        """Fit the mixture to X and return the component of every sample, shape (N,)."""
+    def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
+        """Fit the mixture to X and return the component of every sample,
+        shape (N,) (``sample_weight``: see :meth:`fit`)."""
         returns = Returns.like(X)
         started = time.monotonic()
         # validation sets n_features_in_; an interrupted fit puts them back
         features = feature_attributes(self)
-        fit = Fit.prepare(self, X)
+        fit = Fit.prepare(self, X, sample_weight)
         best = fit.run(started, features)
         fit.write_result(best, returns, numpy_dtype(fit.X))
         # on the fit's backend, where the fit placed X: not chosen (nor placed) twice
@@ -394,14 +410,20 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         X, returns = for_inference(self, X, "score_samples")
         return returns(self._per_row(X, "log_density"), self._model_dtype())
 
-    def score(self, X, y=None) -> float:
-        """Mean log-density of the samples."""
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Mean log-density of the samples (weighted by ``sample_weight``)."""
         X, _ = for_inference(self, X, "score")
-        out = self._per_row(X, "log_density")
+        w = validate_weights(sample_weight, X)
         # the mean of the values score_samples returns (in the model's dtype)
+        out = self._per_row(X, "log_density")
         if is_dask_array(out):
-            return float(out.astype(self._model_dtype()).mean().compute())
-        return float(to_host(out).astype(self._model_dtype(), copy=False).mean())
+            out = out.astype(self._model_dtype())
+            if w is None:
+                return float(out.mean().compute())
+            w = w if is_dask_array(w) else da_from_host(w, out)
+            return float(((out * w).sum() / w.sum()).compute())
+        out = to_host(out).astype(self._model_dtype(), copy=False)
+        return float(out.mean() if w is None else np.average(out, weights=w))
 
     def predict(self, X):
         """Most probable component of each sample, shape (N,)."""
@@ -461,9 +483,11 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         K, D = self.means_.shape
         return covariance_type(self._fitted_type()).n_parameters(K, D) + K * D + K - 1
 
-    def bic(self, X) -> float:
-        """Bayesian information criterion of the model on X (lower is better)."""
-        return self.bic_from_score(self.score(X), n_rows(X))
+    def bic(self, X, sample_weight=None) -> float:
+        """Bayesian information criterion of the model on X (lower is better);
+        with ``sample_weight``, of the rows each counted that many times."""
+        return self.bic_from_score(self.score(X, sample_weight=sample_weight),
+                                   total_weight(X, sample_weight))
 
     def bic_from_score(self, mean_log_density: float, n_samples: int) -> float:
         """The BIC of ``n_samples`` rows whose mean log-density (``score``) is
@@ -472,9 +496,11 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         n = n_samples
         return -2.0 * mean_log_density * n + self._n_parameters() * np.log(n)
 
-    def aic(self, X) -> float:
-        """Akaike information criterion of the model on X (lower is better)."""
-        return -2.0 * self.score(X) * n_rows(X) + 2.0 * self._n_parameters()
+    def aic(self, X, sample_weight=None) -> float:
+        """Akaike information criterion of the model on X (lower is better);
+        with ``sample_weight``, of the rows each counted that many times."""
+        n = total_weight(X, sample_weight)
+        return -2.0 * self.score(X, sample_weight=sample_weight) * n + 2.0 * self._n_parameters()
 
     # ------------------------------------------------------------ persistence
     def save(self, path) -> None:

@@ -31,12 +31,14 @@ from .options import (
     DATA_HELP,
     add_data_options,
     add_estimator_options,
+    add_weight_option,
     describe_data,
     device_option,
     estimator_options,
     index_note,
     positive_int,
     read_data,
+    read_weighted_data,
     warnings_as_lines,
 )
 
@@ -59,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="save the fit's state to FILE about once a minute; rerunning the "
                           "same command (same data and options) resumes from it")
     add_data_options(fit)
+    add_weight_option(fit)
     big = fit.add_argument_group(
         f"data larger than memory (needs {install_hint('dask', 'dask[array] distributed')})",
         "A folder of Parquet files or a Zarr array is always streamed: read in blocks of "
@@ -109,13 +112,18 @@ def _fit(args: argparse.Namespace) -> int:
     streamed = lazy_format(Path(args.data), args.format)
     if streamed is None and (args.stream or args.scheduler or args.workers):
         streamed = data_format(Path(args.data), args.format)
+    weights = None
     if streamed is not None:
+        if args.weight_column is not None:
+            raise ValueError("--weight-column is not supported with streamed data (a folder "
+                             "of Parquet files, a Zarr array, --stream, --scheduler or "
+                             "--workers) yet; read the file into memory")
         X, names, index = open_lazy(args.data, streamed, label_column=args.label_column,
                                     columns=args.columns, index_column=args.index_column,
                                     return_index=True)
         labels = None
     else:
-        X, names, labels, index = read_data(args)
+        X, names, labels, index, weights = read_weighted_data(args)
     options = estimator_options(args)
     model = BigLearnGaussianMixture(n_components=args.n_components, **options,
                                     checkpoint=args.checkpoint)
@@ -123,7 +131,8 @@ def _fit(args: argparse.Namespace) -> int:
     with _dask_client(args):
         start = time.perf_counter()
         with warnings_as_lines():
-            _fit_with_progress(model, X, enabled=False if args.quiet else None)
+            _fit_with_progress(model, X, enabled=False if args.quiet else None,
+                               sample_weight=weights)
         seconds = time.perf_counter() - start
         model.set_params(checkpoint=None)  # where this fit was saved is not part of the model
         log_density = model.score_samples(X)
@@ -134,18 +143,24 @@ def _fit(args: argparse.Namespace) -> int:
 
             mean, total, sizes = dask.compute(log_density.mean(), log_density.sum(),
                                               da.bincount(model.labels_, minlength=K))
-        else:
+        elif weights is None:
             mean, total = log_density.mean(), log_density.sum()
             sizes = np.bincount(model.labels_, minlength=K)
+        else:  # a row counts as its weight's worth of copies
+            total = float(weights @ log_density)
+            mean = total / weights.sum()
+            sizes = np.bincount(model.labels_, weights=weights, minlength=K)
         # from the mean just computed: model.bic(X) would score X again (a pass over
         # a streamed file)
-        bic = model.bic_from_score(mean, X.shape[0])
+        bic = model.bic_from_score(mean, X.shape[0] if weights is None else weights.sum())
     if names is not None:
         # what scikit-learn records for a table with column names; saved with the model
         # so that predict can match the columns of another file by name
         model.feature_names_in_ = np.asarray(names, dtype=object)
 
     describe_data(args, X.shape, names, labels, index)
+    if weights is not None:
+        print(f"      column {args.weight_column!r}: weights, {weights.sum():.6g} in all")
     state = "converged" if model.converged_ else "not converged (raise --max-iter or --tol)"
     print(f"fit: {plural(K, 'component')} in {seconds:.2f} s, "
           f"{plural(model.n_em_steps_, 'EM step')} ({plural(model.n_iter_, 'outer iteration')}), "
@@ -154,7 +169,8 @@ def _fit(args: argparse.Namespace) -> int:
     print(f"BIC: {bic:.6g}")
     print(f"{'cluster':>7} {'size':>8} {'share':>7} {'weight':>8}")
     for k in range(K):
-        print(f"{k:>7} {sizes[k]:>8} {sizes[k] / X.shape[0]:>7.1%} {model.weights_[k]:>8.4f}")
+        print(f"{k:>7} {sizes[k]:>8.6g} {sizes[k] / sizes.sum():>7.1%} "
+              f"{model.weights_[k]:>8.4f}")
     if out is not None:
         save(model, out)
         print(f"model: written to {out}")
@@ -194,7 +210,7 @@ def _dask_client(args: argparse.Namespace) -> Iterator[None]:
 
 
 def _fit_with_progress(model: BigLearnGaussianMixture, X: np.ndarray,
-                       enabled: bool | None) -> None:
+                       enabled: bool | None, sample_weight=None) -> None:
     """Fit, with a bar over the initialisations on a terminal.
 
     When the estimator offers a ``callback`` parameter, the bar's note follows
@@ -217,7 +233,7 @@ def _fit_with_progress(model: BigLearnGaussianMixture, X: np.ndarray,
     elif bar.enabled:
         bar.update(0, note="(the bar moves when the fit ends)")
     try:
-        model.fit(X)
+        model.fit(X, sample_weight=sample_weight)
         bar.update(n_init - bar.done)
     finally:
         if hooked:

@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
+import numpy as np
+
 from ..engine import COVARIANCE_TYPES
 from ..io import FORMATS, IndexColumn, install_hint, plural, read_table
 from ..mixture import BigLearnGaussianMixture
@@ -218,6 +220,34 @@ def read_data(args: argparse.Namespace, n_features: int | None = None,
                       columns=args.columns, header=args.header, n_features=n_features,
                       index_column=args.index_column if index_column is True else index_column,
                       return_index=True)
+
+
+def add_weight_option(parser: argparse.ArgumentParser) -> None:
+    """``--weight-column``: the rows' frequency weights, read from DATA."""
+    parser.add_argument(
+        "--weight-column", metavar="COLUMN", default=None,
+        help="a column (name or 0-based index) of frequency weights >= 0, not a feature: a "
+             "row of weight w counts as w copies of itself (text, .npy and Parquet files; "
+             "with --label-column, also give --columns)")
+
+
+def read_weighted_data(args: argparse.Namespace):
+    """:func:`read_data` with ``--weight-column``: X, feature names, labels,
+    the column left out as an index, and the weights (None without the option)."""
+    column = getattr(args, "weight_column", None)
+    if column is None:
+        return (*read_data(args), None)
+    if args.label_column is not None and args.columns is None:
+        raise ValueError("--weight-column with --label-column needs --columns: the feature "
+                         "columns (a label column would otherwise be read as a feature)")
+    # the weight column is read as read_table reads a label column: set aside, not a feature
+    X, names, weights, index = read_table(
+        args.data, fmt=args.format, label_column=column, columns=args.columns,
+        header=args.header, index_column=args.index_column, return_index=True)
+    if weights.dtype.kind not in "biuf":
+        raise ValueError(f"--weight-column {column!r}: expected numbers >= 0; the column holds "
+                         f"{weights[0]!r}")
+    return X, names, None, index, weights.astype(np.float64)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ floors and tolerances mean the same thing at every scale of the input.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,10 @@ class Data:
     when it fits there); chunks of ``chunk_size`` rows are converted to the
     compute dtype as ``(X - shift) / scale`` on the fly. ``shift`` (D,) is a
     float64 array of the backend; ``shift=None`` reads X as it is (inference
-    on fitted parameters, which are in the units of X).
+    on fitted parameters, which are in the units of X). ``weights`` (N,):
+    the rows' frequency weights where the backend reads them beside the rows
+    (None: every row counts once); a weighted row counts as that many copies
+    of itself in every sum of the fit.
     """
 
     X: Any
@@ -41,15 +45,20 @@ class Data:
     scale: float
     chunk_size: int
     backend: Backend = field(default_factory=NumpyBackend)
+    weights: Any = None
 
     @classmethod
     def from_array(cls, X, chunk_size: int | None, backend: Backend | None = None,
-                   n_components: int = 1) -> Data:
+                   n_components: int = 1, weights=None) -> Data:
         """The data ``X`` (N, D) with the column means as ``shift`` and the
-        root mean feature variance as ``scale`` (three passes over X)."""
+        root mean feature variance as ``scale`` (three passes over X), both
+        weighted by ``weights`` (N,) when given."""
         raw = cls.unscaled(X, chunk_size, NumpyBackend() if backend is None else backend,
                            n_components)
         N, D = raw.X.shape
+        if weights is not None:
+            raw = replace(raw, weights=raw.backend.place_weights(weights, raw.X))
+            N = raw.total_weight()
         shift = raw.reduce(_column_sums) / N
         # two passes with a max-abs pre-scale: no overflow for values near 1e150
         peak = raw.reduce(_peak_deviation, (shift,), max)
@@ -72,8 +81,10 @@ class Data:
         into internal coordinates: a copy of those rows where the backend keeps
         them (gathered into this process from Dask's workers)."""
         here = self.backend.gathered()
-        return Data(here.place(self.backend.take(self.X, index)), self.shift,
-                    self.scale, self.chunk_size, here)
+        X = here.place(self.backend.take(self.X, index))
+        weights = (None if self.weights is None
+                   else here.place_weights(self.backend.take(self.weights, index), X))
+        return Data(X, self.shift, self.scale, self.chunk_size, here, weights)
 
     def reduce(self, fn: Callable, args: tuple = (), combine: Callable = operator.add) -> Any:
         """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
@@ -93,6 +104,25 @@ class Data:
     @property
     def n_features(self) -> int:
         return self.X.shape[1]
+
+    def total_weight(self) -> float:
+        """What the rows count for: N, or the sum of the weights (a pass over them)."""
+        if self.weights is None:
+            return float(self.n_samples)
+        return float(self.reduce(_weight_sum))
+
+    def weight_chunks(self) -> Iterator[Any]:
+        """The weights of the rows of :meth:`chunks`, chunk for chunk (n,)
+        float64 arrays of the backend; None for each chunk when unweighted."""
+        if self.weights is None:
+            return itertools.repeat(None)
+        return self.backend.raw_chunks(self.weights, self.chunk_size)
+
+    def host_weights(self) -> np.ndarray | None:
+        """All the weights as a host array (N,), or None when unweighted."""
+        if self.weights is None:
+            return None
+        return np.concatenate([self.backend.to_numpy(w) for w in self.weight_chunks()])
 
     def standardized(self) -> Any:
         """All of X in internal coordinates, (N, D), as one array of the backend."""
@@ -162,12 +192,21 @@ class Settings:
 
 
 def _column_sums(part: Data) -> Any:
-    """Column sums (D,) of the raw rows of one part, float64."""
+    """Column sums (D,) of the raw rows of one part (weighted), float64."""
     be = part.backend
     total = be.zeros(part.n_features)
+    if part.weights is not None:
+        for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
+            total += w @ be.asarray(raw)
+        return total
     for raw in be.raw_chunks(part.X, part.chunk_size):
         total += raw.sum(0, dtype=total.dtype)
     return total
+
+
+def _weight_sum(part: Data) -> float:
+    """The sum of the weights of one part."""
+    return sum(float(part.backend.item(w.sum())) for w in part.weight_chunks())
 
 
 def _peak_deviation(part: Data, shift) -> float:
@@ -179,10 +218,11 @@ def _peak_deviation(part: Data, shift) -> float:
 
 
 def _scaled_squares(part: Data, shift, peak: float) -> float:
-    """The sum of ``((x - shift) / peak)^2`` over one part."""
+    """The sum of ``((x - shift) / peak)^2`` over one part (weighted)."""
     be = part.backend
     total = 0.0
-    for raw in be.raw_chunks(part.X, part.chunk_size):
+    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
         scaled = (raw - shift) / peak
-        total += be.item((scaled * scaled).sum())
+        squares = (scaled * scaled).sum(1) if w is not None else scaled * scaled
+        total += be.item((squares if w is None else w @ be.asarray(squares)).sum())
     return total

@@ -113,6 +113,10 @@ def _e_step_part(part: Data, view: View, wh, centers, diagonal: bool) -> Any:
     part of the data seen through ``view``."""
     be = part.backend
     stats = be.new_stats(centers, diagonal)
-    for Y in part.chunks(view):
-        be.e_step(Y, wh, stats)
+    if part.weights is None:
+        for Y in part.chunks(view):
+            be.e_step(Y, wh, stats)
+        return stats
+    for Y, w in zip(part.chunks(view), part.weight_chunks()):
+        be.e_step(Y, wh, stats, w)
     return stats
