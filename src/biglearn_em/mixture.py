@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import persist
+from . import conditional, persist
 from ._inputs import Returns, feature_attributes, for_inference, n_rows, numpy_dtype, to_host
 from ._kinds import is_dask_array, is_torch_tensor
 from ._validation import (
@@ -451,6 +451,25 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         X = be.concat([mu[k] + z[s - c : s] @ lower[k].T
                        for k, (c, s) in enumerate(zip(counts, np.cumsum(counts)))])
         return returns(X, self._model_dtype()), returns(y)
+
+    # -------------------------------------------- conditional laws (conditional.py)
+    def marginal(self, features) -> BigLearnGaussianMixture:
+        """The fitted mixture of the columns ``features`` (indices, or names of
+        ``feature_names_in_``), in that order: a fitted estimator of the same
+        covariance type (``lower_bound_`` NaN: no data of its own)."""
+        return conditional.marginal_model(self, features)
+
+    def condition(self, features, values) -> BigLearnGaussianMixture:
+        """The fitted mixture of the other columns (in their order) given
+        ``values`` (one per feature) at ``features``; components re-weighted by
+        their density of ``values``; full, tied, diag, spherical stay so."""
+        return conditional.condition_model(self, features, values)
+
+    def impute(self, X, random_state=None) -> np.ndarray:
+        """X (NumPy) with each NaN replaced by its conditional mean given the
+        row's observed values (each row needs one), or with ``random_state``
+        (a seed or Generator) one draw from the conditional law: imputations."""
+        return conditional.impute(self, X, random_state)
 
     def _fitted_type(self) -> str:
         """The covariance type of the fitted arrays (a model saved by a
