@@ -147,9 +147,11 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
     joint rows ``[x, y]`` (y of one or several columns); ``predict`` returns
     the mean of the conditional law of y given x, a mixture whose components
     are re-weighted by their density of x and whose means move with x along
-    each component's regression line. One component is linear regression
-    (least squares with an intercept); more fit non-linear and multi-modal
-    relations.
+    each component's regression line (not with "diag" or "spherical"
+    covariances: x and y are then independent within a component, and only
+    the weights move). One full component is linear regression (least squares
+    with an intercept; exactly so with ``eig_floor=0``); more follow
+    non-linear relations.
 
     Parameters
     ----------
