@@ -170,8 +170,8 @@ LAYERS = (
     ("biglearn_em.backends",),
     ("biglearn_em.engine",),
     ("biglearn_em.datasets", "biglearn_em.io", "biglearn_em.metrics", "biglearn_em.progress"),
-    ("biglearn_em._inputs", "biglearn_em.fitting", "biglearn_em.persist",
-     "biglearn_em.mixture"),
+    ("biglearn_em._inputs", "biglearn_em._predict", "biglearn_em.fitting", "biglearn_em.persist",
+     "biglearn_em.mixture", "biglearn_em.conditional", "biglearn_em.wrappers"),
     ("biglearn_em.selection",),
     ("biglearn_em.experiments", "biglearn_em.commands", "biglearn_em.cli"),
 )

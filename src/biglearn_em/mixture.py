@@ -9,10 +9,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
-from . import persist
+from . import _predict, conditional, persist
 from ._inputs import (
     Returns,
     da_from_host,
@@ -23,7 +21,7 @@ from ._inputs import (
     total_weight,
     validate_weights,
 )
-from ._kinds import is_dask_array, is_torch_tensor
+from ._kinds import is_dask_array
 from ._validation import (
     ArrayLike,
     Boolean,
@@ -38,8 +36,8 @@ from ._validation import (
     RandomState,
     Real,
 )
-from .backends import DTYPES, Backend, select_backend
-from .engine import COVARIANCE_TYPES, INIT_METHODS, Data, covariance_type
+from .backends import DTYPES
+from .engine import COVARIANCE_TYPES, INIT_METHODS, covariance_type
 from .fitting import Fit
 
 
@@ -376,46 +374,21 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         best = fit.run(started, features)
         fit.write_result(best, returns, numpy_dtype(fit.X))
         # on the fit's backend, where the fit placed X: not chosen (nor placed) twice
-        self.labels_ = returns(self._per_row(fit.X, "labels", fit.inference_data()))
+        self.labels_ = returns(_predict.per_row(self, fit.X, "labels", fit.inference_data()))
         return self.labels_
 
     # ------------------------------------------------------------- inference
-    def _per_row(self, X, what: str, data: Data | None = None) -> Any:
-        """``what`` for every row of validated X, as an array of its backend (a
-        lazy dask array for a dask array): "labels" (N,), the most probable
-        component; "log_density" (N,); "proba" (N, K), the posteriors.
-        ``data``: X already on a backend, read as it is (a fit's own data)."""
-        if data is None:
-            be = self._inference_backend(X)
-            data = Data.unscaled(X, self.chunk_size, be, self.n_components)
-        be = data.backend
-
-        def param(a):
-            return be.asarray(a if be.name == "torch" and is_torch_tensor(a) else to_host(a))
-
-        cov = covariance_type(self._fitted_type())
-        prec_chol = cov.factors(be, cov.stored(param(self.precisions_cholesky_)),
-                                *self.means_.shape)
-        wh = be.whitener(param(self.weights_), param(self.means_), prec_chol, inference=True)
-        width = self.n_components if what == "proba" else None
-        return data.map_rows(_rows_of, (wh, what, not be.in_process), width,
-                             np.int64 if what == "labels" else np.float64)
-
-    def _inference_backend(self, X) -> Backend:
-        return select_backend(self.device, X, self.dtype, self.device_budget,
-                              self.n_components)
-
     def score_samples(self, X):
         """Log-density of each sample, shape (N,)."""
         X, returns = for_inference(self, X, "score_samples")
-        return returns(self._per_row(X, "log_density"), self._model_dtype())
+        return returns(_predict.per_row(self, X, "log_density"), self._model_dtype())
 
     def score(self, X, y=None, sample_weight=None) -> float:
         """Mean log-density of the samples (weighted by ``sample_weight``)."""
         X, _ = for_inference(self, X, "score")
         w = validate_weights(sample_weight, X)
         # the mean of the values score_samples returns (in the model's dtype)
-        out = self._per_row(X, "log_density")
+        out = _predict.per_row(self, X, "log_density")
         if is_dask_array(out):
             out = out.astype(self._model_dtype())
             if w is None:
@@ -428,12 +401,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     def predict(self, X):
         """Most probable component of each sample, shape (N,)."""
         X, returns = for_inference(self, X, "predict")
-        return returns(self._per_row(X, "labels"))
+        return returns(_predict.per_row(self, X, "labels"))
 
     def predict_proba(self, X):
         """Posterior probability of each component, shape (N, K)."""
         X, returns = for_inference(self, X, "predict_proba")
-        return returns(self._per_row(X, "proba"), self._model_dtype())
+        return returns(_predict.per_row(self, X, "proba"), self._model_dtype())
 
     def _model_dtype(self) -> np.dtype:
         """The NumPy dtype of the fitted arrays (those of X at fit time)."""
@@ -449,30 +422,26 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         rounding). Under ``array_api_dispatch`` the results are arrays of the
         fitted arrays' namespace.
         """
-        check_is_fitted(self)
-        # scikit-learn's words ("Invalid value for 'n_samples'"), then what is expected
-        what = f"Invalid value for 'n_samples': {n_samples!r}; it must be an int >= 1."
-        if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool):
-            raise TypeError(what)
-        if n_samples < 1:
-            raise ValueError(what)
-        returns = Returns.like(self.means_)
-        weights, means, covs = (to_host(a).astype(float) for a in
-                                (self.weights_, self.means_, self.covariances_))
-        cov = covariance_type(self._fitted_type())
-        covs = cov.dense(cov.stored(covs), *means.shape)
-        # a Generator cannot seed a RandomState; both offer multinomial and standard_normal
-        rs = self.random_state
-        rng = rs if isinstance(rs, np.random.Generator) else check_random_state(rs)
-        counts = rng.multinomial(n_samples, weights / weights.sum())
-        y = np.concatenate([np.full(c, k, dtype=int) for k, c in enumerate(counts)])
-        be = self._inference_backend(self.means_)
-        z = be.asarray(rng.standard_normal((n_samples, means.shape[1])))
-        lower = be.cholesky(be.asarray(covs))
-        mu = be.asarray(means)
-        X = be.concat([mu[k] + z[s - c : s] @ lower[k].T
-                       for k, (c, s) in enumerate(zip(counts, np.cumsum(counts)))])
-        return returns(X, self._model_dtype()), returns(y)
+        return _predict.sample(self, n_samples)
+
+    # -------------------------------------------- conditional laws (conditional.py)
+    def marginal(self, features) -> BigLearnGaussianMixture:
+        """The fitted mixture of the columns ``features`` (indices, or names of
+        ``feature_names_in_``), in that order: a fitted estimator of the same
+        covariance type (``lower_bound_`` NaN: no data of its own)."""
+        return conditional.marginal_model(self, features)
+
+    def condition(self, features, values) -> BigLearnGaussianMixture:
+        """The fitted mixture of the other columns (in their order) given
+        ``values`` (one per feature) at ``features``; components re-weighted by
+        their density of ``values``; full, tied, diag, spherical stay so."""
+        return conditional.condition_model(self, features, values)
+
+    def impute(self, X, random_state=None) -> np.ndarray:
+        """X (NumPy) with each NaN replaced by its conditional mean given the
+        row's observed values (each row needs one), or with ``random_state``
+        (a seed or Generator) one draw from the conditional law: imputations."""
+        return conditional.impute(self, X, random_state)
 
     def _fitted_type(self) -> str:
         """The covariance type of the fitted arrays (a model saved by a
@@ -529,21 +498,3 @@ def load(path) -> BigLearnGaussianMixture:
 def load_with_meta(path) -> tuple[BigLearnGaussianMixture, dict[str, Any]]:
     """:func:`load`, also returning the file's ``meta`` record (versions and all)."""
     return persist.load_with_meta(path, BigLearnGaussianMixture)
-
-
-def _rows_of(part: Data, wh, what: str, unvalidated: bool) -> Any:
-    """``what`` (see ``_per_row``) for the rows of one part of the data, chunk
-    by chunk; ``unvalidated``: raise on NaN or infinity here (a dask array's
-    blocks are checked as they are computed, not when X is validated)."""
-    be = part.backend
-    out = []
-    for Z in part.chunks():
-        if unvalidated and not np.isfinite(Z).all():
-            raise ValueError("Input X contains NaN or infinity.")
-        log_prob = be.log_prob(Z, wh)
-        if what == "labels":
-            out.append(log_prob.argmax(0))
-            continue
-        norm = be.log_normalize(log_prob)
-        out.append(norm if what == "log_density" else be.exp(log_prob.T))
-    return be.concat(out)
