@@ -224,3 +224,69 @@ def test_the_fit_and_select_commands_read_a_weight_column(tmp_path, capsys):
     assert f"{chosen.candidates[1].bic:.6g}"[:6] in table  # K = 3's weighted BIC
     assert main(["fit", str(path), "-k", "3", "--weight-column", "x", "--label-column", "y"]) != 0
     assert "--weight-column with --label-column needs --columns" in capsys.readouterr().err
+
+
+def test_samples_of_the_rows_draw_only_rows_that_count():
+    """Weights as a mask: few rows of weight > 0 among many. The search
+    subsample and the start draw among them (drawing uniformly would find
+    none, and k-means++ would divide 0 by 0)."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(30_000, 2))
+    X[:40] += 6.0
+    w = np.zeros(len(X))
+    w[:80] = 1.0
+    model = BigLearnGaussianMixture(2, search_rows=1000, random_state=0).fit(X, sample_weight=w)
+    alone = BigLearnGaussianMixture(2, random_state=0).fit(X[:80])
+    assert model.score(X[:80]) == pytest.approx(alone.score(X[:80]), abs=1e-6)
+    fit = Fit.prepare(BigLearnGaussianMixture(2, search_rows=50), X, w)
+    assert set(np.flatnonzero(fit.search(fit.search_seed()).data.host_weights() > 0)) \
+        == set(range(50))  # 50 rows, each of weight > 0
+    da = pytest.importorskip("dask.array", reason='pip install "dask[array]" distributed')
+    lazy = BigLearnGaussianMixture(2, random_state=0, init_params="random_from_data").fit(
+        da.from_array(X, chunks=(5000, 2)), sample_weight=w)
+    assert lazy.score(X[:80]) == pytest.approx(alone.score(X[:80]), abs=0.05)
+
+
+def test_rows_of_weight_zero_set_nothing():
+    """A row of weight 0 far away: it does not set the scale, cannot become a
+    k-means cluster, and adds nothing to a score, even where its density is 0."""
+    X, w = _data(seed=12)
+    far = np.vstack([X, np.full((3, X.shape[1]), 1e200)])
+    w_far = np.concatenate([w, np.zeros(3)])
+    params = {**PLAIN, **_start(X, "full")}
+    a = BigLearnGaussianMixture(**params).fit(far, sample_weight=w_far)
+    b = BigLearnGaussianMixture(**params).fit(X, sample_weight=w)
+    np.testing.assert_allclose(a.means_, b.means_, atol=1e-8)
+    assert np.isfinite(a.score(far, sample_weight=w_far))
+    assert a.score(far, sample_weight=w_far) == pytest.approx(b.score(X, sample_weight=w))
+    # k-means starts: the outliers would be the farthest rows, the ones an empty cluster takes
+    c = BigLearnGaussianMixture(3, random_state=0, init_params="kmeans", max_iter=1,
+                                restarts=0, moves=0).fit(far, sample_weight=w_far)
+    assert np.all(np.abs(c.means_) < 100)
+
+
+def test_the_moves_run_whatever_the_scale_of_the_weights():
+    """Frequencies on any scale: the rows a split needs are counted in rows,
+    so weights that sum to 1 still allow the moves."""
+    rng = np.random.default_rng(13)
+    centres = np.array([(i, j) for i in range(4) for j in range(4)], dtype=float) * 4
+    X = np.vstack([rng.normal(c, 0.5, (60, 2)) for c in centres])
+    w = rng.uniform(0.5, 1.5, len(X))
+    counts = []
+    for scale in (1.0, 1.0 / w.sum()):
+        model = BigLearnGaussianMixture(16, random_state=0, max_iter=20).fit(
+            X, sample_weight=w * scale)
+        counts.append(sum(r["kind"] == "move" for r in model.history_))
+    assert counts[0] > 0 and counts[0] == counts[1]
+
+
+@pytest.mark.parametrize("kind", ["torch", "dask"])
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+def test_zero_weights_leave_rows_out_on_every_backend(kind, covariance_type):
+    X, _ = _data(seed=14, D=50)
+    w = (np.arange(len(X)) % 4 != 0).astype(float)
+    params = {**PLAIN, **_start(X, covariance_type)}
+    kept = BigLearnGaussianMixture(**params).fit(X[w > 0])
+    Xk, wk = _as(kind, X, w)
+    weighted = BigLearnGaussianMixture(**params).fit(Xk, sample_weight=wk)
+    np.testing.assert_allclose(_host(weighted.means_), kept.means_, atol=1e-8)

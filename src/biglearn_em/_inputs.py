@@ -191,11 +191,23 @@ def total_weight(X, sample_weight) -> float:
     return float(w.sum().compute() if is_dask_array(w) else w.sum())
 
 
-def da_from_host(w: np.ndarray, like):
-    """Host weights as a dask array in the row blocks of the dask array ``like``."""
-    import dask.array as da
+def weighted_mean(values, w, dtype) -> float:
+    """The mean of per-row ``values`` (N,) of any backend (a lazy dask array
+    included) in ``dtype``, weighted by validated weights ``w`` (None: plain);
+    a row of weight 0 adds nothing, even where its value is -inf."""
+    if is_dask_array(values):
+        values = values.astype(dtype)
+        if w is None:
+            return float(values.mean().compute())
+        import dask.array as da
 
-    return da.from_array(w, chunks=(like.chunks[0],))
+        if not is_dask_array(w):
+            w = da.from_array(w, chunks=(values.chunks[0],))
+        return float(((da.where(w > 0, values, 0.0) * w).sum() / w.sum()).compute())
+    values = to_host(values).astype(dtype, copy=False)
+    if w is None:
+        return float(values.mean())
+    return float(np.average(np.where(w > 0, values, 0.0), weights=w))
 
 
 def _weight_summary(w) -> tuple[bool, float, int]:

@@ -38,7 +38,9 @@ def per_row(model, X, what: str, data: Data | None = None) -> Any:
     return data.map_rows(_rows_of, (wh, what, not be.in_process), width,
                          np.int64 if what == "labels" else np.float64)
 
+
 def inference_backend(model, X) -> Backend:
+    """The backend predictions on X run on (``device`` and the kind of X)."""
     return select_backend(model.device, X, model.dtype, model.device_budget,
                           model.n_components)
 
@@ -73,7 +75,7 @@ def sample(model, n_samples: int):
 
 
 def _rows_of(part: Data, wh, what: str, unvalidated: bool) -> Any:
-    """``what`` (see ``_per_row``) for the rows of one part of the data, chunk
+    """``what`` (see :func:`per_row`) for the rows of one part of the data, chunk
     by chunk; ``unvalidated``: raise on NaN or infinity here (a dask array's
     blocks are checked as they are computed, not when X is validated)."""
     be = part.backend

@@ -21,7 +21,7 @@ import json
 import os
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -68,6 +68,8 @@ class Fit:
     warm: bool
     #: The rows' frequency weights as validated (None: every row once).
     weights: Any = None
+    #: How many rows weigh more than 0, once asked (:meth:`_n_counted`).
+    counted: int | None = field(default=None, repr=False)
 
     @classmethod
     def prepare(cls, model, X, sample_weight=None) -> Fit:
@@ -102,8 +104,9 @@ class Fit:
 
     # ------------------------------------------------------------- the search
     def search_rows(self) -> int:
-        """Rows of the search data: all rows, or ``search_rows`` of large data."""
-        N = self.data.n_samples
+        """Rows of the search data: all rows, or ``search_rows`` of large data
+        (of weighted data: of the rows of weight > 0)."""
+        N = self._n_counted()
         rows = self.model.search_rows
         if self.settings.plain or rows is None:
             return N
@@ -113,9 +116,15 @@ class Fit:
 
     def search_seed(self) -> int | None:
         """The seed of one initialisation's subsample (None: all rows, nothing drawn)."""
-        if self.search_rows() >= self.data.n_samples:
+        if self.search_rows() >= self._n_counted():
             return None
         return int(self.rng.integers(2**63))
+
+    def _n_counted(self) -> int:
+        """How many rows count (computed once: a pass over Dask's weights)."""
+        if self.counted is None:
+            self.counted = self.data.n_counted()
+        return self.counted
 
     def search(self, seed: int | None) -> Search:
         """Where the restarts, moves and views run (all rows, or the subsample
@@ -129,9 +138,8 @@ class Fit:
                       and self.model.search_rows is not None)
             search = data.subset(np.arange(data.n_samples)) if gather else data
         else:
-            index = np.random.default_rng(seed).choice(data.n_samples, self.search_rows(),
-                                                       replace=False)
-            search = data.subset(np.sort(index))
+            index = data.sample_counted(self.search_rows(), np.random.default_rng(seed))
+            search = data.subset(index)
         K = self.model.n_components
 
         def starter(r: np.random.Generator) -> Params:

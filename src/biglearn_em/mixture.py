@@ -13,15 +13,13 @@ from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
 from . import _predict, conditional, persist
 from ._inputs import (
     Returns,
-    da_from_host,
     feature_attributes,
     for_inference,
     numpy_dtype,
-    to_host,
     total_weight,
     validate_weights,
+    weighted_mean,
 )
-from ._kinds import is_dask_array
 from ._validation import (
     ArrayLike,
     Boolean,
@@ -388,15 +386,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         X, _ = for_inference(self, X, "score")
         w = validate_weights(sample_weight, X)
         # the mean of the values score_samples returns (in the model's dtype)
-        out = _predict.per_row(self, X, "log_density")
-        if is_dask_array(out):
-            out = out.astype(self._model_dtype())
-            if w is None:
-                return float(out.mean().compute())
-            w = w if is_dask_array(w) else da_from_host(w, out)
-            return float(((out * w).sum() / w.sum()).compute())
-        out = to_host(out).astype(self._model_dtype(), copy=False)
-        return float(out.mean() if w is None else np.average(out, weights=w))
+        return weighted_mean(_predict.per_row(self, X, "log_density"), w, self._model_dtype())
 
     def predict(self, X):
         """Most probable component of each sample, shape (N,)."""

@@ -169,8 +169,8 @@ def _fit(args: argparse.Namespace) -> int:
     print(f"BIC: {bic:.6g}")
     print(f"{'cluster':>7} {'size':>8} {'share':>7} {'weight':>8}")
     for k in range(K):
-        print(f"{k:>7} {sizes[k]:>8.6g} {sizes[k] / sizes.sum():>7.1%} "
-              f"{model.weights_[k]:>8.4f}")
+        size = f"{sizes[k]:>8}" if weights is None else f"{sizes[k]:>8.6g}"
+        print(f"{k:>7} {size} {sizes[k] / sizes.sum():>7.1%} {model.weights_[k]:>8.4f}")
     if out is not None:
         save(model, out)
         print(f"model: written to {out}")

@@ -247,7 +247,12 @@ def read_weighted_data(args: argparse.Namespace):
     if weights.dtype.kind not in "biuf":
         raise ValueError(f"--weight-column {column!r}: expected numbers >= 0; the column holds "
                          f"{weights[0]!r}")
-    return X, names, None, index, weights.astype(np.float64)
+    weights = weights.astype(np.float64)
+    bad = np.flatnonzero(~(weights >= 0))  # negative or NaN (text files hold no infinity)
+    if len(bad):
+        raise ValueError(f"--weight-column {column!r}: expected numbers >= 0; data row "
+                         f"{bad[0] + 1} holds {weights[bad[0]]:g}")
+    return X, names, None, index, weights
 
 
 @contextlib.contextmanager

@@ -118,6 +118,26 @@ class Data:
             return itertools.repeat(None)
         return self.backend.raw_chunks(self.weights, self.chunk_size)
 
+    def n_counted(self) -> int:
+        """How many rows count: N, or the rows of weight > 0."""
+        w = self.host_weights()
+        return self.n_samples if w is None else int(np.count_nonzero(w > 0))
+
+    def sample_counted(self, rows: int, rng: np.random.Generator) -> np.ndarray:
+        """Sorted indices of ``rows`` rows drawn without replacement among the
+        rows that count (all of them when there are no more). Samples of the
+        data (a search subsample, a start's sample) are drawn so, never of rows
+        that count for nothing; unweighted, the draws are those of
+        ``rng.choice(N, rows, replace=False)``, without an array of N indices."""
+        w = self.host_weights()
+        if w is None:
+            N = self.n_samples
+            return np.arange(N) if N <= rows else np.sort(rng.choice(N, rows, replace=False))
+        pool = np.flatnonzero(w > 0)
+        if len(pool) <= rows:
+            return pool
+        return np.sort(pool[rng.choice(len(pool), rows, replace=False)])
+
     def host_weights(self) -> np.ndarray | None:
         """All the weights as a host array (N,), or None when unweighted."""
         if self.weights is None:
@@ -137,8 +157,15 @@ class Data:
         """Internal-coordinate chunks seen through ``view``, each (n, m), in the
         backend's compute dtype."""
         be = self.backend
-        for raw in be.raw_chunks(self.X, self.chunk_size):
-            Z = be.standardize(raw, self.shift, self.scale)
+        if self.weights is None:
+            for raw in be.raw_chunks(self.X, self.chunk_size):
+                Z = be.standardize(raw, self.shift, self.scale)
+                yield Z if view is None else view.data(Z)
+            return
+        for raw, w in zip(be.raw_chunks(self.X, self.chunk_size), self.weight_chunks()):
+            # a row of weight 0 is read as the centre (0): whatever its values, no
+            # product with it overflows, and times its weight it adds nothing
+            Z = be.standardize(raw, self.shift, self.scale) * (w > 0)[:, None]
             yield Z if view is None else view.data(Z)
 
 
@@ -210,8 +237,13 @@ def _weight_sum(part: Data) -> float:
 
 
 def _peak_deviation(part: Data, shift) -> float:
-    """The largest ``|x - shift|`` of one part."""
+    """The largest ``|x - shift|`` of one part (over the rows of weight > 0:
+    a row that counts for nothing must not set the scale)."""
     be = part.backend
+    if part.weights is not None:
+        return max((be.item(abs(raw[w > 0] - shift).max()) if bool((w > 0).any()) else 0.0
+                    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size),
+                                      part.weight_chunks())), default=0.0)
     return max((be.item(abs(raw - shift).max()) for raw in be.raw_chunks(part.X,
                                                                         part.chunk_size)),
                default=0.0)
@@ -223,6 +255,8 @@ def _scaled_squares(part: Data, shift, peak: float) -> float:
     total = 0.0
     for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
         scaled = (raw - shift) / peak
+        if w is not None:  # rows of weight 0 may lie beyond the peak: their squares overflow
+            scaled = scaled * (w > 0)[:, None]
         squares = (scaled * scaled).sum(1) if w is not None else scaled * scaled
         total += be.item((squares if w is None else w @ be.asarray(squares)).sum())
     return total

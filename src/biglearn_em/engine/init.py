@@ -87,8 +87,8 @@ def initial_params(
         # exactly as in memory), rather than k-means|| on the workers, whose
         # passes over all rows would each be a round trip; the EM that follows
         # uses every row
-        N, rows = data.n_samples, sample_rows(K, data.n_features)
-        index = np.arange(N) if N <= rows else np.sort(rng.choice(N, rows, replace=False))
+        rows = sample_rows(K, data.n_features)
+        index = data.sample_counted(rows, rng)
         return initial_params(data.subset(index), n_components, method, rng, settings,
                               weights, means, covs)
     if weights is None or means is None or covs is None:

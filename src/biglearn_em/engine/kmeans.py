@@ -158,10 +158,13 @@ def _relocate(data: Data, assigned, dist, empty: np.ndarray, sums, counts):
     """Empty clusters take the rows farthest from their centres, one each,
     which leave the clusters they were in."""
     be = data.backend
-    far = np.argsort(-be.to_numpy(dist), kind="stable")[: len(empty)]
+    w = data.host_weights()
+    host = be.to_numpy(dist)
+    if w is not None:  # a row that counts for nothing cannot be a cluster
+        host = np.where(w > 0, host, -np.inf)
+    far = np.argsort(-host, kind="stable")[: len(empty)]
     owners = be.to_numpy(assigned)[far]
     rows = be.asarray(data.rows(far))
-    w = data.host_weights()
     weight = np.ones(len(far)) if w is None else w[far]
     sums, counts = be.copy(sums), be.copy(counts)
     for i, (k, j) in enumerate(zip(empty, owners, strict=True)):

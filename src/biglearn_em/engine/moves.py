@@ -91,9 +91,11 @@ def splits(chunks: Callable[[], Iterator[np.ndarray]], owners: np.ndarray, K: in
     D = next(chunks()).shape[1]
     # pass 1 and 2: each component's mean and covariance, hence its principal axis
     counts, sums = _group_sums(chunks, owners, K, D, weights)
-    means = sums / np.maximum(counts, 1)[:, None]
-    covs = _group_scatter(chunks, owners, means, weights) / np.maximum(counts, 1)[:, None, None]
-    wanted = counts >= 2 * MIN_ROWS_PER_DIM * (D + 1)
+    means = sums / _nonzero(counts)[:, None]
+    covs = _group_scatter(chunks, owners, means, weights) / _nonzero(counts)[:, None, None]
+    # enough rows to estimate a covariance: rows, not weights (which may be on any scale)
+    counted = owners if weights is None else owners[weights > 0]
+    wanted = np.bincount(counted, minlength=K) >= 2 * MIN_ROWS_PER_DIM * (D + 1)
     axes = np.linalg.eigh(covs)[1][:, :, -1]
     # the side of every row: True for the first half (group 2k), False for the second (2k + 1)
     side = np.zeros(len(owners), dtype=bool)
@@ -105,7 +107,7 @@ def splits(chunks: Callable[[], Iterator[np.ndarray]], owners: np.ndarray, K: in
     for _ in range(iterations):
         n2, s2 = _group_sums(chunks, groups(), 2 * K, D, weights)
         frozen = (n2.reshape(K, 2) == 0).any(1)  # one side is empty: nothing to iterate
-        centres = (s2 / np.maximum(n2, 1)[:, None]).reshape(K, 2, D)
+        centres = (s2 / _nonzero(n2)[:, None]).reshape(K, 2, D)
 
         def nearest(Z, own, old, centres=centres, frozen=frozen):
             c = centres[own]
@@ -115,15 +117,17 @@ def splits(chunks: Callable[[], Iterator[np.ndarray]], owners: np.ndarray, K: in
         if not _assign(chunks, owners, side, nearest):
             break
     n2, s2 = _group_sums(chunks, groups(), 2 * K, D, weights)
-    half_means = s2 / np.maximum(n2, 1)[:, None]
+    half_means = s2 / _nonzero(n2)[:, None]
     half_covs = (_group_scatter(chunks, groups(), half_means, weights)
-                 / np.maximum(n2, 1)[:, None, None])
+                 / _nonzero(n2)[:, None, None])
+    half_rows = np.bincount(groups() if weights is None else groups()[weights > 0],
+                            minlength=2 * K).reshape(K, 2)
     n2, half_means = n2.reshape(K, 2), half_means.reshape(K, 2, D)
     half_covs = half_covs.reshape(K, 2, D, D)
     out = []
     for k in np.flatnonzero(wanted):
         n = counts[k]
-        if n2[k].min() < MIN_ROWS_PER_DIM * (D + 1):
+        if half_rows[k].min() < MIN_ROWS_PER_DIM * (D + 1):
             out.append(Split(int(k), -np.inf, np.array([0.5, 0.5]),
                              np.stack([means[k], means[k]]), np.stack([covs[k], covs[k]])))
             continue
@@ -135,6 +139,11 @@ def splits(chunks: Callable[[], Iterator[np.ndarray]], owners: np.ndarray, K: in
                          half_covs[k].copy()))
     out.sort(key=lambda s: -s.gain)
     return out
+
+
+def _nonzero(counts: np.ndarray) -> np.ndarray:
+    """The counts, 1 where a group is empty (its sums are 0: a 0 centre, not 0 / 0)."""
+    return np.where(counts > 0, counts, 1)
 
 
 def _group_sums(chunks, groups: np.ndarray, G: int, D: int, weights: np.ndarray | None = None
