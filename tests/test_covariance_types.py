@@ -1,7 +1,7 @@
 """The covariance types "full", "tied", "diag" and "spherical": scikit-learn's
 meanings, shapes and parameter counts, plain EM equal to scikit-learn's, the
-views' write-back into each type (the closest member in KL), and the same
-model on every backend."""
+views' write-back into each type (the closest member in KL). The same model
+on every backend: test_backends.py::test_every_covariance_type_gives_numpys_model."""
 
 import re
 import warnings
@@ -204,26 +204,6 @@ def test_every_view_kind_keeps_the_type(rng, name):
     ref = GaussianMixture(K, covariance_type=name, random_state=1).fit(X)
     # the same optimum as scikit-learn on separated blobs
     assert model.score(X) >= ref.score(X) - 1e-3
-
-
-@pytest.mark.parametrize("name", ["tied", "diag", "spherical"])
-def test_torch_and_dask_give_the_numpy_model(rng, name):
-    torch = pytest.importorskip("torch", reason="pip install torch (CPU build: pip install torch "
-                                "--index-url https://download.pytorch.org/whl/cpu)")
-    da = pytest.importorskip("dask.array", reason="pip install 'dask[array]' distributed")
-    K, D = 3, 4
-    X, _ = blobs(rng, K, D, 150, spread=2.0)
-    init = _start(rng, X, K, name)
-    kw = dict(covariance_type=name, max_iter=15, restarts=0, moves=0, search_rows=None,
-              random_state=3, view_probs=(0.3, 0.3, 0.4), **init)
-    ref = BigLearnGaussianMixture(K, **kw).fit(X)
-    on_torch = BigLearnGaussianMixture(K, **kw, device="cpu").fit(torch.as_tensor(X))
-    on_dask = BigLearnGaussianMixture(K, **kw).fit(da.from_array(X, chunks=200))
-    for other in (on_torch, on_dask):
-        assert other.lower_bound_ == pytest.approx(ref.lower_bound_, rel=1e-10)
-        np.testing.assert_allclose(np.asarray(other.covariances_), ref.covariances_,
-                                   rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(np.asarray(other.means_), ref.means_, atol=1e-8)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,5 +1,5 @@
 """The paper's headline result: on grid25, BigLearn-EM escapes the local optima
-where plain EM from the same random starts gets stuck (about 90 s on 2 cores)."""
+where plain EM from the same random starts gets stuck (about 15 s on 2 cores)."""
 
 import numpy as np
 
@@ -18,8 +18,16 @@ def test_grid25_data_follow_the_true_mixture():
     np.testing.assert_allclose(resid.var(0), 0.1, rtol=0.1)
 
 
+#: Outer iterations of BigLearn-EM (the paper's: 2,000). Seeds within KL 0.1: 1 of 10 at
+#: 100 iterations, 7 at 200, 9 at 400 (two still on their way down), 9 at 600, where nine
+#: seeds have the test KL of 2,000 iterations to 3 decimals and keep it; the tenth (5755)
+#: stays at 0.103 up to 1,000 and escapes by 2,000 (0.068). Plain EM: 0 of 10.
+ESCAPED_BY = 600
+
+
 def test_biglearn_em_escapes_where_em_is_stuck():
-    rows = grid25.run({"biglearn": grid25.biglearn, "em": grid25.plain_em})
+    rows = grid25.run({"biglearn": lambda seed: grid25.biglearn(seed, max_iter=ESCAPED_BY),
+                       "em": grid25.plain_em})  # EM: at most 2,000 steps, stopped by tol
     kl = {name: np.array([r.kl for r in rows if r.method == name]) for name in ("biglearn", "em")}
     assert len(kl["biglearn"]) == len(kl["em"]) == 10
     assert (kl["biglearn"] <= 0.1).sum() >= 9, kl["biglearn"]
