@@ -1,4 +1,4 @@
-"""The BLAS thread setting a fit runs under (``_blas.one_blas_pool``)."""
+"""The BLAS thread setting a fit runs under (``biglearn_em.backends.one_blas_pool``)."""
 
 import numpy as np
 from threadpoolctl import threadpool_info
