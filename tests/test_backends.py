@@ -166,6 +166,7 @@ def test_predictions_of_backend_input_are_numpys(backend):
     labels, proba, density = model.predict(Xb), model.predict_proba(Xb), model.score_samples(Xb)
     for out in (labels, proba, density):
         assert isinstance(out, backend.result_type)
+    assert backend.get(proba).dtype == backend.get(density).dtype == np.float64
     np.testing.assert_array_equal(backend.get(labels), model.predict(X))
     np.testing.assert_allclose(backend.get(proba), model.predict_proba(X), rtol=0, atol=1e-12)
     np.testing.assert_allclose(backend.get(density), model.score_samples(X), rtol=1e-13)
@@ -198,7 +199,7 @@ def test_float32_data_give_a_float32_model(backend):
     assert_same_model(ref, model, max(backend.tol, 1e-5))
     Xb = backend.put(X[:300])
     labels = model.predict(Xb)
-    assert backend.get(labels).shape == (300,)
+    assert isinstance(labels, backend.result_type) and backend.get(labels).shape == (300,)
     np.testing.assert_array_equal(backend.get(labels), backend.get(model.labels_)[:300])
     assert backend.get(model.predict_proba(Xb)).dtype == np.float32
     assert backend.get(model.score_samples(Xb)).dtype == np.float32
