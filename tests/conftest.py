@@ -112,11 +112,29 @@ def backend(request):
                           result_type=da.Array)
 
 
+# ----------------------------------------------------------- the test run
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        # pytest-xdist's workers share the cores: one thread each for the BLAS
+        # libraries and torch, whose idle threads spin and slow the other worker
+        # down (set here, in the controller, before the workers load them)
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first, so that pytest-xdist's two workers (each runs
+    whole files) end together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
+
+
 # ------------------------------------------------------------- local cluster
 @pytest.fixture(scope="session")
 def _local_cluster():
     """The test session's one LocalCluster: two worker processes of one
-    thread, started by the first test that needs it, closed when the session ends."""
+    thread, started by the first test that needs it, closed when the session
+    ends. (Under pytest-xdist, one per worker that runs such a test: the tests
+    that take it are in test_dask.py, which one worker runs whole.)"""
     distributed = pytest.importorskip("distributed", reason=DASK_MISSING)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster:

@@ -9,6 +9,7 @@ move between backends; the same errors for bad input. What only one backend
 has (devices, streaming, lazy results, worker processes) is tested in
 test_torch.py and test_dask.py."""
 
+import functools
 import warnings
 
 import numpy as np
@@ -74,39 +75,50 @@ def assert_same_model(ref, got, tol, params=PARAMS):
 
 
 # ---------------------------------------------------------------- the fit
+@functools.cache
+def _numpy_fit(data: str, **kw) -> BigLearnGaussianMixture:
+    """NumPy's model of the data named ``data`` (one fit per module, whatever
+    the backends compared with it)."""
+    return _fit(DATA[data](), **kw)
+
+
+def _rules_data(D):
+    return _scaled_blobs(np.random.default_rng(2), 4, D, 400)[0]
+
+
+#: The data sets of the comparisons with NumPy, by name.
+DATA = {
+    "blobs-6": lambda: _rules_data(6),
+    "blobs-50": lambda: _rules_data(50),
+    "mixture": lambda: _mixture(9000, 4, 0),
+    "mixture-float32": lambda: _mixture(3000, 4, 0).astype(np.float32),
+}
+
+
 @pytest.mark.parametrize("D", [6, 50])  # the batched and the per-component NumPy kernels
 @pytest.mark.parametrize("rule", ["block", "conditional"])
 def test_the_fit_is_numpys_for_both_rules_and_kernels(backend, rule, D):
-    X, _ = _scaled_blobs(np.random.default_rng(2), 4, D, 400)
     # the views are drawn from the same NumPy generator on every backend
     kw = dict(n_components=4, max_iter=20, patience=None, update=rule, random_state=2,
               init_params="random_from_data", restarts=0)
-    ref = _fit(X, **kw)
-    got = _fit(backend.put(X), **kw)
+    ref = _numpy_fit(f"blobs-{D}", **kw)
+    got = _fit(backend.put(DATA[f"blobs-{D}"]()), **kw)
     assert sum(h["kind"] != "polish" for h in ref.history_) == 20
     assert_same_model(ref, got, backend.tol)
 
 
-@pytest.fixture(scope="module")
-def strategy_data():
-    return _mixture(9000, 4, 0)
-
-
-_references: dict = {}
-
-
-def _reference(X, kind):
-    """NumPy's fit of ``kind`` on X (once per module)."""
-    if kind not in _references:
-        _references[kind] = _fit(X, n_components=4, random_state=0, **STRATEGIES[kind])
-    return _references[kind]
-
-
 @pytest.mark.parametrize("kind", STRATEGIES)
-def test_every_strategy_gives_numpys_model(backend, strategy_data, kind):
-    X = strategy_data
+def test_every_strategy_gives_numpys_model(backend, kind):
+    X = DATA["mixture"]()
+    ref = _numpy_fit("mixture", n_components=4, random_state=0, **STRATEGIES[kind])
     got = _fit(backend.put(X), n_components=4, random_state=0, **STRATEGIES[kind])
-    assert_same_model(_reference(X, kind), got, backend.tol)
+    assert_same_model(ref, got, backend.tol)
+    # float64 data, a float64 model
+    for name in (*PARAMS, "precisions_"):
+        assert getattr(got, name).dtype == np.float64, name
+    # its training labels, in the input's kind
+    assert isinstance(got.labels_, backend.result_type)
+    np.testing.assert_array_equal(backend.get(got.labels_), ref.labels_)
 
 
 @pytest.mark.parametrize("name", ["full", "tied", "diag", "spherical"])
@@ -147,13 +159,14 @@ def test_one_seed_gives_one_model_with_the_default_settings(backend, covariance_
 
 
 # ------------------------------------------------- predictions, samples, dtypes
-def test_predictions_of_backend_input_are_numpys(backend, strategy_data):
-    X = strategy_data
+def test_predictions_of_backend_input_are_numpys(backend):
+    X = DATA["mixture"]()
     Xb = backend.put(X)
-    model = _reference(X, "default")
+    model = _numpy_fit("mixture", n_components=4, random_state=0)  # the default strategy
     labels, proba, density = model.predict(Xb), model.predict_proba(Xb), model.score_samples(Xb)
     for out in (labels, proba, density):
         assert isinstance(out, backend.result_type)
+    assert backend.get(proba).dtype == backend.get(density).dtype == np.float64
     np.testing.assert_array_equal(backend.get(labels), model.predict(X))
     np.testing.assert_allclose(backend.get(proba), model.predict_proba(X), rtol=0, atol=1e-12)
     np.testing.assert_allclose(backend.get(density), model.score_samples(X), rtol=1e-13)
@@ -161,10 +174,6 @@ def test_predictions_of_backend_input_are_numpys(backend, strategy_data):
     assert model.score(Xb) == pytest.approx(model.score(X), rel=1e-13)
     assert model.bic(Xb) == pytest.approx(model.bic(X), rel=1e-12)
     assert model.aic(Xb) == pytest.approx(model.aic(X), rel=1e-12)
-    # a model fitted on the backend: its training labels, in the input's kind
-    fitted = _fit(Xb, n_components=4, random_state=0)
-    assert isinstance(fitted.labels_, backend.result_type)
-    np.testing.assert_array_equal(backend.get(fitted.labels_), model.labels_)
 
 
 def test_a_model_fitted_on_the_backend_samples_as_numpys(backend, rng):
@@ -178,22 +187,22 @@ def test_a_model_fitted_on_the_backend_samples_as_numpys(backend, rng):
     np.testing.assert_allclose(X_got, X_ref, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_data_dtype_is_the_models(backend, strategy_data, dtype):
-    X = strategy_data.astype(dtype)
+def test_float32_data_give_a_float32_model(backend):
+    # (float64: test_every_strategy_gives_numpys_model)
+    X = DATA["mixture-float32"]()
     kw = dict(n_components=4, random_state=0, **STRATEGIES["biglearn"])
-    ref = _fit(X, **kw)
+    ref = _numpy_fit("mixture-float32", **kw)
     model = _fit(backend.put(X), **kw)
     for name in (*PARAMS, "precisions_"):
         assert isinstance(getattr(model, name), np.ndarray)
-        assert getattr(model, name).dtype == dtype, name
-    assert_same_model(ref, model, max(backend.tol, 1e-5 if dtype == np.float32 else 0))
+        assert getattr(model, name).dtype == np.float32, name
+    assert_same_model(ref, model, max(backend.tol, 1e-5))
     Xb = backend.put(X[:300])
     labels = model.predict(Xb)
-    assert backend.get(labels).shape == (300,)
+    assert isinstance(labels, backend.result_type) and backend.get(labels).shape == (300,)
     np.testing.assert_array_equal(backend.get(labels), backend.get(model.labels_)[:300])
-    assert backend.get(model.predict_proba(Xb)).dtype == dtype
-    assert backend.get(model.score_samples(Xb)).dtype == dtype
+    assert backend.get(model.predict_proba(Xb)).dtype == np.float32
+    assert backend.get(model.score_samples(Xb)).dtype == np.float32
 
 
 def test_integer_data_become_float64(backend, rng):

@@ -17,6 +17,7 @@ from test_fashion_mnist import write_fake_fashion_mnist
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_runs_and_writes_its_tables(tmp_path):
     pytest.importorskip(
         "torch", reason="PyTorch is not installed: pip install torch (CPU build: "
@@ -41,6 +42,7 @@ def test_gpu_benchmark_runs_and_writes_its_tables(tmp_path):
     assert float(row[3]) > 0.9  # ACC
 
 
+@pytest.mark.slow
 def test_large_fit_benchmark_runs_on_a_subsample():
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "large_fit.py"), "--n", "30000",
@@ -55,6 +57,7 @@ def test_large_fit_benchmark_runs_on_a_subsample():
     assert difference >= -1e-9
 
 
+@pytest.mark.slow
 def test_dask_scale_benchmark_runs_small(tmp_path):
     fmt = "zarr"
     done = subprocess.run(

@@ -98,6 +98,7 @@ np.savez(sys.argv[3], weights=model.weights_, means=model.means_, covs=model.cov
 """
 
 
+@pytest.mark.slow
 def test_sigkill_at_a_random_moment_then_resume(rng, tmp_path):
     X, _ = blobs(rng, 5, 4, 400, spread=2.0)
     data, ckpt, out = tmp_path / "X.npy", tmp_path / "fit.ckpt", tmp_path / "out.npz"

@@ -91,6 +91,7 @@ def test_predictions_are_lazy(data):
         assert tasks.count == 9  # one task per block
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["biglearn", "plain"])
 def test_fit_on_the_local_cluster_matches_the_in_memory_fit(data, cluster, kind):
     X, Xd = data
@@ -118,6 +119,7 @@ def _client_peak(Xd) -> int:
     return peak
 
 
+@pytest.mark.slow
 def test_the_client_never_holds_the_data(cluster):
     # 4 MB and 40 MB generated on the workers (50,000 and 500,000 rows x 10 in
     # 10 blocks): the client holds the parameters and the search rows the
@@ -131,6 +133,7 @@ def test_the_client_never_holds_the_data(cluster):
         f"client peaks {peaks[0] / 1e6:.1f} MB and {peaks[1] / 1e6:.1f} MB"
 
 
+@pytest.mark.slow
 def test_killing_a_worker_mid_fit_gives_the_in_memory_result(cluster):
     # 20,000 rows: the start is computed on all of them, as in memory (see the next test)
     Xd = lazy_mixture(8, 2500, 4, seed=1)
@@ -160,6 +163,7 @@ def test_killing_a_worker_mid_fit_gives_the_in_memory_result(cluster):
     assert_same_model(reference, model, TOL)
 
 
+@pytest.mark.slow
 def test_large_data_start_on_a_sample_and_given_starts_agree():
     # 30,000 > max(20,000, 50 K D) rows with search_rows=None: the start of a
     # dask array is computed on a sample of 20,000 rows, not on all rows as in
@@ -215,6 +219,7 @@ def summary(out: str) -> list[str]:
             if line.startswith(("log-likelihood", "BIC")) or line.strip()[:1].isdigit()]
 
 
+@pytest.mark.slow
 def test_cli_fit_streams_parquet_folders_zarr_and_npy_with_the_in_memory_result(tmp_path,
                                                                                capsys):
     import pyarrow as pa

@@ -164,6 +164,7 @@ def test_every_init_method_fits(rng, init_params):
     assert np.all(np.isfinite(model.covariances_))
 
 
+@pytest.mark.slow
 def test_no_n_by_k_by_d_array(rng):
     # N x K x D float64 would be 48 MB; a chunked pass needs a small fraction of it
     N, D, K = 30000, 10, 20

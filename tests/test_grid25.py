@@ -2,6 +2,7 @@
 where plain EM from the same random starts gets stuck (about 15 s on 2 cores)."""
 
 import numpy as np
+import pytest
 
 from biglearn_em.datasets import GRID25_SEEDS, grid25_params, make_grid25
 from biglearn_em.experiments import grid25
@@ -25,6 +26,7 @@ def test_grid25_data_follow_the_true_mixture():
 ESCAPED_BY = 600
 
 
+@pytest.mark.slow
 def test_biglearn_em_escapes_where_em_is_stuck():
     rows = grid25.run({"biglearn": lambda seed: grid25.biglearn(seed, max_iter=ESCAPED_BY),
                        "em": grid25.plain_em})  # EM: at most 2,000 steps, stopped by tol

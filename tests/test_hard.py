@@ -143,6 +143,7 @@ def quick_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_quick_run_writes_the_report_and_the_figure(quick_run):
     report = (quick_run / "report.md").read_text()
     assert "Equal-time table" in report
@@ -154,6 +155,7 @@ def test_quick_run_writes_the_report_and_the_figure(quick_run):
     assert figure.stat().st_size > 10_000 and figure.name in report
 
 
+@pytest.mark.slow
 def test_quick_run_gives_the_restarts_at_least_biglearn_time(quick_run):
     with open(quick_run / "results.csv") as fh:
         rows = list(csv.DictReader(fh))

@@ -1,4 +1,4 @@
-"""k-means written once over the backend interface (``_kmeans``):
+"""k-means written once over the backend interface (``biglearn_em.engine.kmeans``):
 scikit-learn's algorithm on the host where clusters empty. The same labels
 and seeds as scikit-learn on every backend, and float64 distances whatever
 the compute dtype: test_backends.py."""

@@ -18,6 +18,7 @@ FILES = [SKLEARN / "mixture" / "tests" / name
          for name in ("test_gaussian_mixture.py", "test_mixture.py")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["plain", "default"])
 def test_scikit_learns_gaussian_mixture_tests(config):
     missing = [str(f) for f in FILES if not f.is_file()]

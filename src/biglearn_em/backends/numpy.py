@@ -105,7 +105,7 @@ class NumpyBackend(Backend):
         if prec_chol.ndim == 2:
             return kernels.DiagWhitener(weights, means, prec_chol, self._np_dtype)
         return kernels.Whitener(weights, means, prec_chol, self._np_dtype,
-                                  allow_features=not inference)
+                                allow_features=not inference)
 
     def log_prob(self, Y, whitener):
         return kernels.weighted_log_prob_t(Y, whitener)

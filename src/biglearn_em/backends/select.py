@@ -34,8 +34,6 @@ def import_torch(device) -> Any:
     return torch
 
 
-
-
 def _cuda_usable() -> bool:
     """A CUDA device PyTorch can use (False without torch; never imports it twice)."""
     try:

@@ -80,6 +80,8 @@ def load(path: str | os.PathLike, key: str, asarray: Callable = np.asarray
         best = None if meta["best"] is None else _get(arrays, "best", meta["best"], asarray)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path} is an incomplete checkpoint (missing {exc})") from None
+    except ValueError as exc:  # a phase (or another value) this version does not know
+        raise ValueError(f"{path} is not a checkpoint this version can resume: {exc}") from None
     return state, meta["rng"], int(meta["init"]), best
 
 
