@@ -175,8 +175,8 @@ def test_bad_arguments_name_the_parameter(data, kwargs, error, match, monkeypatc
 
 
 def test_bad_data_is_refused(data):
-    with pytest.raises(ValueError, match="NaN"):
-        select_model(np.where(data > 5, np.nan, data), [2])
+    with pytest.raises(ValueError, match="infinity"):
+        select_model(np.where(data > 5, np.inf, data), [2])
     with pytest.raises(ValueError, match="2D array"):
         select_model(data[:, 0], [2])
 

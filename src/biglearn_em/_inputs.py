@@ -118,8 +118,9 @@ def validate(model, X, reset: bool):
             X = to_host(X)
         # "numeric" rejects string arrays with a clear message (a float dtype would
         # parse "1.5"); other numbers (int, bool, float16) are then cast to float64
+        # NaN marks a missing value (engine/missing.py); infinity stays an error
         X = validate_data(model, X, dtype="numeric", reset=reset,
-                          ensure_min_samples=2 if reset else 1)
+                          ensure_min_samples=2 if reset else 1, ensure_all_finite="allow-nan")
         return X if X.dtype in (np.float64, np.float32) else X.astype(np.float64)
     _check_n_features(model, X.shape[1], reset)
     return X
@@ -271,8 +272,9 @@ def _check_tensor(X, reset: bool):
     if X.dtype not in (torch.float32, torch.float64):
         X = X.to(torch.float64)
     check_sizes(tuple(X.shape), reset)
-    if not bool(torch.isfinite(X).all()):
-        raise ValueError("Input X contains NaN or infinity.")
+    if bool(torch.isinf(X).any()):  # NaN marks a missing value
+        raise ValueError("Input X contains infinity or a value too large for "
+                         "dtype('float64').")
     return X
 
 

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._inputs import Returns, numpy_dtype, to_host
 from ._kinds import is_torch_tensor
 from .backends import Backend, select_backend
-from .engine import Data, covariance_type
+from .engine import Data, covariance_type, missing
 
 
 def per_row(model, X, what: str, data: Data | None = None) -> Any:
@@ -34,8 +34,11 @@ def per_row(model, X, what: str, data: Data | None = None) -> Any:
     prec_chol = cov.factors(be, cov.stored(param(model.precisions_cholesky_)),
                             *model.means_.shape)
     wh = be.whitener(param(model.weights_), param(model.means_), prec_chol, inference=True)
+    # rows with missing values are explained by their observed part
+    gappy = (param(model.weights_), param(model.means_),
+             cov.stored(param(model.covariances_)))
     width = model.n_components if what == "proba" else None
-    return data.map_rows(_rows_of, (wh, what, not be.in_process), width,
+    return data.map_rows(_rows_of, (wh, gappy, what, not be.in_process), width,
                          np.int64 if what == "labels" else np.float64)
 
 
@@ -74,16 +77,27 @@ def sample(model, n_samples: int):
     return returns(X, numpy_dtype(model.means_)), returns(y)
 
 
-def _rows_of(part: Data, wh, what: str, unvalidated: bool) -> Any:
+def _rows_of(part: Data, wh, gappy: tuple, what: str, unvalidated: bool) -> Any:
     """``what`` (see :func:`per_row`) for the rows of one part of the data, chunk
-    by chunk; ``unvalidated``: raise on NaN or infinity here (a dask array's
-    blocks are checked as they are computed, not when X is validated)."""
+    by chunk; a row with missing values (NaN) by the marginal of its observed
+    part (``gappy``: the weights, means and stored covariances). ``unvalidated``:
+    raise on infinity here (a dask array's blocks are checked as they are
+    computed, not when X is validated)."""
     be = part.backend
     out = []
-    for Z in part.chunks():
-        if unvalidated and not np.isfinite(Z).all():
-            raise ValueError("Input X contains NaN or infinity.")
-        log_prob = be.log_prob(Z, wh)
+    for Z in part.gappy_chunks():
+        gaps = Z != Z
+        if unvalidated and bool((abs(Z) == np.inf).any()):
+            raise ValueError("Input X contains infinity or a value too large for "
+                             "dtype('float64').")
+        if bool(gaps.any()):
+            empty = be.count(gaps.all(1))
+            if empty:
+                raise ValueError(f"X has {empty} rows with no observed value (all NaN); "
+                                 "a row needs at least one observed feature.")
+            log_prob = missing.log_prob(be, Z, *gappy)
+        else:
+            log_prob = be.log_prob(Z, wh)
         if what == "labels":
             out.append(log_prob.argmax(0))
             continue

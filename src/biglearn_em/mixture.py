@@ -347,6 +347,8 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         # torch tensors are fitted where they live; other array API arrays on
         # the host; under array_api_dispatch results come back in their namespace
         tags.array_api_support = True
+        # NaN marks a missing value: rows are explained by their observed part
+        tags.input_tags.allow_nan = True
         return tags
 
     # ------------------------------------------------------------------ fit

@@ -102,6 +102,9 @@ class Backend:
     def exp(self, a) -> Any:
         raise NotImplementedError
 
+    def log(self, a) -> Any:
+        raise NotImplementedError
+
     def cholesky(self, covs) -> Any:
         """Lower Cholesky factors (K, m, m) of positive definite matrices."""
         raise NotImplementedError

@@ -57,6 +57,9 @@ class NumpyBackend(Backend):
     def exp(self, a):
         return np.exp(a)
 
+    def log(self, a):
+        return np.log(a)
+
     def cholesky(self, covs):
         return np.linalg.cholesky(covs)
 

@@ -118,6 +118,9 @@ class TorchBackend(Backend):
     def exp(self, a):
         return torch.exp(a)
 
+    def log(self, a):
+        return torch.log(a)
+
     def cholesky(self, covs):
         return torch.linalg.cholesky(covs)
 

@@ -46,6 +46,12 @@ class Data:
     chunk_size: int
     backend: Backend = field(default_factory=NumpyBackend)
     weights: Any = None
+    #: Whether X has missing values (NaN). The E-steps then explain each row
+    #: by its observed part (:mod:`biglearn_em.engine.missing`, through
+    #: :meth:`gappy_chunks`); every other reader of the rows (starts, k-means,
+    #: the moves' proposals, the search subsample's statistics) reads a gap as
+    #: its column's mean, 0 in internal coordinates (:meth:`chunks`).
+    missing: bool = False
 
     @classmethod
     def from_array(cls, X, chunk_size: int | None, backend: Backend | None = None,
@@ -60,12 +66,43 @@ class Data:
             raw = replace(raw, weights=raw.backend.place_weights(weights, raw.X))
             N = raw.total_weight()
         shift = raw.reduce(_column_sums) / N
+        if not np.isfinite(raw.backend.to_numpy(shift)).all():
+            # NaN or infinity somewhere (one more pass says which): gaps are read
+            # as missing values, anything else is an error
+            return cls._with_gaps(raw, N)
         # two passes with a max-abs pre-scale: no overflow for values near 1e150
         peak = raw.reduce(_peak_deviation, (shift,), max)
         if peak == 0.0 or not np.isfinite(peak):
             return replace(raw, shift=shift, scale=1.0 if peak == 0.0 else peak)
         ss = raw.reduce(_scaled_squares, (shift, peak))
         return replace(raw, shift=shift, scale=peak * np.sqrt(ss / (N * D)))
+
+    @classmethod
+    def _with_gaps(cls, raw: Data, N: float) -> Data:
+        """:meth:`from_array` for data with NaN: the map into internal
+        coordinates from the observed values (column means over the rows that
+        observe each column, the root mean variance over observed entries)."""
+        be = raw.backend
+        D = raw.n_features
+        summary = raw.reduce(_gap_summary)
+        if summary[0]:
+            raise ValueError("Input X contains infinity or a value too large for "
+                             "dtype('float64').")
+        if summary[1]:
+            raise ValueError(f"X has {int(summary[1])} rows with no observed value (all NaN); "
+                             "a row needs at least one observed feature: drop those rows.")
+        counts = summary[2 : 2 + D]
+        never = np.flatnonzero(counts == 0)
+        if len(never):
+            raise ValueError(f"X's column(s) {never.tolist()} are never observed (all NaN): the "
+                             "model cannot learn them; drop them before fitting.")
+        raw = replace(raw, missing=True)
+        shift = be.asarray(summary[2 + D :] / counts)
+        peak = raw.reduce(_peak_observed, (shift,), max)
+        if peak == 0.0:
+            return replace(raw, shift=shift, scale=1.0)
+        ss = raw.reduce(_observed_squares, (shift, peak))
+        return replace(raw, shift=shift, scale=peak * np.sqrt(ss / counts.sum()))
 
     @classmethod
     def unscaled(cls, X, chunk_size: int | None, backend: Backend,
@@ -84,7 +121,7 @@ class Data:
         X = here.place(self.backend.take(self.X, index))
         weights = (None if self.weights is None
                    else here.place_weights(self.backend.take(self.weights, index), X))
-        return Data(X, self.shift, self.scale, self.chunk_size, here, weights)
+        return Data(X, self.shift, self.scale, self.chunk_size, here, weights, self.missing)
 
     def reduce(self, fn: Callable, args: tuple = (), combine: Callable = operator.add) -> Any:
         """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
@@ -149,13 +186,29 @@ class Data:
         return self.backend.concat(self.chunks())
 
     def rows(self, index: np.ndarray) -> Any:
-        """The rows ``index`` (host integers) in internal coordinates, (len(index), D)."""
+        """The rows ``index`` (host integers) in internal coordinates, (len(index), D)
+        (a gap as its column's mean)."""
         be = self.backend
-        return be.standardize(be.take(self.X, index), self.shift, self.scale)
+        Z = be.standardize(be.take(self.X, index), self.shift, self.scale)
+        return fill_gaps(be, Z) if self.missing else Z
 
     def chunks(self, view: View | None = None) -> Iterator[Any]:
         """Internal-coordinate chunks seen through ``view``, each (n, m), in the
-        backend's compute dtype."""
+        backend's compute dtype; a gap (missing value) reads as its column's
+        mean (0)."""
+        if self.missing:
+            be = self.backend
+            for Z in self.gappy_chunks():
+                Z = fill_gaps(be, Z)
+                yield Z if view is None else view.data(Z)
+            return
+        yield from self._chunks(view)
+
+    def gappy_chunks(self) -> Iterator[Any]:
+        """Internal-coordinate chunks (n, D) with their missing values as NaN."""
+        return self._chunks(None)
+
+    def _chunks(self, view: View | None) -> Iterator[Any]:
         be = self.backend
         if self.weights is None:
             for raw in be.raw_chunks(self.X, self.chunk_size):
@@ -216,6 +269,68 @@ class Settings:
     def plain(self) -> bool:
         """Only joint views: the loop is EM and stops on ``tol`` as scikit-learn does."""
         return self.view_probs[0] == 1.0
+
+
+def fill_gaps(be: Backend, Z) -> Any:
+    """``Z`` with its NaNs as 0 (a copy when there are any)."""
+    gaps = Z != Z
+    if not bool(gaps.any()):
+        return Z
+    Z = be.copy(Z)
+    Z[gaps] = 0.0
+    return Z
+
+
+def _gap_summary(part: Data) -> np.ndarray:
+    """Of one part's raw rows: [infinite values, rows with nothing observed,
+    observed values per column (D), sums of the observed values per column
+    (D)], weighted, as one host array that adds up over parts."""
+    be = part.backend
+    D = part.n_features
+    out = np.zeros(2 + 2 * D)
+    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
+        raw = be.to_numpy(raw).astype(np.float64, copy=False)
+        w = None if w is None else be.to_numpy(w)
+        observed = ~np.isnan(raw)
+        out[0] += np.count_nonzero(np.isinf(raw))
+        empty = ~observed.any(1)
+        if w is not None:  # a row that counts for nothing may be empty
+            empty &= w > 0
+            observed = observed & (w > 0)[:, None]
+        out[1] += np.count_nonzero(empty)
+        filled = np.where(observed, raw, 0.0)
+        out[2 : 2 + D] += observed.sum(0) if w is None else w @ observed
+        out[2 + D :] += filled.sum(0) if w is None else w @ filled
+    return out
+
+
+def _peak_observed(part: Data, shift) -> float:
+    """The largest ``|x - shift|`` over the observed values of one part (of
+    rows of weight > 0)."""
+    be = part.backend
+    peak = 0.0
+    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
+        dev = abs(raw - shift)
+        dev[dev != dev] = 0.0
+        if w is not None:
+            dev = dev * (w > 0)[:, None]
+        peak = max(peak, be.item(dev.max()) if dev.shape[0] else 0.0)
+    return peak
+
+
+def _observed_squares(part: Data, shift, peak: float) -> float:
+    """The sum of ``((x - shift) / peak)^2`` over the observed values of one part
+    (weighted)."""
+    be = part.backend
+    total = 0.0
+    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
+        scaled = (raw - shift) / peak
+        scaled[scaled != scaled] = 0.0
+        if w is not None:
+            scaled = scaled * (w > 0)[:, None]
+        squares = (scaled * scaled).sum(1)
+        total += be.item(squares.sum() if w is None else w @ be.asarray(squares))
+    return total
 
 
 def _column_sums(part: Data) -> Any:

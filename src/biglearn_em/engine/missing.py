@@ -1,0 +1,397 @@
+"""Rows with missing values (NaN): their E-step, exact under values missing
+at random, written once for every backend.
+
+A row ``y`` with observed coordinates ``o`` and missing ``u`` is explained by
+component k through the marginal of its observed part,
+``N(y_o; mu_o, S_oo)``, and contributes to the M-step through the expected
+sufficient statistics given ``y_o``: the conditional mean
+
+    ``E[y | y_o, k] = mu + S L_o (y - mu)``  (``L_o``: ``inv(S_oo)`` placed in
+    the observed block, zeros elsewhere; the observed coordinates come back as
+    they are)
+
+and the conditional covariance ``C = S - S L_o S`` (``S_uu - S_uo inv(S_oo) S_ou``
+in the missing block, zeros elsewhere), added to the second moments.
+
+Rows are grouped by their missingness *pattern*: the matrices above are
+computed once per (pattern, component), from one batched Cholesky
+factorisation of ``S`` with its missing block replaced by the identity (whose
+inverse is ``inv(S_oo)`` beside an identity, and whose log-determinant is that
+of ``S_oo``). The rows of a pattern are laid out in blocks of ``b`` rows (the
+last block of a pattern padded with rows of weight 0), so that every product
+is one batched matrix product over blocks: no Python loop over rows or
+patterns, and the working memory is O(rows x K x m + patterns x K x m^2),
+bounded by processing the patterns of a chunk a group at a time.
+
+Two kernels evaluate the same formulas, chosen by the view size m:
+
+- *moments* (m below :data:`FEATURES_BELOW`): a row's log-density under
+  (pattern, component) is a linear function of its features ``phi = [1, y~,
+  y~_i y~_j (i <= j)]`` (``y~``: the row with its gaps as 0), so the
+  log-densities of a block are one product of its features with the block's
+  coefficients, and everything the M-step needs is, per (pattern, component),
+  the responsibility-weighted sums of those features (one product per block
+  again): the expected statistics follow from them in closed form, per
+  pattern. No array of rows x K x m;
+- *deviations* (larger views): each row's deviations from every component,
+  whitened and regressed by batched products over blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backends.base import Backend
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+#: Elements of the per-(pattern, component) matrices one group of patterns may hold.
+WORK_SIZE = 1 << 23
+#: View sizes below which the moments kernel is used (its m(m+1)/2 features
+#: per row stay few).
+FEATURES_BELOW = 32
+
+
+@dataclass
+class Layout:
+    """Where the rows of one chunk go in the blocked layout (host arrays).
+
+    ``observed`` (P, m) bool: each pattern's observed coordinates;
+    ``slots`` (G * b,): the chunk row in each slot, ``n`` (the chunk's row
+    count) for a padding slot; ``block_pattern`` (G,): each block's pattern;
+    ``pattern_blocks`` (P + 1,): the first block of each pattern (blocks are
+    in pattern order); ``b``: rows per block.
+    """
+
+    observed: np.ndarray
+    slots: np.ndarray
+    block_pattern: np.ndarray
+    pattern_blocks: np.ndarray
+    b: int
+
+    def groups(self, K: int):
+        """Consecutive ranges of patterns (start, stop) whose matrices
+        (``K m^2`` elements each) fit in :data:`WORK_SIZE` together with their
+        blocks (``K b m`` elements each)."""
+        P, m = self.observed.shape
+        per_pattern = K * m * m
+        per_block = K * self.b * m
+        start = 0
+        while start < P:
+            stop, used = start, 0
+            while stop < P:
+                cost = per_pattern + per_block * int(self.pattern_blocks[stop + 1]
+                                                     - self.pattern_blocks[stop])
+                if stop > start and used + cost > WORK_SIZE:
+                    break
+                used += cost
+                stop += 1
+            yield start, stop
+            start = stop
+
+
+def _pattern_keys(observed: np.ndarray) -> np.ndarray:
+    """One sortable key per row of ``observed`` (n, m) bool: an integer for
+    m <= 64, else the rows' packed bytes (compared as rows)."""
+    packed = np.packbits(observed, axis=1, bitorder="little")
+    if packed.shape[1] <= 8:
+        wide = np.zeros((len(packed), 8), dtype=np.uint8)
+        wide[:, : packed.shape[1]] = packed
+        return wide.view(np.uint64).reshape(-1)
+    return packed
+
+
+def layout(observed: np.ndarray) -> Layout:
+    """The blocked layout of rows whose observed coordinates are
+    ``observed`` (n, m) bool (host): rows sorted by pattern (one stable sort),
+    each pattern's rows in blocks of ``b``."""
+    n, m = observed.shape
+    keys = _pattern_keys(observed)
+    if keys.ndim == 1:
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
+        new = np.concatenate([[True], sk[1:] != sk[:-1]]) if n else np.zeros(0, bool)
+    else:  # many features: sort the packed rows
+        order = np.lexsort(keys.T[::-1])
+        sk = keys[order]
+        new = np.concatenate([[True], (sk[1:] != sk[:-1]).any(1)]) if n else np.zeros(0, bool)
+    first = np.flatnonzero(new)
+    P = len(first)
+    counts = np.diff(np.append(first, n))
+    # rows per block: padding costs at most a block per pattern, each block a
+    # gather of its pattern's coefficients; about half a pattern's mean row
+    # count, and one row per block where every row has its own pattern
+    b = int(max(1, min(128, n // (2 * max(P, 1)))))
+    blocks = -(-counts // b)
+    pattern_blocks = np.concatenate([[0], np.cumsum(blocks)])
+    sorted_ids = np.cumsum(new) - 1
+    within = np.arange(n) - first[sorted_ids]
+    slots = np.full(int(pattern_blocks[-1]) * b, n, dtype=np.int64)
+    slots[pattern_blocks[sorted_ids] * b + within] = order
+    block_pattern = np.repeat(np.arange(P), blocks)
+    return Layout(observed[order[first]], slots, block_pattern, pattern_blocks, b)
+
+
+def dense(covs, m: int, be: Backend):
+    """Covariances as a type stores them in a view ((K, m, m), (1, m, m),
+    variances (K, m) or (K,)) as matrices (K', m, m)."""
+    if covs.ndim == 3:
+        return covs
+    eye = be.eye(m)
+    if covs.ndim == 2:
+        return covs[:, :, None] * eye
+    return covs[:, None, None] * eye
+
+
+@dataclass
+class Conditionals:
+    """Per (pattern, component) of one group of patterns, arrays of the backend:
+    ``prec_chol`` (P, K, m, m) with ``U U.T = inv(S~)`` (``S~``: ``S`` with its
+    missing block the identity); ``log_det`` (P, K): ``log det S_oo``; ``precision`` (P, K, m, m):
+    ``L_o``, ``inv(S_oo)`` in the observed block, zeros elsewhere;
+    ``regression`` (P, K, m, m): ``L_o S`` (a row ``d`` of deviations, zero where
+    missing, maps to ``E[y | y_o] - mu = d @ regression``); ``residual``
+    (P, K, m, m): the conditional covariance ``S - S L_o S``."""
+
+    prec_chol: Any
+    log_det: Any
+    precision: Any
+    regression: Any
+    residual: Any
+
+
+def conditionals(be: Backend, observed: np.ndarray, covs, residual: bool = True) -> Conditionals:
+    """The :class:`Conditionals` of patterns ``observed`` (P, m) host bool
+    under covariance matrices ``covs`` (K, m, m)."""
+    P, m = observed.shape
+    K = covs.shape[0]
+    obs = be.asarray(observed.astype(np.float64))
+    both = obs[:, :, None] * obs[:, None, :]  # (P, m, m): the observed block
+    gap = be.eye(m) * (1.0 - obs)[:, None, :]  # the identity on the missing block
+    masked = both[:, None] * covs[None] + gap[:, None]  # (P, K, m, m)
+    U, _ = be.precision_cholesky(masked.reshape(P * K, m, m))
+    U = U.reshape(P, K, m, m)
+    diag = U.diagonal(0, -2, -1)
+    log_det = -2.0 * be.log(diag).sum(-1)
+    prec = (U @ U.swapaxes(-1, -2)) * both[:, None]
+    regression = prec @ covs[None]
+    res = covs[None] - covs[None] @ regression if residual else None
+    return Conditionals(U, log_det, prec, regression, res)
+
+
+def _filled(be: Backend, Y):
+    """``Y`` with its NaNs as 0, and the observed mask (n, m) as 0/1 float64
+    arrays of the backend, and as a host bool array."""
+    gaps = Y != Y
+    Y0 = be.copy(Y)
+    Y0[gaps] = 0.0
+    observed = ~be.to_numpy(gaps)
+    return be.asarray(Y0), observed
+
+
+def _blocks(be: Backend, lay: Layout, Y0, w, start: int, stop: int):
+    """The rows of patterns [start, stop) in blocks: values (G, b, m), observed
+    (G, b, m) 0/1, weights (G, b), the host slot indices (G * b,) and the
+    blocks' patterns (G,) relative to ``start``."""
+    m = Y0.shape[1]
+    g0, g1 = int(lay.pattern_blocks[start]), int(lay.pattern_blocks[stop])
+    slots = lay.slots[g0 * lay.b : g1 * lay.b]
+    n = Y0.shape[0]
+    pad = be.zeros((1, m))
+    rows = be.concat([Y0, pad])[be.index(slots)].reshape(g1 - g0, lay.b, m)
+    bp = lay.block_pattern[g0:g1] - start
+    obs = be.asarray(lay.observed[start:stop].astype(np.float64))[be.index(bp)]
+    valid = be.asarray((slots < n).astype(np.float64)).reshape(g1 - g0, lay.b)
+    if w is not None:
+        weights = be.concat([be.asarray(w), be.zeros(1)])[be.index(slots)].reshape(g1 - g0, lay.b)
+    else:
+        weights = valid
+    return rows, obs, weights, valid, slots, be.index(bp)
+
+
+def _log_prob(be, rows, obs, log_weights, means, cond: Conditionals, bp):
+    """Per block: the deviations ``d`` (G, K, b, m), zero where missing, and
+    ``log pi_k + log N(y_o; mu_o, S_oo)`` (G, K, b)."""
+    d = (rows[:, None] - means[None, :, None, :]) * obs[:, None, None, :]
+    z = d @ cond.prec_chol[bp]
+    n_obs = obs.sum(-1)  # (G,) observed coordinates of each block's pattern
+    lp = -0.5 * (z * z).sum(-1)
+    lp = lp - 0.5 * (n_obs[:, None, None] * LOG_2PI + cond.log_det[bp][:, :, None])
+    return d, lp + log_weights[None, :, None]
+
+
+def e_step(be: Backend, Y, w, weights, means, covs, stats, log_scale: float,
+           diagonal: bool) -> None:
+    """Add the E-step of chunk ``Y`` (n, m), NaN where missing, to ``stats``
+    (shifted by ``stats.centers``): expected sufficient statistics given each
+    row's observed part; ``w`` (n,): frequency weights or None. ``stats.ll``
+    gains ``sum_n w_n log p(y_n,o)`` plus ``(m - |o_n|) log_scale`` per row, so
+    that ``ll / n - m log_scale`` is the mean log-likelihood of the observed
+    values in the units of the data whatever each row observes."""
+    m = Y.shape[1]
+    covs = dense(covs, m, be)  # (K, m, m), or (1, m, m) tied: broadcast below
+    K = means.shape[0]
+    Y0, observed = _filled(be, Y)
+    lay = layout(observed)
+    log_weights = be.log(weights)
+    s1 = be.zeros((K, m))
+    s2 = be.zeros((K, m, m))
+    for start, stop in lay.groups(K):
+        cond = conditionals(be, lay.observed[start:stop], covs)
+        blk = _blocks(be, lay, Y0, w, start, stop)
+        rows, obs, wts, valid, _, bp = blk
+        G, b = wts.shape
+        n_obs = obs.sum(-1)[:, None] * valid  # (G, b), 0 on padding
+        if m < FEATURES_BELOW:
+            phi = _features(be, rows)  # (G, b, f)
+            theta = _coefficients(be, cond, obs_patterns(be, lay, start, stop),
+                                  log_weights, means)
+            log_resp = (phi @ theta[bp]).reshape(G * b, K).T  # (K, G b)
+        else:
+            d, lp = _log_prob(be, rows, obs, log_weights, means, cond, bp)
+            log_resp = lp.swapaxes(0, 1).reshape(K, G * b)
+        norm = be.log_normalize(log_resp)
+        flat_w = wts.reshape(G * b)
+        ll_rows = norm + (m - n_obs.reshape(G * b)) * log_scale
+        # rows of weight 0 (padding included) add nothing, even a -inf
+        stats.ll += be.item((flat_w * ll_rows)[flat_w > 0].sum())
+        stats.n += be.item(flat_w.sum())
+        resp = be.exp(log_resp) * flat_w[None]  # (K, G b)
+        bounds = be.index(lay.pattern_blocks[start : stop + 1] - lay.pattern_blocks[start])
+        if m < FEATURES_BELOW:
+            per_block = resp.reshape(K, G, b).swapaxes(0, 1) @ phi  # (G, K, f)
+            moments = _segment_sums(be, per_block, bounds)  # (P, K, f)
+            nk, t1, t2 = _expected(be, moments, cond, obs_patterns(be, lay, start, stop),
+                                   means, stats.centers, m)
+            stats.nk += nk
+            s1 += t1
+            s2 += t2
+            continue
+        expected = means[None, :, None, :] + d @ cond.regression[bp]  # (G, K, b, m)
+        dev = (expected - stats.centers[None, :, None, :]).swapaxes(0, 1).reshape(K, G * b, m)
+        stats.nk += resp.sum(1)
+        s1 += be.einsum("kn,knm->km", resp, dev)
+        s2 += (dev * resp[:, :, None]).swapaxes(1, 2) @ dev
+        per_pattern = _segment_sums(be, resp.reshape(K, G, b).sum(-1).T, bounds)  # (P, K)
+        s2 += be.einsum("pk,pkij->kij", per_pattern, _per_component(cond.residual, K))
+    stats.s1 += s1
+    stats.s2 += s2.diagonal(0, -2, -1) if diagonal else s2
+
+
+def obs_patterns(be: Backend, lay: Layout, start: int, stop: int):
+    """The observed masks of patterns [start, stop) as 0/1 float64 (P, m)."""
+    return be.asarray(lay.observed[start:stop].astype(np.float64))
+
+
+def _per_component(a, K: int):
+    """(P, K', ...) arrays of one tied matrix (K' = 1) repeated for K components."""
+    return a if a.shape[1] == K else a.repeat_interleave(K, 1) if hasattr(
+        a, "repeat_interleave") else np.repeat(a, K, axis=1)
+
+
+def _triu(m: int):
+    return np.triu_indices(m)
+
+
+def _features(be: Backend, rows):
+    """``[1, y, y_i y_j (i <= j)]`` of rows (G, b, m) with gaps as 0: (G, b, f)."""
+    i, j = _triu(rows.shape[-1])
+    G, b, _ = rows.shape
+    one = be.zeros((G, b, 1)) + 1.0
+    quad = rows[:, :, be.index(i)] * rows[:, :, be.index(j)]
+    return be.concat([one.swapaxes(0, 2), rows.swapaxes(0, 2), quad.swapaxes(0, 2)]).swapaxes(0, 2)
+
+
+def _coefficients(be: Backend, cond: Conditionals, obs, log_weights, means):
+    """Per pattern the (f, K) coefficients of the features in
+    ``log pi_k + log N(y_o; mu_o, S_oo)`` (P, f, K)."""
+    m = means.shape[1]
+    i, j = _triu(m)
+    K = means.shape[0]
+    prec = _per_component(cond.precision, K)  # (P, K, m, m), zero outside the observed block
+    lin = be.einsum("pkij,kj->pki", prec, means)  # Lambda_o mu
+    const = (log_weights[None] - 0.5 * (be.einsum("pki,ki->pk", lin, means)
+                                        + _per_component(cond.log_det[:, :, None], K)[..., 0]
+                                        + obs.sum(-1)[:, None] * LOG_2PI))
+    quad = prec[:, :, be.index(i), be.index(j)] * be.asarray(np.where(i == j, -0.5, -1.0))
+    theta = be.concat([const[None], lin.swapaxes(0, 2).swapaxes(1, 2),
+                       quad.swapaxes(0, 2).swapaxes(1, 2)])  # (f, P, K)
+    return theta.swapaxes(0, 1)
+
+
+def _segment_sums(be: Backend, per_block, bounds):
+    """Sums of consecutive blocks (G, ...) between ``bounds`` (P + 1,): (P, ...)."""
+    cum = be.concat([be.zeros((1,) + tuple(per_block.shape[1:])), per_block.cumsum(0)])
+    return cum[bounds[1:]] - cum[bounds[:-1]]
+
+
+def _expected(be: Backend, moments, cond: Conditionals, obs, means, centers, m: int):
+    """The expected statistics (nk (K,), s1 (K, m), s2 (K, m, m), shifted by
+    ``centers``) from the per (pattern, component) responsibility-weighted
+    sums of the features (P, K, f)."""
+    K = means.shape[0]
+    i, j = _triu(m)
+    M0 = moments[..., 0]  # (P, K)
+    M1 = moments[..., 1 : m + 1]  # (P, K, m)
+    M2 = be.zeros(tuple(M0.shape) + (m, m))
+    M2[:, :, be.index(i), be.index(j)] = moments[..., m + 1 :]
+    M2[:, :, be.index(j), be.index(i)] = moments[..., m + 1 :]
+    R = _per_component(cond.regression, K)  # (P, K, m, m)
+    # E[y | y_o, k] = y~ R + a with a = mu - (o * mu) R
+    a = means[None] - be.einsum("pki,pkij->pkj", obs[:, None] * means[None], R)
+    e = a - centers[None]  # (P, K, m)
+    first = be.einsum("pki,pkij->pkj", M1, R)  # sum r y~ R
+    s1 = (first + M0[..., None] * e).sum(0)
+    cross = be.einsum("pki,pkj->kij", first, e)
+    s2 = (be.einsum("pkij,pkjl->kil", R.swapaxes(-1, -2) @ M2, R)
+          + cross + cross.swapaxes(-1, -2)
+          + be.einsum("pk,pki,pkj->kij", M0, e, e)
+          + be.einsum("pk,pkij->kij", M0, _per_component(cond.residual, K)))
+    return M0.sum(0), s1, s2
+
+
+def _rows_by_blocks(be: Backend, Y, weights, means, covs, want_expected: bool):
+    """For rows ``Y`` (n, m) with NaN: per group of patterns, the host slots,
+    log-probabilities (K, G b) and, with ``want_expected``, the conditional
+    means (K, G b, m)."""
+    m = Y.shape[1]
+    covs = dense(covs, m, be)
+    K = means.shape[0]
+    Y0, observed = _filled(be, Y)
+    lay = layout(observed)
+    log_weights = be.log(weights)
+    for start, stop in lay.groups(K):
+        cond = conditionals(be, lay.observed[start:stop], covs, residual=False)
+        rows, obs, _, _, slots, bp = _blocks(be, lay, Y0, None, start, stop)
+        d, lp = _log_prob(be, rows, obs, log_weights, means, cond, bp)
+        G, _, b = lp.shape
+        log_prob = lp.swapaxes(0, 1).reshape(K, G * b)
+        expected = None
+        if want_expected:
+            expected = (means[None, :, None, :] + d @ _per_component(cond.regression, K)[bp])
+            expected = expected.swapaxes(0, 1).reshape(K, G * b, m)
+        yield slots, log_prob, expected
+
+
+def log_prob(be: Backend, Y, weights, means, covs):
+    """``log pi_k + log N(y_n,o; mu_o, S_oo)`` of rows ``Y`` (n, m) with NaN
+    where missing, component-major (K, n)."""
+    n = Y.shape[0]
+    out = be.zeros((means.shape[0], n + 1))  # column n: the padding's
+    for slots, lp, _ in _rows_by_blocks(be, Y, weights, means, covs, False):
+        out[:, be.index(slots)] = lp
+    return out[:, :n]
+
+
+def complete(be: Backend, Y, weights, means, covs):
+    """Rows ``Y`` (n, m) with each NaN replaced by its conditional mean given
+    the row's observed values under the mixture: ``sum_k P(k | y_o) E[y | y_o, k]``
+    (float64 (n, m))."""
+    n, m = Y.shape
+    out = be.zeros((n + 1, m))
+    for slots, lp, expected in _rows_by_blocks(be, Y, weights, means, covs, True):
+        be.log_normalize(lp)
+        out[be.index(slots)] = be.einsum("kn,knm->nm", be.exp(lp), expected)
+    return out[:n]
