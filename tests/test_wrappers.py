@@ -41,14 +41,13 @@ def correlated(rng, n: int) -> np.ndarray:
 
 
 # -------------------------------------------------------------------- imputer
-def test_imputer_fits_the_complete_rows_and_fills_the_gaps(rng):
+def test_imputer_fits_the_incomplete_rows_and_fills_the_gaps(rng):
     X = correlated(rng, 400)
     holes = rng.random(X.shape) < 0.2
     holes[holes.all(1), 0] = False
     X_missing = np.where(holes, np.nan, X)
     imputer = GaussianMixtureImputer(2, random_state=0).fit(X_missing)
-    complete = ~holes.any(1)
-    alone = BigLearnGaussianMixture(2, random_state=0).fit(X_missing[complete])
+    alone = BigLearnGaussianMixture(2, random_state=0).fit(X_missing)
     np.testing.assert_array_equal(imputer.mixture_.means_, alone.means_)
     filled = imputer.transform(X_missing)
     np.testing.assert_array_equal(filled, alone.impute(X_missing))
@@ -83,8 +82,10 @@ def test_imputer_in_a_pipeline(rng):
 
 
 @pytest.mark.parametrize("make, X, message", [
-    (lambda: GaussianMixtureImputer(), np.array([[1.0, np.nan], [np.nan, 2.0], [3.0, 4.0]]),
-     r"^X has 1 complete rows \(without NaN\)"),
+    (lambda: GaussianMixtureImputer(), np.array([[1.0, np.nan], [np.nan, np.nan], [3.0, 4.0]]),
+     r"^X has 1 rows with no observed value"),
+    (lambda: GaussianMixtureImputer(), np.array([[1.0, np.nan], [2.0, np.nan], [3.0, np.nan]]),
+     r"^X's column\(s\) \[1\] are never observed"),
     (lambda: GaussianMixtureImputer(mixture_params={"n_components": 2}), np.ones((5, 2)),
      r"^mixture_params sets \['n_components'\], which are parameters of GaussianMixtureImputer"),
     (lambda: GaussianMixtureImputer(mixture_params={"shrink": 2}), np.ones((5, 2)),

@@ -15,6 +15,7 @@ from ._inputs import Returns, numpy_dtype, to_host
 from ._kinds import is_torch_tensor
 from .backends import Backend, select_backend
 from .engine import Data, covariance_type, missing
+from .engine.data import fill_gaps
 
 
 def per_row(model, X, what: str, data: Data | None = None) -> Any:
@@ -95,7 +96,11 @@ def _rows_of(part: Data, wh, gappy: tuple, what: str, unvalidated: bool) -> Any:
             if empty:
                 raise ValueError(f"X has {empty} rows with no observed value (all NaN); "
                                  "a row needs at least one observed feature.")
-            log_prob = missing.log_prob(be, Z, *gappy)
+            # complete rows as complete data are read (a row's result does not
+            # depend on the rows beside it), rows with gaps by their observed part
+            log_prob = be.log_prob(fill_gaps(be, Z), wh)
+            rows = be.nonzero(gaps.any(1))
+            log_prob[:, rows] = missing.log_prob(be, Z[rows], *gappy)
         else:
             log_prob = be.log_prob(Z, wh)
         if what == "labels":

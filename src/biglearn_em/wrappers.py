@@ -49,16 +49,6 @@ def _mixture(wrapper) -> BigLearnGaussianMixture:
     return BigLearnGaussianMixture().set_params(**own, **others)
 
 
-def _complete_rows(X: np.ndarray) -> np.ndarray:
-    """The rows of X without NaN: what the mixture is fitted on, until it fits
-    incomplete rows itself (then the imputer's fit hands it all of X)."""
-    complete = X[~np.isnan(X).any(axis=1)]
-    if len(complete) < 2:
-        raise ValueError(f"X has {len(complete)} complete rows (without NaN); the imputer's "
-                         "mixture is fitted on complete rows and needs at least 2.")
-    return complete
-
-
 def _shared_parameters(cls: type) -> type:
     """``cls`` with the parameters both wrappers share written into its docstring."""
     cls.__doc__ = cls.__doc__.replace("{parameters}", _PARAMETERS).replace(
@@ -70,9 +60,9 @@ def _shared_parameters(cls: type) -> type:
 class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Fill missing values (NaN) with their conditional law under a Gaussian mixture.
 
-    ``fit`` fits a :class:`~biglearn_em.BigLearnGaussianMixture` on the
-    complete rows of X (those without NaN; rows with NaN do not inform the fit
-    yet). ``transform`` replaces each NaN by its conditional mean given the
+    ``fit`` fits a :class:`~biglearn_em.BigLearnGaussianMixture` on X, NaN
+    included: each row informs the fit through its observed values (EM under
+    values missing at random). ``transform`` replaces each NaN by its conditional mean given the
     observed values of its row (:meth:`BigLearnGaussianMixture.impute`): the
     mean of a mixture whose components are re-weighted by how well each
     explains the observed part. With ``sample_posterior=True`` each NaN is
@@ -122,11 +112,12 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         return tags
 
     def fit(self, X, y=None) -> GaussianMixtureImputer:
-        """Fit the mixture on the complete rows of X (n_samples, n_features),
-        which may hold NaN (not infinities); ``y`` is ignored. Returns self."""
+        """Fit the mixture on X (n_samples, n_features), which may hold NaN
+        (not infinities; every row and column needs an observed value); ``y``
+        is ignored. Returns self."""
         X = validate_data(self, X, dtype="numeric", ensure_all_finite="allow-nan",
                           ensure_min_samples=2)
-        self.mixture_ = _mixture(self).fit(_complete_rows(X.astype(np.float64)))
+        self.mixture_ = _mixture(self).fit(X.astype(np.float64))
         self.n_iter_ = self.mixture_.n_iter_
         return self
 

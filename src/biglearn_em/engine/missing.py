@@ -394,4 +394,8 @@ def complete(be: Backend, Y, weights, means, covs):
     for slots, lp, expected in _rows_by_blocks(be, Y, weights, means, covs, True):
         be.log_normalize(lp)
         out[be.index(slots)] = be.einsum("kn,knm->nm", be.exp(lp), expected)
-    return out[:n]
+    # the observed values exactly as they are (the products return them to rounding)
+    filled = be.asarray(be.copy(Y))
+    gaps = filled != filled
+    filled[gaps] = out[:n][gaps]
+    return filled
