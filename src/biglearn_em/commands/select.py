@@ -21,6 +21,7 @@ from .options import (
     add_data_options,
     add_estimator_options,
     add_weight_option,
+    check_columns_observed,
     covariance_types_argument,
     describe_data,
     estimator_options,
@@ -123,6 +124,8 @@ def _select(args: argparse.Namespace) -> int:
             raise ValueError(f"--out {out} is a file; expected a directory")
         out.mkdir(parents=True, exist_ok=True)
     X, names, labels, index, weights = read_weighted_data(args)
+    if args.missing:
+        check_columns_observed(args, X, names)
     describe_data(args, X.shape, names, labels, index)
     options = estimator_options(args)
     grid, types = args.n_components, args.covariance_types
@@ -131,10 +134,19 @@ def _select(args: argparse.Namespace) -> int:
           f"{plural(len(grid) * len(types) * (1 + (args.cv or 0)), 'fit')}")
 
     with warnings_as_lines():
-        found = select_model(X, grid, types, criterion=args.criterion, cv=args.cv,
-                             n_jobs=args.jobs, random_state=args.seed,
-                             progress=False if args.quiet else None, sample_weight=weights,
-                             **options)
+        try:
+            found = select_model(X, grid, types, criterion=args.criterion, cv=args.cv,
+                                 n_jobs=args.jobs, random_state=args.seed,
+                                 progress=False if args.quiet else None,
+                                 sample_weight=weights, **options)
+        except ValueError as exc:
+            # scikit-learn's words for a NaN refused by a select_model that does not take
+            # missing values: say what does, rather than "Input contains NaN"
+            if not (args.missing and str(exc).startswith("Input contains NaN")):
+                raise
+            raise ValueError("select --missing: model selection does not take missing values "
+                             "in this version; fit each K with biglearn-em fit --missing and "
+                             "compare the BICs it prints") from None
     print(f"seed: {found.random_state}" + ("" if args.seed is not None else
           f" (drawn; --seed {found.random_state} repeats this selection)"))
     print()
