@@ -105,6 +105,11 @@ class Backend:
     def log(self, a) -> Any:
         raise NotImplementedError
 
+    def segment_sums(self, a, starts: np.ndarray) -> Any:
+        """Sums of the consecutive row ranges of ``a`` (G, ...) that begin at
+        ``starts`` (host, increasing, each range non-empty): (len(starts), ...)."""
+        raise NotImplementedError
+
     def cholesky(self, covs) -> Any:
         """Lower Cholesky factors (K, m, m) of positive definite matrices."""
         raise NotImplementedError

@@ -60,6 +60,9 @@ class NumpyBackend(Backend):
     def log(self, a):
         return np.log(a)
 
+    def segment_sums(self, a, starts):
+        return np.add.reduceat(a, starts, axis=0)
+
     def cholesky(self, covs):
         return np.linalg.cholesky(covs)
 

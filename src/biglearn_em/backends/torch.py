@@ -121,6 +121,12 @@ class TorchBackend(Backend):
     def log(self, a):
         return torch.log(a)
 
+    def segment_sums(self, a, starts):
+        lengths = np.diff(np.append(starts, a.shape[0]))
+        ids = self.index(np.repeat(np.arange(len(starts)), lengths))
+        out = torch.zeros((len(starts), *a.shape[1:]), dtype=a.dtype, device=a.device)
+        return out.index_add_(0, ids, a)
+
     def cholesky(self, covs):
         return torch.linalg.cholesky(covs)
 

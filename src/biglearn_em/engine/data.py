@@ -19,10 +19,15 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..backends.numpy import NumpyBackend
+from . import missing
 from .covariance import CovarianceType, covariance_type
 
 if TYPE_CHECKING:
     from .views import View
+
+
+#: Bytes of laid-out chunks with gaps a fit keeps between its passes.
+GAP_CACHE_BYTES = 1 << 29
 
 
 @dataclass
@@ -52,6 +57,11 @@ class Data:
     #: the moves' proposals, the search subsample's statistics) reads a gap as
     #: its column's mean, 0 in internal coordinates (:meth:`chunks`).
     missing: bool = False
+    #: The chunks with gaps laid out for their E-steps
+    #: (:func:`biglearn_em.engine.missing.prepare`), kept across the passes of a
+    #: fit up to :data:`GAP_CACHE_BYTES` (None: not kept, e.g. a part of a Dask
+    #: pass, which lives for one pass).
+    gap_cache: dict | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_array(cls, X, chunk_size: int | None, backend: Backend | None = None,
@@ -96,7 +106,7 @@ class Data:
         if len(never):
             raise ValueError(f"X's column(s) {never.tolist()} are never observed (all NaN): the "
                              "model cannot learn them; drop them before fitting.")
-        raw = replace(raw, missing=True)
+        raw = replace(raw, missing=True, gap_cache={} if be.in_process else None)
         shift = be.asarray(summary[2 + D :] / counts)
         peak = raw.reduce(_peak_observed, (shift,), max)
         if peak == 0.0:
@@ -121,7 +131,8 @@ class Data:
         X = here.place(self.backend.take(self.X, index))
         weights = (None if self.weights is None
                    else here.place_weights(self.backend.take(self.weights, index), X))
-        return Data(X, self.shift, self.scale, self.chunk_size, here, weights, self.missing)
+        return Data(X, self.shift, self.scale, self.chunk_size, here, weights, self.missing,
+                    None if self.gap_cache is None else {})
 
     def reduce(self, fn: Callable, args: tuple = (), combine: Callable = operator.add) -> Any:
         """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
@@ -207,6 +218,24 @@ class Data:
     def gappy_chunks(self) -> Iterator[Any]:
         """Internal-coordinate chunks (n, D) with their missing values as NaN."""
         return self._chunks(None)
+
+    def prepared_chunks(self, K: int) -> Iterator[tuple[Any, Any, Any]]:
+        """Each chunk with its gaps (n, D), its weights (or None) and its layout
+        for E-steps with ``K`` components (None for a chunk without gaps),
+        laid out once per fit while :data:`GAP_CACHE_BYTES` allow."""
+        be, cache = self.backend, self.gap_cache
+        for i, (Z, w) in enumerate(zip(self.gappy_chunks(), self.weight_chunks())):
+            key = (i, K)
+            if cache is not None and key in cache:
+                yield Z, w, cache[key]
+                continue
+            prepared = missing.prepare(be, Z, w, K) if bool((Z != Z).any()) else None
+            if cache is not None:
+                size = 0 if prepared is None else prepared.nbytes
+                if cache.get("bytes", 0) + size <= GAP_CACHE_BYTES:
+                    cache[key] = prepared
+                    cache["bytes"] = cache.get("bytes", 0) + size
+            yield Z, w, prepared
 
     def _chunks(self, view: View | None) -> Iterator[Any]:
         be = self.backend

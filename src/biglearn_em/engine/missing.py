@@ -182,8 +182,8 @@ def conditionals(be: Backend, observed: np.ndarray, covs, residual: bool = True)
 
 
 def _filled(be: Backend, Y):
-    """``Y`` with its NaNs as 0, and the observed mask (n, m) as 0/1 float64
-    arrays of the backend, and as a host bool array."""
+    """``Y`` with its NaNs as 0, as a float64 array of the backend, and the
+    observed mask (n, m) as a host bool array."""
     gaps = Y != Y
     Y0 = be.copy(Y)
     Y0[gaps] = 0.0
@@ -191,79 +191,135 @@ def _filled(be: Backend, Y):
     return be.asarray(Y0), observed
 
 
-def _blocks(be: Backend, lay: Layout, Y0, w, start: int, stop: int):
-    """The rows of patterns [start, stop) in blocks: values (G, b, m), observed
-    (G, b, m) 0/1, weights (G, b), the host slot indices (G * b,) and the
-    blocks' patterns (G,) relative to ``start``."""
-    m = Y0.shape[1]
-    g0, g1 = int(lay.pattern_blocks[start]), int(lay.pattern_blocks[stop])
-    slots = lay.slots[g0 * lay.b : g1 * lay.b]
-    n = Y0.shape[0]
-    pad = be.zeros((1, m))
-    rows = be.concat([Y0, pad])[be.index(slots)].reshape(g1 - g0, lay.b, m)
-    bp = lay.block_pattern[g0:g1] - start
-    obs = be.asarray(lay.observed[start:stop].astype(np.float64))[be.index(bp)]
-    valid = be.asarray((slots < n).astype(np.float64)).reshape(g1 - g0, lay.b)
-    if w is not None:
-        weights = be.concat([be.asarray(w), be.zeros(1)])[be.index(slots)].reshape(g1 - g0, lay.b)
-    else:
-        weights = valid
-    return rows, obs, weights, valid, slots, be.index(bp)
+@dataclass
+class Group:
+    """The rows of the patterns [start, stop) of one chunk, in blocks
+    (arrays of the backend unless said): ``rows`` (G, b, m), gaps and padding
+    as 0; ``obs`` (G, m) each block's observed coordinates as 0/1;
+    ``weights`` (G, b), 0 on padding; ``valid`` (G, b), 1 on rows and 0 on
+    padding; ``slots`` (G b,) host: the chunk row of each slot (n: padding);
+    ``bp`` (G,): each block's pattern, counted from ``start``; ``starts``
+    (P,) host: the first block of each pattern, counted from the group's first;
+    ``phi`` (G, b, f): the rows' features (moments kernel), or None."""
+
+    start: int
+    stop: int
+    rows: Any
+    obs: Any
+    weights: Any
+    valid: Any
+    slots: np.ndarray
+    bp: Any
+    starts: np.ndarray
+    phi: Any = None
 
 
-def _log_prob(be, rows, obs, log_weights, means, cond: Conditionals, bp):
-    """Per block: the deviations ``d`` (G, K, b, m), zero where missing, and
-    ``log pi_k + log N(y_o; mu_o, S_oo)`` (G, K, b)."""
-    d = (rows[:, None] - means[None, :, None, :]) * obs[:, None, None, :]
-    z = d @ cond.prec_chol[bp]
-    n_obs = obs.sum(-1)  # (G,) observed coordinates of each block's pattern
-    lp = -0.5 * (z * z).sum(-1)
-    lp = lp - 0.5 * (n_obs[:, None, None] * LOG_2PI + cond.log_det[bp][:, :, None])
-    return d, lp + log_weights[None, :, None]
+@dataclass
+class Prepared:
+    """A chunk of rows with gaps laid out for its E-steps: everything that does
+    not depend on the parameters, so that a fit computes it once per chunk
+    (:meth:`biglearn_em.engine.data.Data.prepared`)."""
+
+    layout: Layout
+    groups: list
+    n_features: int
+    nbytes: int
+
+
+def prepare(be: Backend, Y, w, K: int) -> Prepared:
+    """Lay out chunk ``Y`` (n, m), NaN where missing, with weights ``w`` (n,)
+    or None, for E-steps with ``K`` components."""
+    n, m = Y.shape
+    Y0, observed = _filled(be, Y)
+    lay = layout(observed)
+    pad = be.concat([Y0, be.zeros((1, m))])
+    w_pad = None if w is None else be.concat([be.asarray(w), be.zeros(1)])
+    groups, nbytes = [], 0
+    for start, stop in lay.groups(K):
+        g0, g1 = int(lay.pattern_blocks[start]), int(lay.pattern_blocks[stop])
+        G, b = g1 - g0, lay.b
+        slots = lay.slots[g0 * b : g1 * b]
+        idx = be.index(slots)
+        rows = pad[idx].reshape(G, b, m)
+        bp = lay.block_pattern[g0:g1] - start
+        obs = be.asarray(lay.observed[start:stop].astype(np.float64))[be.index(bp)]
+        valid = be.asarray((slots < n).astype(np.float64)).reshape(G, b)
+        weights = valid if w_pad is None else w_pad[idx].reshape(G, b)
+        starts = lay.pattern_blocks[start:stop] - lay.pattern_blocks[start]
+        phi = _features(be, rows) if m < FEATURES_BELOW else None
+        group = Group(start, stop, rows, obs, weights, valid, slots, be.index(bp), starts, phi)
+        nbytes += 8 * (G * b * (2 * m + 2) + (0 if phi is None else phi.shape[-1] * G * b))
+        groups.append(group)
+    return Prepared(lay, groups, m, nbytes)
+
+
+def _feature_columns(index: np.ndarray, m: int) -> np.ndarray:
+    """The columns of the features of m coordinates that are the features of
+    the coordinates ``index`` (sorted)."""
+    i, j = _triu(m)
+    position = np.full((m, m), -1)
+    position[i, j] = np.arange(len(i))
+    vi, vj = _triu(len(index))
+    return np.concatenate([[0], 1 + index, 1 + m + position[index[vi], index[vj]]])
 
 
 def e_step(be: Backend, Y, w, weights, means, covs, stats, log_scale: float,
-           diagonal: bool) -> None:
+           diagonal: bool, prepared: Prepared | None = None, index=None) -> None:
     """Add the E-step of chunk ``Y`` (n, m), NaN where missing, to ``stats``
     (shifted by ``stats.centers``): expected sufficient statistics given each
     row's observed part; ``w`` (n,): frequency weights or None. ``stats.ll``
     gains ``sum_n w_n log p(y_n,o)`` plus ``(m - |o_n|) log_scale`` per row, so
     that ``ll / n - m log_scale`` is the mean log-likelihood of the observed
-    values in the units of the data whatever each row observes."""
-    m = Y.shape[1]
-    covs = dense(covs, m, be)  # (K, m, m), or (1, m, m) tied: broadcast below
+    values in the units of the data whatever each row observes.
+
+    ``prepared``: the chunk laid out already (:func:`prepare`, ``Y`` and ``w``
+    are then not read); ``index`` (host, sorted): the coordinates of a marginal
+    view of the prepared chunk (None: all of them).
+    """
     K = means.shape[0]
-    Y0, observed = _filled(be, Y)
-    lay = layout(observed)
+    if prepared is None:
+        prepared = prepare(be, Y, w, K)
+    full_m = prepared.n_features
+    if index is None:
+        m, cols, feat = full_m, None, None
+    else:
+        m, cols = len(index), be.index(index)
+        feat = be.index(_feature_columns(np.asarray(index), full_m))
+    covs = dense(covs, m, be)  # (K, m, m), or (1, m, m) tied: broadcast below
     log_weights = be.log(weights)
     s1 = be.zeros((K, m))
     s2 = be.zeros((K, m, m))
-    for start, stop in lay.groups(K):
-        cond = conditionals(be, lay.observed[start:stop], covs)
-        blk = _blocks(be, lay, Y0, w, start, stop)
-        rows, obs, wts, valid, _, bp = blk
-        G, b = wts.shape
-        n_obs = obs.sum(-1)[:, None] * valid  # (G, b), 0 on padding
-        if m < FEATURES_BELOW:
-            phi = _features(be, rows)  # (G, b, f)
-            theta = _coefficients(be, cond, obs_patterns(be, lay, start, stop),
+    for grp in prepared.groups:
+        observed = prepared.layout.observed[grp.start : grp.stop]
+        rows, obs, bp = grp.rows, grp.obs, grp.bp
+        if cols is not None:
+            observed = observed[:, index]
+            rows, obs = rows[:, :, cols], obs[:, cols]
+        cond = conditionals(be, observed, covs)
+        G, b = grp.weights.shape
+        n_obs = obs.sum(-1)[:, None] * grp.valid  # (G, b), 0 on padding
+        moments = m < FEATURES_BELOW
+        if moments:
+            phi = grp.phi if cols is None or grp.phi is None else grp.phi[:, :, feat]
+            if phi is None:
+                phi = _features(be, rows)
+            theta = _coefficients(be, cond, be.asarray(observed.astype(np.float64)),
                                   log_weights, means)
             log_resp = (phi @ theta[bp]).reshape(G * b, K).T  # (K, G b)
         else:
             d, lp = _log_prob(be, rows, obs, log_weights, means, cond, bp)
             log_resp = lp.swapaxes(0, 1).reshape(K, G * b)
         norm = be.log_normalize(log_resp)
-        flat_w = wts.reshape(G * b)
+        flat_w = grp.weights.reshape(G * b)
         ll_rows = norm + (m - n_obs.reshape(G * b)) * log_scale
         # rows of weight 0 (padding included) add nothing, even a -inf
         stats.ll += be.item((flat_w * ll_rows)[flat_w > 0].sum())
         stats.n += be.item(flat_w.sum())
         resp = be.exp(log_resp) * flat_w[None]  # (K, G b)
-        bounds = be.index(lay.pattern_blocks[start : stop + 1] - lay.pattern_blocks[start])
-        if m < FEATURES_BELOW:
+        if moments:
             per_block = resp.reshape(K, G, b).swapaxes(0, 1) @ phi  # (G, K, f)
-            moments = _segment_sums(be, per_block, bounds)  # (P, K, f)
-            nk, t1, t2 = _expected(be, moments, cond, obs_patterns(be, lay, start, stop),
+            sums = be.segment_sums(per_block, grp.starts)  # (P, K, f)
+            nk, t1, t2 = _expected(be, sums, cond, be.asarray(observed.astype(np.float64)),
                                    means, stats.centers, m)
             stats.nk += nk
             s1 += t1
@@ -274,15 +330,22 @@ def e_step(be: Backend, Y, w, weights, means, covs, stats, log_scale: float,
         stats.nk += resp.sum(1)
         s1 += be.einsum("kn,knm->km", resp, dev)
         s2 += (dev * resp[:, :, None]).swapaxes(1, 2) @ dev
-        per_pattern = _segment_sums(be, resp.reshape(K, G, b).sum(-1).T, bounds)  # (P, K)
+        per_pattern = be.segment_sums(resp.reshape(K, G, b).sum(-1).T, grp.starts)  # (P, K)
         s2 += be.einsum("pk,pkij->kij", per_pattern, _per_component(cond.residual, K))
     stats.s1 += s1
     stats.s2 += s2.diagonal(0, -2, -1) if diagonal else s2
 
 
-def obs_patterns(be: Backend, lay: Layout, start: int, stop: int):
-    """The observed masks of patterns [start, stop) as 0/1 float64 (P, m)."""
-    return be.asarray(lay.observed[start:stop].astype(np.float64))
+def _log_prob(be, rows, obs, log_weights, means, cond: Conditionals, bp):
+    """Per block: the deviations ``d`` (G, K, b, m), zero where missing, and
+    ``log pi_k + log N(y_o; mu_o, S_oo)`` (G, K, b)."""
+    d = (rows[:, None] - means[None, :, None, :]) * obs[:, None, None, :]
+    z = d @ _per_component(cond.prec_chol, means.shape[0])[bp]
+    n_obs = obs.sum(-1)  # (G,) observed coordinates of each block's pattern
+    lp = -0.5 * (z * z).sum(-1)
+    log_det = _per_component(cond.log_det[:, :, None, None], means.shape[0])[..., 0, 0]
+    lp = lp - 0.5 * (n_obs[:, None, None] * LOG_2PI + log_det[bp][:, :, None])
+    return d, lp + log_weights[None, :, None]
 
 
 def _per_component(a, K: int):
@@ -297,34 +360,32 @@ def _triu(m: int):
 
 def _features(be: Backend, rows):
     """``[1, y, y_i y_j (i <= j)]`` of rows (G, b, m) with gaps as 0: (G, b, f)."""
-    i, j = _triu(rows.shape[-1])
-    G, b, _ = rows.shape
-    one = be.zeros((G, b, 1)) + 1.0
-    quad = rows[:, :, be.index(i)] * rows[:, :, be.index(j)]
-    return be.concat([one.swapaxes(0, 2), rows.swapaxes(0, 2), quad.swapaxes(0, 2)]).swapaxes(0, 2)
+    G, b, m = rows.shape
+    i, j = _triu(m)
+    phi = be.zeros((G, b, 1 + m + len(i)))
+    phi[:, :, 0] = 1.0
+    phi[:, :, 1 : m + 1] = rows
+    phi[:, :, m + 1 :] = rows[:, :, be.index(i)] * rows[:, :, be.index(j)]
+    return phi
 
 
 def _coefficients(be: Backend, cond: Conditionals, obs, log_weights, means):
     """Per pattern the (f, K) coefficients of the features in
     ``log pi_k + log N(y_o; mu_o, S_oo)`` (P, f, K)."""
-    m = means.shape[1]
+    K, m = means.shape
     i, j = _triu(m)
-    K = means.shape[0]
     prec = _per_component(cond.precision, K)  # (P, K, m, m), zero outside the observed block
-    lin = be.einsum("pkij,kj->pki", prec, means)  # Lambda_o mu
-    const = (log_weights[None] - 0.5 * (be.einsum("pki,ki->pk", lin, means)
-                                        + _per_component(cond.log_det[:, :, None], K)[..., 0]
-                                        + obs.sum(-1)[:, None] * LOG_2PI))
+    lin = (prec @ means[None, :, :, None])[..., 0]  # Lambda_o mu (P, K, m)
+    log_det = _per_component(cond.log_det[:, :, None], K)[..., 0]
+    const = log_weights[None] - 0.5 * ((lin * means[None]).sum(-1) + log_det
+                                        + obs.sum(-1)[:, None] * LOG_2PI)
     quad = prec[:, :, be.index(i), be.index(j)] * be.asarray(np.where(i == j, -0.5, -1.0))
-    theta = be.concat([const[None], lin.swapaxes(0, 2).swapaxes(1, 2),
-                       quad.swapaxes(0, 2).swapaxes(1, 2)])  # (f, P, K)
-    return theta.swapaxes(0, 1)
-
-
-def _segment_sums(be: Backend, per_block, bounds):
-    """Sums of consecutive blocks (G, ...) between ``bounds`` (P + 1,): (P, ...)."""
-    cum = be.concat([be.zeros((1,) + tuple(per_block.shape[1:])), per_block.cumsum(0)])
-    return cum[bounds[1:]] - cum[bounds[:-1]]
+    P = prec.shape[0]
+    theta = be.zeros((P, K, 1 + m + len(i)))
+    theta[:, :, 0] = const
+    theta[:, :, 1 : m + 1] = lin
+    theta[:, :, m + 1 :] = quad
+    return theta.swapaxes(1, 2)
 
 
 def _expected(be: Backend, moments, cond: Conditionals, obs, means, centers, m: int):
@@ -339,16 +400,15 @@ def _expected(be: Backend, moments, cond: Conditionals, obs, means, centers, m: 
     M2[:, :, be.index(i), be.index(j)] = moments[..., m + 1 :]
     M2[:, :, be.index(j), be.index(i)] = moments[..., m + 1 :]
     R = _per_component(cond.regression, K)  # (P, K, m, m)
-    # E[y | y_o, k] = y~ R + a with a = mu - (o * mu) R
-    a = means[None] - be.einsum("pki,pkij->pkj", obs[:, None] * means[None], R)
+    # E[y | y_o, k] = y~ R + a with a = mu - (o * mu) R (y~: the row, gaps as 0)
+    a = means[None] - ((obs[:, None] * means[None])[..., None, :] @ R)[..., 0, :]
     e = a - centers[None]  # (P, K, m)
-    first = be.einsum("pki,pkij->pkj", M1, R)  # sum r y~ R
+    first = (M1[..., None, :] @ R)[..., 0, :]  # sum r y~ R
     s1 = (first + M0[..., None] * e).sum(0)
-    cross = be.einsum("pki,pkj->kij", first, e)
-    s2 = (be.einsum("pkij,pkjl->kil", R.swapaxes(-1, -2) @ M2, R)
-          + cross + cross.swapaxes(-1, -2)
-          + be.einsum("pk,pki,pkj->kij", M0, e, e)
-          + be.einsum("pk,pkij->kij", M0, _per_component(cond.residual, K)))
+    outer = first[..., :, None] * e[..., None, :]
+    s2 = (R.swapaxes(-1, -2) @ (M2 @ R) + outer + outer.swapaxes(-1, -2)
+          + M0[..., None, None] * (e[..., :, None] * e[..., None, :]
+                                   + _per_component(cond.residual, K))).sum(0)
     return M0.sum(0), s1, s2
 
 
@@ -359,20 +419,19 @@ def _rows_by_blocks(be: Backend, Y, weights, means, covs, want_expected: bool):
     m = Y.shape[1]
     covs = dense(covs, m, be)
     K = means.shape[0]
-    Y0, observed = _filled(be, Y)
-    lay = layout(observed)
+    prepared = prepare(be, Y, None, K)
     log_weights = be.log(weights)
-    for start, stop in lay.groups(K):
-        cond = conditionals(be, lay.observed[start:stop], covs, residual=False)
-        rows, obs, _, _, slots, bp = _blocks(be, lay, Y0, None, start, stop)
-        d, lp = _log_prob(be, rows, obs, log_weights, means, cond, bp)
+    for grp in prepared.groups:
+        observed = prepared.layout.observed[grp.start : grp.stop]
+        cond = conditionals(be, observed, covs, residual=False)
+        d, lp = _log_prob(be, grp.rows, grp.obs, log_weights, means, cond, grp.bp)
         G, _, b = lp.shape
         log_prob = lp.swapaxes(0, 1).reshape(K, G * b)
         expected = None
         if want_expected:
-            expected = (means[None, :, None, :] + d @ _per_component(cond.regression, K)[bp])
+            expected = (means[None, :, None, :] + d @ _per_component(cond.regression, K)[grp.bp])
             expected = expected.swapaxes(0, 1).reshape(K, G * b, m)
-        yield slots, log_prob, expected
+        yield grp.slots, log_prob, expected
 
 
 def log_prob(be: Backend, Y, weights, means, covs):

@@ -139,13 +139,15 @@ def _gappy_e_step_part(part: Data, view: View, wh, params: Params, means_v, covs
     polish that end a fit are exact)."""
     be = part.backend
     stats = be.new_stats(means_v, diagonal)
-    for Z, w in zip(part.gappy_chunks(), part.weight_chunks()):
-        if not bool((Z != Z).any()):
+    K = means_v.shape[0]
+    index = None if view.index is None else be.to_numpy(view.index)
+    for Z, w, prepared in part.prepared_chunks(K):
+        if prepared is None:
             be.e_step(Z if view.kind == "joint" else view.data(Z), wh, stats, w)
         elif view.kind == "rotated":
             Z = be.data_array(missing.complete(be, Z, params.weights, params.means, params.covs))
             be.e_step(view.data(Z), wh, stats, w)
         else:
-            missing.e_step(be, view.data(Z), w, params.weights, means_v, covs_v, stats,
-                           log_scale, diagonal)
+            missing.e_step(be, None, None, params.weights, means_v, covs_v, stats, log_scale,
+                           diagonal, prepared, index)
     return stats
