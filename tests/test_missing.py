@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from biglearn_em import BigLearnGaussianMixture
+from biglearn_em import BigLearnGaussianMixture, select_model
 from biglearn_em.backends import NumpyBackend
 from biglearn_em.engine import Data, Params, Settings, View, missing, view_step
 
@@ -317,3 +317,14 @@ def test_complete_data_take_the_kernels_of_complete_data(monkeypatch):
     model = BigLearnGaussianMixture(3, random_state=0).fit(X)
     model.score_samples(X)
     assert not Data.from_array(X, None).missing
+
+
+def test_model_selection_reads_incomplete_rows():
+    _, Y = _gappy(300, 3, 0.2, seed=15)
+    result = select_model(Y, [1, 3, 5], covariance_types=["full"], cv=3, random_state=0)
+    assert result.best_n_components == 3
+    assert not result.failed
+    best = result.candidates[result.best_index]
+    # the table's rows are the estimator's own observed-data scores
+    assert best.train_log_likelihood == pytest.approx(result.best_estimator_.score(Y), abs=1e-12)
+    assert best.bic == pytest.approx(result.best_estimator_.bic(Y), abs=1e-9)

@@ -15,7 +15,7 @@ from ._inputs import Returns, numpy_dtype, to_host
 from ._kinds import is_torch_tensor
 from .backends import Backend, select_backend
 from .engine import Data, covariance_type, missing
-from .engine.data import fill_gaps
+from .engine.data import fill_gaps, may_have_gaps
 
 
 def per_row(model, X, what: str, data: Data | None = None) -> Any:
@@ -87,11 +87,10 @@ def _rows_of(part: Data, wh, gappy: tuple, what: str, unvalidated: bool) -> Any:
     be = part.backend
     out = []
     for Z in part.gappy_chunks():
-        gaps = Z != Z
         if unvalidated and bool((abs(Z) == np.inf).any()):
             raise ValueError("Input X contains infinity or a value too large for "
                              "dtype('float64').")
-        if bool(gaps.any()):
+        if may_have_gaps(be, Z) and bool((gaps := Z != Z).any()):
             empty = be.count(gaps.all(1))
             if empty:
                 raise ValueError(f"X has {empty} rows with no observed value (all NaN); "

@@ -603,7 +603,9 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
     grid = _check_grid(n_components)
     types = _check_types(covariance_types)
     _check_estimator_params(estimator_params, types, grid[-1])
-    checked = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+    # NaN marks a missing value, as in the estimator's fit
+    checked = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+                          ensure_all_finite="allow-nan")
     N, D = checked.shape
     if not isinstance(X, np.ndarray) and not hasattr(X, "columns"):
         X = checked  # lists and other array-likes: index the checked array

@@ -229,7 +229,8 @@ class Data:
             if cache is not None and key in cache:
                 yield Z, w, cache[key]
                 continue
-            prepared = missing.prepare(be, Z, w, K) if bool((Z != Z).any()) else None
+            gappy = may_have_gaps(be, Z) and bool((Z != Z).any())
+            prepared = missing.prepare(be, Z, w, K) if gappy else None
             if cache is not None:
                 size = 0 if prepared is None else prepared.nbytes
                 if cache.get("bytes", 0) + size <= GAP_CACHE_BYTES:
@@ -298,6 +299,14 @@ class Settings:
     def plain(self) -> bool:
         """Only joint views: the loop is EM and stops on ``tol`` as scikit-learn does."""
         return self.view_probs[0] == 1.0
+
+
+def may_have_gaps(be: Backend, Z) -> bool:
+    """False when chunk ``Z`` surely has no NaN: its sum, one cheap reduction,
+    is not NaN (a NaN propagates into it; the rare false alarm, infinities of
+    both signs, costs an exact test)."""
+    total = be.item(Z.sum())
+    return total != total
 
 
 def fill_gaps(be: Backend, Z) -> Any:
