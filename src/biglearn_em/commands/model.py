@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import gzip
 import json
 import os
 import sys
@@ -28,6 +26,7 @@ from ..io import (
     lazy_format,
     open_lazy,
     plural,
+    write_table,
 )
 from ..mixture import BigLearnGaussianMixture, load_with_meta
 from ..persist import save
@@ -384,7 +383,7 @@ def _impute(args: argparse.Namespace) -> int:
         known = getattr(model, "feature_names_in_", None)
         names = [str(n) for n in known] if known is not None else [
             str(j) for j in range(X.shape[1])]
-    _write_table(out, fmt, filled, names)
+    write_table(out, fmt, filled, names)
     how = ("the conditional mean" if args.random_state is None else
            f"one draw from the conditional law (--random-state {args.random_state})")
     print(f"{out}: {plural(X.shape[0], 'row')} x {plural(X.shape[1], 'column')} written; "
@@ -406,30 +405,6 @@ def _out_format(out: Path) -> str:
     if not out.parent.is_dir():
         raise FileNotFoundError(f"no such directory for --out: {out.parent}")
     return fmt
-
-
-def _write_table(out: Path, fmt: str, X: np.ndarray, names: list[str] | None) -> None:
-    """Write X in ``fmt`` with a header of ``names`` where the format holds one.
-    Text values are written as Python's repr: the shortest text that reads
-    back as the same float, so observed values come back bit for bit."""
-    if fmt == "npy":
-        np.save(out, X, allow_pickle=False)
-        return
-    if fmt == "parquet":
-        from ..io.tables import _pyarrow_parquet
-
-        pq = _pyarrow_parquet()
-        import pyarrow as pa
-
-        pq.write_table(pa.table({n: X[:, j] for j, n in enumerate(names)}), out)
-        return
-    opener = gzip.open if out.suffix.lower() == ".gz" else open
-    with opener(out, "wt", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, delimiter="," if fmt == "csv" else "\t",
-                            lineterminator="\n")
-        if names is not None:
-            writer.writerow(names)
-        writer.writerows(map(lambda row: map(repr, row), X.tolist()))
 
 
 # ------------------------------------------------------------------- info

@@ -134,19 +134,10 @@ def _select(args: argparse.Namespace) -> int:
           f"{plural(len(grid) * len(types) * (1 + (args.cv or 0)), 'fit')}")
 
     with warnings_as_lines():
-        try:
-            found = select_model(X, grid, types, criterion=args.criterion, cv=args.cv,
-                                 n_jobs=args.jobs, random_state=args.seed,
-                                 progress=False if args.quiet else None,
-                                 sample_weight=weights, **options)
-        except ValueError as exc:
-            # scikit-learn's words for a NaN refused by a select_model that does not take
-            # missing values: say what does, rather than "Input contains NaN"
-            if not (args.missing and str(exc).startswith("Input contains NaN")):
-                raise
-            raise ValueError("select --missing: model selection does not take missing values "
-                             "in this version; fit each K with biglearn-em fit --missing and "
-                             "compare the BICs it prints") from None
+        found = select_model(X, grid, types, criterion=args.criterion, cv=args.cv,
+                             n_jobs=args.jobs, random_state=args.seed,
+                             progress=False if args.quiet else None,
+                             sample_weight=weights, **options)
     print(f"seed: {found.random_state}" + ("" if args.seed is not None else
           f" (drawn; --seed {found.random_state} repeats this selection)"))
     print()

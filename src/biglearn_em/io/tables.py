@@ -662,3 +662,28 @@ def _read_libsvm(path: Path, n_features: int | None) -> tuple[np.ndarray, np.nda
     # the estimator needs dense rows: N x D float64 in memory
     labels = y.astype(np.int64) if np.all(y == np.round(y)) else y
     return X.toarray(), labels
+
+
+def write_table(out: Path, fmt: str, X: np.ndarray, names: list[str] | None) -> None:
+    """Write X (n, D) to ``out`` in ``fmt`` ("npy", "parquet", or a text format
+    of :data:`TEXT_FORMATS`; text gzip-compressed when ``out`` ends in .gz),
+    with a header of ``names`` where the format holds one (Parquet needs
+    column names: "0", "1", ... without them). Text values are written as
+    Python's repr: the shortest text that reads back as the same float, so
+    values come back bit for bit."""
+    if fmt == "npy":
+        np.save(out, X, allow_pickle=False)
+        return
+    if fmt == "parquet":
+        pq = _pyarrow_parquet()
+        import pyarrow as pa
+
+        names = [str(j) for j in range(X.shape[1])] if names is None else names
+        pq.write_table(pa.table({n: X[:, j] for j, n in enumerate(names)}), out)
+        return
+    opener = gzip.open if out.suffix.lower() == ".gz" else open
+    with opener(out, "wt", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+        if names is not None:
+            writer.writerow(names)
+        writer.writerows(map(lambda row: map(repr, row), X.tolist()))
