@@ -105,6 +105,11 @@ class Backend:
     def log(self, a) -> Any:
         raise NotImplementedError
 
+    def spd_inverse(self, covs) -> tuple[Any, Any]:
+        """Inverses (B, m, m) of symmetric positive definite matrices
+        (B, m, m), and their log-determinants (B,)."""
+        raise NotImplementedError
+
     def segment_sums(self, a, starts: np.ndarray) -> Any:
         """Sums of the consecutive row ranges of ``a`` (G, ...) that begin at
         ``starts`` (host, increasing, each range non-empty): (len(starts), ...)."""

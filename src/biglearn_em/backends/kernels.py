@@ -115,6 +115,39 @@ def precision_cholesky(covariances: np.ndarray) -> np.ndarray:
     return out
 
 
+def spd_inverse(covs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses (B, m, m) and log-determinants (B,) of many symmetric positive
+    definite matrices (B, m, m). Below ``TRIANGULAR_FROM`` dimensions the
+    Cholesky factorisation and the inverse of the factor run column by column
+    over the whole batch at once (each step one vectorised operation on B
+    numbers): for thousands of small matrices (the patterns of missing values
+    times the components) that is about twice as fast as LAPACK called once
+    per matrix; larger ones take LAPACK."""
+    B, m, _ = covs.shape
+    if m >= TRIANGULAR_FROM:
+        lower = np.linalg.cholesky(covs)
+        log_det = 2.0 * np.log(np.diagonal(lower, 0, -2, -1)).sum(-1)
+        inv_lower = np.linalg.inv(lower)
+        return np.swapaxes(inv_lower, -1, -2) @ inv_lower, log_det
+    T = np.ascontiguousarray(np.moveaxis(covs, 0, -1))  # (m, m, B): each entry one batch row
+    L = np.zeros_like(T)
+    for j in range(m):
+        v = T[j:, j] - np.einsum("ikb,kb->ib", L[j:, :j], L[j, :j]) if j else T[j:, j].copy()
+        if not (v[0] > 0).all():
+            raise np.linalg.LinAlgError("a matrix is not positive definite")
+        d = np.sqrt(v[0])
+        L[j, j] = d
+        L[j + 1 :, j] = v[1:] / d
+    inv = np.zeros_like(T)  # inv(L), lower triangular, by forward substitution
+    for i in range(m):
+        inv[i, i] = 1.0 / L[i, i]
+        if i:
+            inv[i, :i] = -np.einsum("kb,kjb->jb", L[i, :i], inv[:i, :i]) * inv[i, i]
+    log_det = 2.0 * np.log(np.diagonal(L, 0, 0, 1)).sum(-1)
+    inv = np.ascontiguousarray(np.moveaxis(inv, -1, 0))
+    return np.swapaxes(inv, -1, -2) @ inv, log_det
+
+
 def log_det_precision_cholesky(prec_chol: np.ndarray) -> np.ndarray:
     """``log det U_k`` (half the log-determinant of the precision), shape (K,)."""
     return np.log(np.diagonal(prec_chol, axis1=-2, axis2=-1)).sum(axis=-1)

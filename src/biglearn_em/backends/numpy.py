@@ -60,6 +60,9 @@ class NumpyBackend(Backend):
     def log(self, a):
         return np.log(a)
 
+    def spd_inverse(self, covs):
+        return kernels.spd_inverse(covs)
+
     def segment_sums(self, a, starts):
         return np.add.reduceat(a, starts, axis=0)
 

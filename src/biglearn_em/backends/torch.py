@@ -121,6 +121,11 @@ class TorchBackend(Backend):
     def log(self, a):
         return torch.log(a)
 
+    def spd_inverse(self, covs):
+        lower = torch.linalg.cholesky(covs)
+        log_det = 2.0 * torch.log(torch.diagonal(lower, 0, -2, -1)).sum(-1)
+        return torch.cholesky_inverse(lower), log_det
+
     def segment_sums(self, a, starts):
         lengths = np.diff(np.append(starts, a.shape[0]))
         ids = self.index(np.repeat(np.arange(len(starts)), lengths))

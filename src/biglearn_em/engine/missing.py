@@ -147,15 +147,13 @@ def dense(covs, m: int, be: Backend):
 
 @dataclass
 class Conditionals:
-    """Per (pattern, component) of one group of patterns, arrays of the backend:
-    ``prec_chol`` (P, K, m, m) with ``U U.T = inv(S~)`` (``S~``: ``S`` with its
-    missing block the identity); ``log_det`` (P, K): ``log det S_oo``; ``precision`` (P, K, m, m):
-    ``L_o``, ``inv(S_oo)`` in the observed block, zeros elsewhere;
-    ``regression`` (P, K, m, m): ``L_o S`` (a row ``d`` of deviations, zero where
-    missing, maps to ``E[y | y_o] - mu = d @ regression``); ``residual``
-    (P, K, m, m): the conditional covariance ``S - S L_o S``."""
+    """Per (pattern, component) of one group of patterns, arrays of the backend
+    (a tied covariance: one component): ``log_det`` (P, K): ``log det S_oo``;
+    ``precision`` (P, K, m, m): ``L_o``, ``inv(S_oo)`` in the observed block,
+    zeros elsewhere; ``regression`` (P, K, m, m): ``L_o S`` (a row ``d`` of
+    deviations, zero where missing, maps to ``E[y | y_o] - mu = d @ regression``);
+    ``residual`` (P, K, m, m): the conditional covariance ``S - S L_o S``, or None."""
 
-    prec_chol: Any
     log_det: Any
     precision: Any
     regression: Any
@@ -164,21 +162,20 @@ class Conditionals:
 
 def conditionals(be: Backend, observed: np.ndarray, covs, residual: bool = True) -> Conditionals:
     """The :class:`Conditionals` of patterns ``observed`` (P, m) host bool
-    under covariance matrices ``covs`` (K, m, m)."""
+    under covariance matrices ``covs`` (K, m, m): one batched inverse of ``S``
+    with its missing block replaced by the identity (whose inverse is
+    ``inv(S_oo)`` beside an identity, whose determinant is ``det S_oo``)."""
     P, m = observed.shape
     K = covs.shape[0]
     obs = be.asarray(observed.astype(np.float64))
     both = obs[:, :, None] * obs[:, None, :]  # (P, m, m): the observed block
     gap = be.eye(m) * (1.0 - obs)[:, None, :]  # the identity on the missing block
     masked = both[:, None] * covs[None] + gap[:, None]  # (P, K, m, m)
-    U, _ = be.precision_cholesky(masked.reshape(P * K, m, m))
-    U = U.reshape(P, K, m, m)
-    diag = U.diagonal(0, -2, -1)
-    log_det = -2.0 * be.log(diag).sum(-1)
-    prec = (U @ U.swapaxes(-1, -2)) * both[:, None]
+    inv, log_det = be.spd_inverse(masked.reshape(P * K, m, m))
+    prec = inv.reshape(P, K, m, m) * both[:, None]
     regression = prec @ covs[None]
     res = covs[None] - covs[None] @ regression if residual else None
-    return Conditionals(U, log_det, prec, regression, res)
+    return Conditionals(log_det.reshape(P, K), prec, regression, res)
 
 
 def _filled(be: Backend, Y):
@@ -339,12 +336,12 @@ def e_step(be: Backend, Y, w, weights, means, covs, stats, log_scale: float,
 def _log_prob(be, rows, obs, log_weights, means, cond: Conditionals, bp):
     """Per block: the deviations ``d`` (G, K, b, m), zero where missing, and
     ``log pi_k + log N(y_o; mu_o, S_oo)`` (G, K, b)."""
+    K = means.shape[0]
     d = (rows[:, None] - means[None, :, None, :]) * obs[:, None, None, :]
-    z = d @ _per_component(cond.prec_chol, means.shape[0])[bp]
+    quad = ((d @ _per_component(cond.precision, K)[bp]) * d).sum(-1)
     n_obs = obs.sum(-1)  # (G,) observed coordinates of each block's pattern
-    lp = -0.5 * (z * z).sum(-1)
-    log_det = _per_component(cond.log_det[:, :, None, None], means.shape[0])[..., 0, 0]
-    lp = lp - 0.5 * (n_obs[:, None, None] * LOG_2PI + log_det[bp][:, :, None])
+    log_det = _per_component(cond.log_det[:, :, None, None], K)[..., 0, 0]
+    lp = -0.5 * (quad + n_obs[:, None, None] * LOG_2PI + log_det[bp][:, :, None])
     return d, lp + log_weights[None, :, None]
 
 
@@ -405,10 +402,14 @@ def _expected(be: Backend, moments, cond: Conditionals, obs, means, centers, m: 
     e = a - centers[None]  # (P, K, m)
     first = (M1[..., None, :] @ R)[..., 0, :]  # sum r y~ R
     s1 = (first + M0[..., None] * e).sum(0)
-    outer = first[..., :, None] * e[..., None, :]
-    s2 = (R.swapaxes(-1, -2) @ (M2 @ R) + outer + outer.swapaxes(-1, -2)
-          + M0[..., None, None] * (e[..., :, None] * e[..., None, :]
-                                   + _per_component(cond.residual, K))).sum(0)
+    # sums over patterns of rank-one and weighted terms: one product per component
+    first_k, e_k = first.swapaxes(0, 1), e.swapaxes(0, 1)  # (K, P, m)
+    cross = first_k.swapaxes(1, 2) @ e_k
+    P = M0.shape[0]
+    residual = _per_component(cond.residual, K).swapaxes(0, 1).reshape(K, P, m * m)
+    s2 = ((R.swapaxes(-1, -2) @ (M2 @ R)).sum(0) + cross + cross.swapaxes(1, 2)
+          + (e_k * M0.T[:, :, None]).swapaxes(1, 2) @ e_k
+          + (M0.T[:, None, :] @ residual).reshape(K, m, m))
     return M0.sum(0), s1, s2
 
 
