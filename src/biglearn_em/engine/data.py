@@ -131,8 +131,10 @@ class Data:
         X = here.place(self.backend.take(self.X, index))
         weights = (None if self.weights is None
                    else here.place_weights(self.backend.take(self.weights, index), X))
+        # the rows are in this process now: their layout can be kept (even when
+        # this data's parts, on Dask's workers, lay themselves out each pass)
         return Data(X, self.shift, self.scale, self.chunk_size, here, weights, self.missing,
-                    None if self.gap_cache is None else {})
+                    {} if self.missing and here.in_process else None)
 
     def reduce(self, fn: Callable, args: tuple = (), combine: Callable = operator.add) -> Any:
         """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
