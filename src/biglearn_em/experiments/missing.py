@@ -265,12 +265,10 @@ def run_methods(data: DataSet, seed: int, X_train: np.ndarray, X_test: np.ndarra
         time.perf_counter() - start)
 
     start = time.perf_counter()
-    try:
-        listwise = _fit(mixture(data, seed), missing[complete])
-    except ValueError as exc:  # fewer complete rows than the fit needs
-        row(LISTWISE, np.nan, np.nan, time.perf_counter() - start,
-            f"{int(complete.sum())} complete rows: {str(exc).splitlines()[0][:80]}")
+    if complete.sum() < data.K:  # a k-means start needs K rows: nothing to fit
+        row(LISTWISE, np.nan, np.nan, 0.0, f"{LISTWISE}: {int(complete.sum())} complete rows")
     else:
+        listwise = _fit(mixture(data, seed), missing[complete])
         row(LISTWISE, listwise.score(X_test), rmse(listwise.impute(missing), truth, gaps),
             time.perf_counter() - start)
 
@@ -520,7 +518,7 @@ def _panels(series: dict[tuple[str, str], dict[str, tuple[list[float], list[floa
         ax.set_visible(False)
     axes.ravel()[0].legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title above the panels
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -653,9 +651,10 @@ def main(args) -> int:
                   "ceiling a fit approaches as the training rows grow: a fit's gap to it is "
                   "finite-sample error, and removing entries adds to it.")
     failed = [r for r in rows if r.note]
-    failures = ("" if not failed else "\n\nn/a: the method could not fit on "
+    failures = ("" if not failed else "\n\nn/a: fewer complete training rows than "
+                "components, nothing to fit: "
                 + "; ".join(f"{r.dataset} {r.mechanism} {r.rate:.0%} seed {r.seed} ({r.note})"
-                            for r in failed) + ".")
+                            for r in failed) + ". A mean over seeds with an n/a is n/a.")
     sections = [
         ("Target", target),
         ("Held-out complete-data log-likelihood", "Mean log-density per held-out complete "
