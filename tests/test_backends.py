@@ -352,7 +352,7 @@ def test_bad_input_gets_the_same_clear_errors(backend):
     bad = good.copy()
     bad[3, :] = np.nan
     model = BigLearnGaussianMixture(2, random_state=0, max_iter=5)
-    with pytest.raises(ValueError, match="1 rows with no observed value"):
+    with pytest.raises(ValueError, match="1 row with no observed value"):
         model.fit(backend.put(bad))
     inf = good.copy()
     inf[5, 0] = -np.inf
@@ -370,7 +370,7 @@ def test_bad_input_gets_the_same_clear_errors(backend):
                                              "is expecting 3 features"):
             backend.get(getattr(model, method)(backend.put(good[:, :2])))
     # in predictions too (on a dask array, when the block holding the row is computed)
-    with pytest.raises(ValueError, match="1 rows with no observed value"):
+    with pytest.raises(ValueError, match="1 row with no observed value"):
         backend.get(model.predict(backend.put(bad)))
     with pytest.raises(ValueError, match="infinity"):
         backend.get(model.predict(backend.put(inf)))

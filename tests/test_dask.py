@@ -203,7 +203,7 @@ def test_bad_dask_input_gets_clear_errors(data):
         with pytest.raises(ValueError, match="infinity"):
             labels.compute()
         empty = da.where(da.arange(len(X))[:, None] == 4000, np.nan, Xd)
-        with pytest.raises(ValueError, match="1 rows with no observed value"):
+        with pytest.raises(ValueError, match="1 row with no observed value"):
             model.predict(empty).compute()
 
 

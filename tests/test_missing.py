@@ -231,7 +231,7 @@ def test_predictions_use_the_marginal_of_the_observed_part():
     # complete rows: the kernels of complete data, unchanged
     np.testing.assert_array_equal(model.score_samples(X[:5]),
                                   model.score_samples(np.vstack([X[:5], Y[5:6]]))[:5])
-    with pytest.raises(ValueError, match="1 rows with no observed value"):
+    with pytest.raises(ValueError, match="1 row with no observed value"):
         model.predict(np.vstack([X[:3], np.full((1, 4), np.nan)]))
 
 
@@ -344,3 +344,66 @@ def test_batched_spd_inverse_equals_lapack():
         np.testing.assert_allclose(log_det, np.linalg.slogdet(S)[1], atol=1e-10)
     with pytest.raises(np.linalg.LinAlgError):
         NumpyBackend().spd_inverse(-np.eye(3)[None])
+
+
+def test_a_row_with_nothing_observed_is_refused_before_the_fit_even_at_weight_zero(monkeypatch):
+    _, Y = _gappy(60, 3, 0.2, seed=17)
+    Y[5] = np.nan
+    w = np.ones(len(Y))
+    w[5] = 0.0
+    monkeypatch.setattr(missing, "e_step", None)  # no E-step may run
+    with pytest.raises(ValueError, match="^X has 1 row with no observed value"):
+        BigLearnGaussianMixture(2, random_state=0).fit(Y, sample_weight=w)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_fit_on_incomplete_rows_resumes_where_it_would_have_ended(tmp_path):
+    _, Y = _gappy(200, 3, 0.25, seed=18)
+    kw = {"n_components": 3, "max_iter": 80, "patience": None, "random_state": 5}
+    reference = BigLearnGaussianMixture(**kw).fit(Y)
+
+    def stop(record):
+        if record["iteration"] == 30:
+            raise _Stop
+
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(_Stop):
+        BigLearnGaussianMixture(checkpoint=path, checkpoint_interval=0, callback=stop,
+                                **kw).fit(Y)
+    resumed = BigLearnGaussianMixture(checkpoint=path, **kw).fit(Y)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name))
+    assert resumed.history_ == reference.history_
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_warm_refit_on_incomplete_rows_never_ends_below_its_start():
+    _, Y = _gappy(300, 3, 0.3, seed=19)
+    model = BigLearnGaussianMixture(3, random_state=0, max_iter=3, warm_start=True)
+    model.fit(Y)
+    scores = [model.score(Y)]
+    for _ in range(3):
+        model.fit(Y)
+        scores.append(model.score(Y))
+    assert np.all(np.diff(scores) >= -1e-12)
+
+
+def test_rotated_steps_reuse_the_fit_s_layout(monkeypatch):
+    """The chunks with gaps are laid out once per fit: views of every kind,
+    rotated ones included, read the kept layout."""
+    calls = []
+    original = missing.prepare
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(missing, "prepare", counting)
+    _, Y = _gappy(300, 4, 0.3, seed=20)
+    model = BigLearnGaussianMixture(3, random_state=0, chunk_size=100).fit(Y)
+    assert any(r["kind"] == "rotated" for r in model.history_)
+    # 3 chunks of the fit's data, laid out once; the labels at the end (3 chunks) again
+    assert len(calls) <= 6

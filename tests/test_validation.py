@@ -228,7 +228,7 @@ def test_nan_is_missing_but_not_a_whole_row_or_column(X):
     X[3, 1] = np.nan
     assert np.isfinite(_model().fit(X).means_).all()
     X[5, :] = np.nan
-    with pytest.raises(ValueError, match="1 rows with no observed value"):
+    with pytest.raises(ValueError, match="1 row with no observed value"):
         _model().fit(X)
     X = np.array(X[:, :2])
     X[5, :] = 1.0

@@ -83,7 +83,7 @@ def test_imputer_in_a_pipeline(rng):
 
 @pytest.mark.parametrize("make, X, message", [
     (lambda: GaussianMixtureImputer(), np.array([[1.0, np.nan], [np.nan, np.nan], [3.0, 4.0]]),
-     r"^X has 1 rows with no observed value"),
+     r"^X has 1 row with no observed value"),
     (lambda: GaussianMixtureImputer(), np.array([[1.0, np.nan], [2.0, np.nan], [3.0, np.nan]]),
      r"^X's column\(s\) \[1\] are never observed"),
     (lambda: GaussianMixtureImputer(mixture_params={"n_components": 2}), np.ones((5, 2)),
@@ -100,7 +100,7 @@ def test_imputer_fit_errors(make, X, message):
 
 def test_imputer_transform_needs_an_observed_value_per_row(rng):
     imputer = GaussianMixtureImputer().fit(rng.normal(size=(20, 2)))
-    with pytest.raises(ValueError, match=r"^X has 1 rows with no observed value \(rows \[1\]\)"):
+    with pytest.raises(ValueError, match=r"^X has 1 row with no observed value \(rows \[1\]\)"):
         imputer.transform([[0.0, np.nan], [np.nan, np.nan]])
 
 

@@ -308,7 +308,8 @@ def impute(model, X, random_state=None) -> np.ndarray:
     filled = X.astype(np.float64)  # a copy: X is the caller's
     empty = np.flatnonzero(np.isnan(filled).all(1))
     if len(empty):
-        raise ValueError(f"X has {len(empty)} rows with no observed value (rows "
+        raise ValueError(f"X has {len(empty)} row{'' if len(empty) == 1 else 's'} with no "
+                         "observed value (rows "
                          f"{empty[:5].tolist()}{', ...' if len(empty) > 5 else ''}); impute "
                          "needs at least one observed value per row.")
     rng = None if random_state is None else random_generator(random_state)

@@ -31,7 +31,7 @@ from ._inputs import Returns, restore_feature_attributes, to_host, validate, val
 from ._kinds import is_dask_array
 from ._validation import validate_params
 from .backends import one_blas_pool, precision_cholesky, select_backend
-from .backends.dask import check_finite, digest
+from .backends.dask import digest
 from .engine import (
     Data,
     Params,
@@ -97,8 +97,6 @@ class Fit:
             )
         backend = select_backend(model.device, X, model.dtype, model.device_budget, K)
         data = Data.from_array(X, model.chunk_size, backend, K, weights)
-        if not backend.in_process and not np.isfinite(data.shift).all():
-            check_finite(data)  # not validated in this process; a NaN or inf spoils the sums
         return cls(model, X, data, _settings(model, data), _generator(model.random_state), warm,
                    weights)
 
@@ -259,7 +257,8 @@ class Fit:
     def inference_data(self) -> Data:
         """X as predictions read it (in its own units) on this fit's backend,
         without placing it there again."""
-        return replace(self.data, shift=None, scale=1.0)
+        # not the fit's laid-out chunks: those hold the rows in internal units
+        return replace(self.data, shift=None, scale=1.0, gap_cache=None)
 
 
 def _settings(model, data: Data) -> Settings:

@@ -125,18 +125,6 @@ class DaskBackend(NumpyBackend):
                                  dtype=dtype)
 
 
-def _nonfinite(part) -> int:
-    """Number of values of a part that are NaN or infinite."""
-    return sum(int(np.count_nonzero(~np.isfinite(raw)))
-               for raw in part.backend.raw_chunks(part.X, part.chunk_size))
-
-
-def check_finite(data) -> None:
-    """Raise a ValueError if data on Dask's workers hold NaN or infinity (one pass)."""
-    if data.reduce(_nonfinite):
-        raise ValueError("Input X contains NaN or infinity.")
-
-
 def _digest(block) -> bytes:
     block = np.ascontiguousarray(block)
     return hashlib.sha256(repr(block.shape).encode() + block.tobytes()).digest()

@@ -99,7 +99,7 @@ class Data:
             raise ValueError("Input X contains infinity or a value too large for "
                              "dtype('float64').")
         if summary[1]:
-            raise ValueError(f"X has {int(summary[1])} rows with no observed value (all NaN); "
+            raise ValueError(f"X has {_rows(int(summary[1]))} with no observed value (all NaN); "
                              "a row needs at least one observed feature: drop those rows.")
         counts = summary[2 : 2 + D]
         never = np.flatnonzero(counts == 0)
@@ -303,6 +303,10 @@ class Settings:
         return self.view_probs[0] == 1.0
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def may_have_gaps(be: Backend, Z) -> bool:
     """False when chunk ``Z`` surely has no NaN: its sum, one cheap reduction,
     is not NaN (a NaN propagates into it; the rare false alarm, infinities of
@@ -333,11 +337,11 @@ def _gap_summary(part: Data) -> np.ndarray:
         w = None if w is None else be.to_numpy(w)
         observed = ~np.isnan(raw)
         out[0] += np.count_nonzero(np.isinf(raw))
-        empty = ~observed.any(1)
-        if w is not None:  # a row that counts for nothing may be empty
-            empty &= w > 0
+        # a row with nothing observed is refused even at weight 0: the fit's
+        # labels_ and every prediction read every row
+        out[1] += np.count_nonzero(~observed.any(1))
+        if w is not None:
             observed = observed & (w > 0)[:, None]
-        out[1] += np.count_nonzero(empty)
         filled = np.where(observed, raw, 0.0)
         out[2 : 2 + D] += observed.sum(0) if w is None else w @ observed
         out[2 + D :] += filled.sum(0) if w is None else w @ filled

@@ -223,9 +223,11 @@ class Prepared:
     nbytes: int
 
 
-def prepare(be: Backend, Y, w, K: int) -> Prepared:
+def prepare(be: Backend, Y, w, K: int, features: bool = True) -> Prepared:
     """Lay out chunk ``Y`` (n, m), NaN where missing, with weights ``w`` (n,)
-    or None, for E-steps with ``K`` components."""
+    or None, for E-steps with ``K`` components; ``features``: also the rows'
+    features of the moments kernel (the E-step's; log-densities and
+    completions do without)."""
     n, m = Y.shape
     Y0, observed = _filled(be, Y)
     lay = layout(observed)
@@ -243,7 +245,7 @@ def prepare(be: Backend, Y, w, K: int) -> Prepared:
         valid = be.asarray((slots < n).astype(np.float64)).reshape(G, b)
         weights = valid if w_pad is None else w_pad[idx].reshape(G, b)
         starts = lay.pattern_blocks[start:stop] - lay.pattern_blocks[start]
-        phi = _features(be, rows) if m < FEATURES_BELOW else None
+        phi = _features(be, rows) if features and m < FEATURES_BELOW else None
         group = Group(start, stop, rows, obs, weights, valid, slots, be.index(bp), starts, phi)
         nbytes += 8 * (G * b * (2 * m + 2) + (0 if phi is None else phi.shape[-1] * G * b))
         groups.append(group)
@@ -265,7 +267,7 @@ def e_step(be: Backend, Y, w, weights, means, covs, stats, log_scale: float,
     """Add the E-step of chunk ``Y`` (n, m), NaN where missing, to ``stats``
     (shifted by ``stats.centers``): expected sufficient statistics given each
     row's observed part; ``w`` (n,): frequency weights or None. ``stats.ll``
-    gains ``sum_n w_n log p(y_n,o)`` plus ``(m - |o_n|) log_scale`` per row, so
+    gains ``sum_n w_n (log p(y_n,o) + (m - |o_n|) log_scale)``, so
     that ``ll / n - m log_scale`` is the mean log-likelihood of the observed
     values in the units of the data whatever each row observes.
 
@@ -413,14 +415,16 @@ def _expected(be: Backend, moments, cond: Conditionals, obs, means, centers, m: 
     return M0.sum(0), s1, s2
 
 
-def _rows_by_blocks(be: Backend, Y, weights, means, covs, want_expected: bool):
-    """For rows ``Y`` (n, m) with NaN: per group of patterns, the host slots,
-    log-probabilities (K, G b) and, with ``want_expected``, the conditional
-    means (K, G b, m)."""
-    m = Y.shape[1]
-    covs = dense(covs, m, be)
+def _rows_by_blocks(be: Backend, Y, weights, means, covs, want_expected: bool,
+                    prepared: Prepared | None = None):
+    """For rows ``Y`` (n, m) with NaN (or laid out already: ``prepared``): per
+    group of patterns, the host slots, log-probabilities (K, G b) and, with
+    ``want_expected``, the conditional means (K, G b, m)."""
     K = means.shape[0]
-    prepared = prepare(be, Y, None, K)
+    if prepared is None:
+        prepared = prepare(be, Y, None, K, features=False)
+    m = prepared.n_features
+    covs = dense(covs, m, be)
     log_weights = be.log(weights)
     for grp in prepared.groups:
         observed = prepared.layout.observed[grp.start : grp.stop]
@@ -445,13 +449,13 @@ def log_prob(be: Backend, Y, weights, means, covs):
     return out[:, :n]
 
 
-def complete(be: Backend, Y, weights, means, covs):
+def complete(be: Backend, Y, weights, means, covs, prepared: Prepared | None = None):
     """Rows ``Y`` (n, m) with each NaN replaced by its conditional mean given
     the row's observed values under the mixture: ``sum_k P(k | y_o) E[y | y_o, k]``
-    (float64 (n, m))."""
+    (float64 (n, m)); ``prepared``: ``Y`` laid out already (:func:`prepare`)."""
     n, m = Y.shape
     out = be.zeros((n + 1, m))
-    for slots, lp, expected in _rows_by_blocks(be, Y, weights, means, covs, True):
+    for slots, lp, expected in _rows_by_blocks(be, Y, weights, means, covs, True, prepared):
         be.log_normalize(lp)
         out[be.index(slots)] = be.einsum("kn,knm->nm", be.exp(lp), expected)
     # the observed values exactly as they are (the products return them to rounding)

@@ -145,7 +145,8 @@ def _gappy_e_step_part(part: Data, view: View, wh, params: Params, means_v, covs
         if prepared is None:
             be.e_step(Z if view.kind == "joint" else view.data(Z), wh, stats, w)
         elif view.kind == "rotated":
-            Z = be.data_array(missing.complete(be, Z, params.weights, params.means, params.covs))
+            Z = be.data_array(missing.complete(be, Z, params.weights, params.means, params.covs,
+                                               prepared))
             be.e_step(view.data(Z), wh, stats, w)
         else:
             missing.e_step(be, None, None, params.weights, means_v, covs_v, stats, log_scale,
