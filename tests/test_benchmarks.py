@@ -2,7 +2,8 @@
 machine) quickly on the CPU with Fashion-MNIST files the test writes,
 benchmarks/large_fit.py and benchmarks/dask_scale.py on small data (the
 latter end to end from Zarr; its Parquet writer in process: the streamed fit
-of Parquet folders on worker processes is test_dask.py's). No time is asserted."""
+of Parquet folders on worker processes is test_dask.py's), and
+benchmarks/missing_cost.py on small data. No time is asserted."""
 
 import importlib.util
 import subprocess
