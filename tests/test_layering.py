@@ -44,6 +44,7 @@ DEFERRED = {
     ("biglearn_em.backends.select", "biglearn_em.backends.torch"): "PyTorch is optional",
     ("biglearn_em.experiments.grid25", "biglearn_em.experiments.plots"): "matplotlib",
     ("biglearn_em.experiments.hard", "biglearn_em.experiments.plots"): "matplotlib",
+    ("biglearn_em.experiments.missing", "biglearn_em.experiments.plots"): "matplotlib",
 }
 
 #: The package's low helpers, which import nothing else of it: what kind of array
