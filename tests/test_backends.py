@@ -350,9 +350,9 @@ def test_checkpoints_and_model_files_move_between_backends(backend, rng, tmp_pat
 def test_bad_input_gets_the_same_clear_errors(backend):
     good = np.random.default_rng(0).normal(size=(20, 3))
     bad = good.copy()
-    bad[3, 1] = np.nan
+    bad[3, :] = np.nan
     model = BigLearnGaussianMixture(2, random_state=0, max_iter=5)
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    with pytest.raises(ValueError, match="1 row with no observed value"):
         model.fit(backend.put(bad))
     inf = good.copy()
     inf[5, 0] = -np.inf
@@ -369,6 +369,8 @@ def test_bad_input_gets_the_same_clear_errors(backend):
         with pytest.raises(ValueError, match="X has 2 features, but BigLearnGaussianMixture "
                                              "is expecting 3 features"):
             backend.get(getattr(model, method)(backend.put(good[:, :2])))
-    # in predictions too (on a dask array, when the block holding the NaN is computed)
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    # in predictions too (on a dask array, when the block holding the row is computed)
+    with pytest.raises(ValueError, match="1 row with no observed value"):
         backend.get(model.predict(backend.put(bad)))
+    with pytest.raises(ValueError, match="infinity"):
+        backend.get(model.predict(backend.put(inf)))

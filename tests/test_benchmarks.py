@@ -2,7 +2,8 @@
 machine) quickly on the CPU with Fashion-MNIST files the test writes,
 benchmarks/large_fit.py and benchmarks/dask_scale.py on small data (the
 latter end to end from Zarr; its Parquet writer in process: the streamed fit
-of Parquet folders on worker processes is test_dask.py's). No time is asserted."""
+of Parquet folders on worker processes is test_dask.py's), and
+benchmarks/missing_cost.py on small data. No time is asserted."""
 
 import importlib.util
 import subprocess
@@ -92,3 +93,27 @@ def test_dask_scale_benchmark_writes_parquet_blocks_that_read_back(tmp_path, mon
     np.testing.assert_array_equal(X.compute(), np.vstack([bench.block(0, 1000),
                                                           bench.block(1, 1000),
                                                           bench.block(2, 500)]))
+
+
+@pytest.mark.slow
+def test_missing_cost_benchmark_runs_small():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "missing_cost.py"), "--smoke", "--threads",
+         "1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("N = 2000, D = 4, K = 3;") and "(MCAR)" in lines[0]
+    # 30% MCAR of 4 columns: about 30% gone, and the 15 non-empty patterns all occur
+    assert 0.27 < float(lines[0].split("; ")[1].split("%")[0]) / 100 < 0.33
+    assert lines[0].endswith("15 missingness patterns")
+    seconds = {}
+    for kind in ("complete data", "incomplete data"):
+        line = next(t for t in lines if t.startswith(f"{kind}:"))
+        seconds[kind] = float(line.split(":")[1].split(" s,")[0])
+        assert float(line.split("peak")[1].split("MiB")[0]) > 0
+    ratio = float(lines[-1].split("time ratio ")[1].split()[0])
+    # the seconds are printed to 0.01 s: the ratio of the printed values is near the ratio
+    assert ratio == pytest.approx(seconds["incomplete data"] / seconds["complete data"],
+                                  rel=0.05)
+    assert lines[-1].endswith(("(target <= 3: met)", "(target <= 3: not met)"))
+    assert lines[-2].startswith("memory ratio ")

@@ -195,13 +195,16 @@ def test_bad_dask_input_gets_clear_errors(data):
     with pytest.raises(TypeError, match="Dask collection other than a dask array"):
         BigLearnGaussianMixture(2).fit(dask.delayed(X))
     with dask.config.set(scheduler="threads"):
-        bad = da.where(da.arange(len(X))[:, None] == 4000, np.nan, Xd)
-        with pytest.raises(ValueError, match="NaN or infinity"):
-            BigLearnGaussianMixture(2).fit(bad)  # found by the fit's first pass
+        bad = da.where(da.arange(len(X))[:, None] == 4000, np.inf, Xd)
+        with pytest.raises(ValueError, match="infinity"):
+            BigLearnGaussianMixture(2).fit(bad)  # found by the fit's first passes
         model = BigLearnGaussianMixture(2, max_iter=5).fit(Xd)
-        labels = model.predict(bad)  # lazy: the block holding the NaN raises when computed
-        with pytest.raises(ValueError, match="NaN or infinity"):
+        labels = model.predict(bad)  # lazy: the block holding the inf raises when computed
+        with pytest.raises(ValueError, match="infinity"):
             labels.compute()
+        empty = da.where(da.arange(len(X))[:, None] == 4000, np.nan, Xd)
+        with pytest.raises(ValueError, match="1 row with no observed value"):
+            model.predict(empty).compute()
 
 
 # ---------------------------------------------------------------- command line

@@ -31,6 +31,16 @@ ESTIMATORS = [
 
 def expected_failed_checks(estimator: BigLearnGaussianMixture) -> dict[str, str]:
     """Checks that cannot pass for ``estimator``, each with the reason."""
+    if estimator.n_components > 1:
+        return {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "the starts draw rows at random (k-means++ centres, restarts), and the check "
+                "shuffles the weighted rows, so one seed draws other rows for the weighted and "
+                "the repeated data: the two fits are equal in law, not draw for draw "
+                "(tests/test_weights.py shows them equal to 1e-8 from one given start and "
+                "equally good with the defaults); one component, which draws nothing, passes"
+            ),
+        }
     if estimator.n_components == 1:
         return {
             "check_clustering": (

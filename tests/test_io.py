@@ -106,7 +106,9 @@ def test_missing_values_get_their_own_message(tmp_path, cell):
         read_table(path)
     message = str(exc.value)
     assert "line 3, column 2 ('b'): " in message and " is a missing value; " in message
-    assert "needs complete rows: drop the rows with missing values or impute them" in message
+    # the hint names the option that reads them, and the way without it
+    assert "rerun with --missing to read missing values as NaN" in message
+    assert "drop the rows with missing values or impute them" in message
     assert "label column" not in message  # the hint for a column of text
 
 
@@ -218,7 +220,7 @@ def test_parquet_errors_name_the_column(tmp_path):
         read_table(tmp_path / "t.parquet")
     pq.write_table(pa.table({"a": [1.0, None, 3.0]}), tmp_path / "n.parquet")
     with pytest.raises(ValueError, match=r"data row 2, column 1 \('a'\) is missing \(null\); "
-                                         r"biglearn-em needs complete rows"):
+                                         r"rerun with --missing"):
         read_table(tmp_path / "n.parquet")
     write(tmp_path / "junk.parquet", "not parquet at all\n")
     with pytest.raises(ValueError, match=r"junk\.parquet is not a readable Parquet file"):

@@ -44,6 +44,7 @@ DEFERRED = {
     ("biglearn_em.backends.select", "biglearn_em.backends.torch"): "PyTorch is optional",
     ("biglearn_em.experiments.grid25", "biglearn_em.experiments.plots"): "matplotlib",
     ("biglearn_em.experiments.hard", "biglearn_em.experiments.plots"): "matplotlib",
+    ("biglearn_em.experiments.missing", "biglearn_em.experiments.plots"): "matplotlib",
 }
 
 #: The package's low helpers, which import nothing else of it: what kind of array
@@ -170,8 +171,8 @@ LAYERS = (
     ("biglearn_em.backends",),
     ("biglearn_em.engine",),
     ("biglearn_em.datasets", "biglearn_em.io", "biglearn_em.metrics", "biglearn_em.progress"),
-    ("biglearn_em._inputs", "biglearn_em.fitting", "biglearn_em.persist",
-     "biglearn_em.mixture"),
+    ("biglearn_em._inputs", "biglearn_em._predict", "biglearn_em.fitting", "biglearn_em.persist",
+     "biglearn_em.mixture", "biglearn_em.conditional", "biglearn_em.wrappers"),
     ("biglearn_em.selection",),
     ("biglearn_em.experiments", "biglearn_em.commands", "biglearn_em.cli"),
 )

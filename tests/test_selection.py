@@ -112,10 +112,10 @@ def test_a_drawn_seed_is_recorded_and_repeats_the_selection(data):
 def test_a_failing_fit_is_reported_in_its_row(data, monkeypatch):
     fit = BigLearnGaussianMixture.fit
 
-    def failing(self, X, y=None):
+    def failing(self, X, y=None, sample_weight=None):
         if self.n_components == 3:
             raise FloatingPointError("no positive definite covariance")
-        return fit(self, X, y)
+        return fit(self, X, y, sample_weight)
 
     monkeypatch.setattr(BigLearnGaussianMixture, "fit", failing)
     with pytest.warns(RuntimeWarning, match=r"1 of 3 candidates failed.*K=3"):
@@ -175,8 +175,8 @@ def test_bad_arguments_name_the_parameter(data, kwargs, error, match, monkeypatc
 
 
 def test_bad_data_is_refused(data):
-    with pytest.raises(ValueError, match="NaN"):
-        select_model(np.where(data > 5, np.nan, data), [2])
+    with pytest.raises(ValueError, match="infinity"):
+        select_model(np.where(data > 5, np.inf, data), [2])
     with pytest.raises(ValueError, match="2D array"):
         select_model(data[:, 0], [2])
 

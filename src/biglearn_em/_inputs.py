@@ -118,8 +118,9 @@ def validate(model, X, reset: bool):
             X = to_host(X)
         # "numeric" rejects string arrays with a clear message (a float dtype would
         # parse "1.5"); other numbers (int, bool, float16) are then cast to float64
+        # NaN marks a missing value (engine/missing.py); infinity stays an error
         X = validate_data(model, X, dtype="numeric", reset=reset,
-                          ensure_min_samples=2 if reset else 1)
+                          ensure_min_samples=2 if reset else 1, ensure_all_finite="allow-nan")
         return X if X.dtype in (np.float64, np.float32) else X.astype(np.float64)
     _check_n_features(model, X.shape[1], reset)
     return X
@@ -139,6 +140,91 @@ def for_inference(model, X, method: str):
                 f"device as the arrays the model was fitted on ({fitted}{where}); got "
                 f"{given}" + ("" if given == "numpy" else f" on {X.device}") + ".")
     return validate(model, X, reset=False), returns
+
+
+def validate_weights(sample_weight, X, n_components: int | None = None):
+    """``sample_weight`` checked against validated X: None (every row once),
+    or the rows' frequency weights (N,): a float64 host array, or for a dask
+    X a dask array (in X's row blocks, checked in one pass over the weights).
+    Weights that are all 1 are None (the unweighted fit, bit for bit). With
+    ``n_components``, at least that many rows must weigh more than 0."""
+    if sample_weight is None:
+        return None
+    N = n_rows(X)
+    what = f"The parameter 'sample_weight' must be None, a number or an array of shape ({N},)"
+    if is_dask_array(sample_weight):
+        w = sample_weight
+        if w.ndim != 1 or w.shape[0] != N:
+            raise ValueError(f"{what}; got a dask array of shape {w.shape}.")
+    else:
+        try:
+            w = to_host(sample_weight)
+        except (TypeError, ValueError, BufferError, RuntimeError):
+            w = None
+        if w is None or w.dtype.kind not in "biuf":
+            raise TypeError(f"{what} of real numbers; got {type(sample_weight).__name__}.")
+        if w.ndim == 0:  # one weight for every row, as scikit-learn allows
+            w = np.full(N, float(w))
+        if w.shape != (N,):
+            raise ValueError(f"{what}; got shape {w.shape}.")
+        w = w.astype(np.float64)  # a copy: the caller's array is never changed
+    finite, smallest, positive = _weight_summary(w)
+    if not finite:
+        raise ValueError("The parameter 'sample_weight' must be finite; got NaN or infinity.")
+    if smallest < 0:
+        raise ValueError(f"The parameter 'sample_weight' must be >= 0; got {smallest:g}.")
+    if positive == 0:
+        raise ValueError("The parameter 'sample_weight' is zero for every row: no row to fit "
+                         "or score.")
+    if n_components is not None and positive < n_components:
+        raise ValueError(f"The parameter 'sample_weight' gives only {positive} rows a weight "
+                         f"> 0; n_components = {n_components} needs at least {n_components}.")
+    if not is_dask_array(w) and bool((w == 1.0).all()):
+        return None
+    return w
+
+
+def total_weight(X, sample_weight) -> float:
+    """What the rows of X count for: N, or the sum of their weights."""
+    w = validate_weights(sample_weight, X)
+    if w is None:
+        return n_rows(X)
+    return float(w.sum().compute() if is_dask_array(w) else w.sum())
+
+
+def weighted_mean(values, w, dtype) -> float:
+    """The mean of per-row ``values`` (N,) of any backend (a lazy dask array
+    included) in ``dtype``, weighted by validated weights ``w`` (None: plain);
+    a row of weight 0 adds nothing, even where its value is -inf."""
+    if is_dask_array(values):
+        values = values.astype(dtype)
+        if w is None:
+            return float(values.mean().compute())
+        import dask.array as da
+
+        if not is_dask_array(w):
+            w = da.from_array(w, chunks=(values.chunks[0],))
+        return float(((da.where(w > 0, values, 0.0) * w).sum() / w.sum()).compute())
+    values = to_host(values).astype(dtype, copy=False)
+    if w is None:
+        return float(values.mean())
+    return float(np.average(np.where(w > 0, values, 0.0), weights=w))
+
+
+def _weight_summary(w) -> tuple[bool, float, int]:
+    """Whether all weights are finite, the smallest and how many are > 0."""
+    if is_dask_array(w):
+        import dask
+
+        finite, smallest, positive = dask.compute(_isfinite_all(w), w.min(), (w > 0).sum())
+        return bool(finite), float(smallest), int(positive)
+    return bool(np.isfinite(w).all()), float(w.min()), int(np.count_nonzero(w > 0))
+
+
+def _isfinite_all(w):
+    import dask.array as da
+
+    return da.isfinite(w).all()
 
 
 #: What validating X for a fit sets on the estimator.
@@ -186,8 +272,9 @@ def _check_tensor(X, reset: bool):
     if X.dtype not in (torch.float32, torch.float64):
         X = X.to(torch.float64)
     check_sizes(tuple(X.shape), reset)
-    if not bool(torch.isfinite(X).all()):
-        raise ValueError("Input X contains NaN or infinity.")
+    if bool(torch.isinf(X).any()):  # NaN marks a missing value
+        raise ValueError("Input X contains infinity or a value too large for "
+                         "dtype('float64').")
     return X
 
 

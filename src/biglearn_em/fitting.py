@@ -21,17 +21,17 @@ import json
 import os
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._inputs import Returns, restore_feature_attributes, to_host, validate
+from ._inputs import Returns, restore_feature_attributes, to_host, validate, validate_weights
 from ._kinds import is_dask_array
 from ._validation import validate_params
 from .backends import one_blas_pool, precision_cholesky, select_backend
-from .backends.dask import check_finite, digest
+from .backends.dask import digest
 from .engine import (
     Data,
     Params,
@@ -66,12 +66,17 @@ class Fit:
     rng: np.random.Generator
     #: Whether the fit continues the model's previous one (``warm_start``).
     warm: bool
+    #: The rows' frequency weights as validated (None: every row once).
+    weights: Any = None
+    #: How many rows weigh more than 0, once asked (:meth:`_n_counted`).
+    counted: int | None = field(default=None, repr=False)
 
     @classmethod
-    def prepare(cls, model, X) -> Fit:
-        """Validate the parameters of ``model`` and X (which sets
-        ``n_features_in_``, as scikit-learn's validation does), choose the
-        backend, and put the data in internal units."""
+    def prepare(cls, model, X, sample_weight=None) -> Fit:
+        """Validate the parameters of ``model``, X (which sets
+        ``n_features_in_``, as scikit-learn's validation does) and
+        ``sample_weight``, choose the backend, and put the data in internal
+        units."""
         validate_params(type(model).__name__, model.get_params(deep=False), model._param_spec)
         X = validate(model, X, reset=True)
         N, D = X.shape
@@ -80,6 +85,7 @@ class Fit:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {K}, n_samples = {N}"
             )
+        weights = validate_weights(sample_weight, X, K)
         warm = model.warm_start and hasattr(model, "converged_")
         if warm and (model.means_.shape != (K, D)
                      or model._fitted_type() != model.covariance_type):
@@ -90,15 +96,15 @@ class Fit:
                 f"n_features = {D} and covariance_type = {model.covariance_type!r}."
             )
         backend = select_backend(model.device, X, model.dtype, model.device_budget, K)
-        data = Data.from_array(X, model.chunk_size, backend, K)
-        if not backend.in_process and not np.isfinite(data.shift).all():
-            check_finite(data)  # not validated in this process; a NaN or inf spoils the sums
-        return cls(model, X, data, _settings(model, data), _generator(model.random_state), warm)
+        data = Data.from_array(X, model.chunk_size, backend, K, weights)
+        return cls(model, X, data, _settings(model, data), _generator(model.random_state), warm,
+                   weights)
 
     # ------------------------------------------------------------- the search
     def search_rows(self) -> int:
-        """Rows of the search data: all rows, or ``search_rows`` of large data."""
-        N = self.data.n_samples
+        """Rows of the search data: all rows, or ``search_rows`` of large data
+        (of weighted data: of the rows of weight > 0)."""
+        N = self._n_counted()
         rows = self.model.search_rows
         if self.settings.plain or rows is None:
             return N
@@ -108,9 +114,15 @@ class Fit:
 
     def search_seed(self) -> int | None:
         """The seed of one initialisation's subsample (None: all rows, nothing drawn)."""
-        if self.search_rows() >= self.data.n_samples:
+        if self.search_rows() >= self._n_counted():
             return None
         return int(self.rng.integers(2**63))
+
+    def _n_counted(self) -> int:
+        """How many rows count (computed once: a pass over Dask's weights)."""
+        if self.counted is None:
+            self.counted = self.data.n_counted()
+        return self.counted
 
     def search(self, seed: int | None) -> Search:
         """Where the restarts, moves and views run (all rows, or the subsample
@@ -124,9 +136,8 @@ class Fit:
                       and self.model.search_rows is not None)
             search = data.subset(np.arange(data.n_samples)) if gather else data
         else:
-            index = np.random.default_rng(seed).choice(data.n_samples, self.search_rows(),
-                                                       replace=False)
-            search = data.subset(np.sort(index))
+            index = data.sample_counted(self.search_rows(), np.random.default_rng(seed))
+            search = data.subset(index)
         K = self.model.n_components
 
         def starter(r: np.random.Generator) -> Params:
@@ -246,7 +257,8 @@ class Fit:
     def inference_data(self) -> Data:
         """X as predictions read it (in its own units) on this fit's backend,
         without placing it there again."""
-        return replace(self.data, shift=None, scale=1.0)
+        # not the fit's laid-out chunks: those hold the rows in internal units
+        return replace(self.data, shift=None, scale=1.0, gap_cache=None)
 
 
 def _settings(model, data: Data) -> Settings:
@@ -361,7 +373,7 @@ class _Checkpointer:
             if not isinstance(params["random_state"], (int, np.integer, type(None))):
                 # a generator's own state is saved; its identity cannot be compared
                 params["random_state"] = "generator"
-            self.key = fingerprint(X, params)
+            self.key = fingerprint(X, params, fit.weights)
 
     def resume(self) -> tuple[State | None, int, State | None]:
         """The best finished state, the initialisation to continue and its state."""
@@ -417,8 +429,9 @@ def _as_array(name: str, value, shape: tuple[int, ...], sklearn_name: str) -> np
     return arr
 
 
-def fingerprint(X, settings: dict) -> str:
-    """SHA-256 of the data (shape, dtype, bytes) and of the JSON of ``settings``.
+def fingerprint(X, settings: dict, weights=None) -> str:
+    """SHA-256 of the data (shape, dtype, bytes), of their ``weights`` when
+    given, and of the JSON of ``settings``.
 
     X is a NumPy array or a torch tensor; a tensor's rows are read in blocks
     of 16 MiB, so that the same data give the same key on every device. A
@@ -426,6 +439,16 @@ def fingerprint(X, settings: dict) -> str:
     chunking).
     """
     h = hashlib.sha256()
+    _hash_rows(h, X)
+    if weights is not None:  # (unweighted keys are those of earlier releases)
+        h.update(b"weights")
+        _hash_rows(h, weights if is_dask_array(weights) else np.asarray(weights)[:, None])
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _hash_rows(h, X) -> None:
+    """Feed the shape, dtype and bytes of X (N, D) to the hash ``h``."""
     if is_dask_array(X):  # each block hashed on its worker, in order
         h.update(repr((tuple(X.shape), np.dtype(X.dtype).str, X.chunks[0])).encode())
         h.update(digest(X))
@@ -437,5 +460,3 @@ def fingerprint(X, settings: dict) -> str:
         for s in range(0, X.shape[0], step):
             block = X[s : s + step]
             h.update(np.ascontiguousarray(block.cpu().numpy() if tensor else block).tobytes())
-    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    return h.hexdigest()

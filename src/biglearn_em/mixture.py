@@ -9,12 +9,17 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
-from . import persist
-from ._inputs import Returns, feature_attributes, for_inference, n_rows, numpy_dtype, to_host
-from ._kinds import is_dask_array, is_torch_tensor
+from . import _predict, conditional, persist
+from ._inputs import (
+    Returns,
+    feature_attributes,
+    for_inference,
+    numpy_dtype,
+    total_weight,
+    validate_weights,
+    weighted_mean,
+)
 from ._validation import (
     ArrayLike,
     Boolean,
@@ -29,8 +34,8 @@ from ._validation import (
     RandomState,
     Real,
 )
-from .backends import DTYPES, Backend, select_backend
-from .engine import COVARIANCE_TYPES, INIT_METHODS, Data, covariance_type
+from .backends import DTYPES
+from .engine import COVARIANCE_TYPES, INIT_METHODS, covariance_type
 from .fitting import Fit
 
 
@@ -342,76 +347,58 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         # torch tensors are fitted where they live; other array API arrays on
         # the host; under array_api_dispatch results come back in their namespace
         tags.array_api_support = True
+        # NaN marks a missing value: rows are explained by their observed part
+        tags.input_tags.allow_nan = True
         return tags
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None) -> BigLearnGaussianMixture:
-        """Fit the mixture to X (n_samples, n_features); returns self."""
-        self.fit_predict(X, y)
+    def fit(self, X, y=None, sample_weight=None) -> BigLearnGaussianMixture:
+        """Fit the mixture to X (n_samples, n_features); returns self.
+
+        ``sample_weight`` (n_samples,), >= 0: frequency weights, a row of
+        weight w counting as w copies of itself (integer weights give the
+        model of the repeated rows; weight 0 leaves a row out). For a dask X,
+        a dask array (or a host array) of the rows' weights.
+        """
+        self.fit_predict(X, y, sample_weight)
         return self
 
-    def fit_predict(self, X, y=None) -> np.ndarray:
-        """Fit the mixture to X and return the component of every sample, shape (N,)."""
+    def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
+        """Fit the mixture to X and return the component of every sample,
+        shape (N,) (``sample_weight``: see :meth:`fit`)."""
         returns = Returns.like(X)
         started = time.monotonic()
         # validation sets n_features_in_; an interrupted fit puts them back
         features = feature_attributes(self)
-        fit = Fit.prepare(self, X)
+        fit = Fit.prepare(self, X, sample_weight)
         best = fit.run(started, features)
         fit.write_result(best, returns, numpy_dtype(fit.X))
         # on the fit's backend, where the fit placed X: not chosen (nor placed) twice
-        self.labels_ = returns(self._per_row(fit.X, "labels", fit.inference_data()))
+        self.labels_ = returns(_predict.per_row(self, fit.X, "labels", fit.inference_data()))
         return self.labels_
 
     # ------------------------------------------------------------- inference
-    def _per_row(self, X, what: str, data: Data | None = None) -> Any:
-        """``what`` for every row of validated X, as an array of its backend (a
-        lazy dask array for a dask array): "labels" (N,), the most probable
-        component; "log_density" (N,); "proba" (N, K), the posteriors.
-        ``data``: X already on a backend, read as it is (a fit's own data)."""
-        if data is None:
-            be = self._inference_backend(X)
-            data = Data.unscaled(X, self.chunk_size, be, self.n_components)
-        be = data.backend
-
-        def param(a):
-            return be.asarray(a if be.name == "torch" and is_torch_tensor(a) else to_host(a))
-
-        cov = covariance_type(self._fitted_type())
-        prec_chol = cov.factors(be, cov.stored(param(self.precisions_cholesky_)),
-                                *self.means_.shape)
-        wh = be.whitener(param(self.weights_), param(self.means_), prec_chol, inference=True)
-        width = self.n_components if what == "proba" else None
-        return data.map_rows(_rows_of, (wh, what, not be.in_process), width,
-                             np.int64 if what == "labels" else np.float64)
-
-    def _inference_backend(self, X) -> Backend:
-        return select_backend(self.device, X, self.dtype, self.device_budget,
-                              self.n_components)
-
     def score_samples(self, X):
         """Log-density of each sample, shape (N,)."""
         X, returns = for_inference(self, X, "score_samples")
-        return returns(self._per_row(X, "log_density"), self._model_dtype())
+        return returns(_predict.per_row(self, X, "log_density"), self._model_dtype())
 
-    def score(self, X, y=None) -> float:
-        """Mean log-density of the samples."""
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Mean log-density of the samples (weighted by ``sample_weight``)."""
         X, _ = for_inference(self, X, "score")
-        out = self._per_row(X, "log_density")
+        w = validate_weights(sample_weight, X)
         # the mean of the values score_samples returns (in the model's dtype)
-        if is_dask_array(out):
-            return float(out.astype(self._model_dtype()).mean().compute())
-        return float(to_host(out).astype(self._model_dtype(), copy=False).mean())
+        return weighted_mean(_predict.per_row(self, X, "log_density"), w, self._model_dtype())
 
     def predict(self, X):
         """Most probable component of each sample, shape (N,)."""
         X, returns = for_inference(self, X, "predict")
-        return returns(self._per_row(X, "labels"))
+        return returns(_predict.per_row(self, X, "labels"))
 
     def predict_proba(self, X):
         """Posterior probability of each component, shape (N, K)."""
         X, returns = for_inference(self, X, "predict_proba")
-        return returns(self._per_row(X, "proba"), self._model_dtype())
+        return returns(_predict.per_row(self, X, "proba"), self._model_dtype())
 
     def _model_dtype(self) -> np.dtype:
         """The NumPy dtype of the fitted arrays (those of X at fit time)."""
@@ -427,30 +414,26 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         rounding). Under ``array_api_dispatch`` the results are arrays of the
         fitted arrays' namespace.
         """
-        check_is_fitted(self)
-        # scikit-learn's words ("Invalid value for 'n_samples'"), then what is expected
-        what = f"Invalid value for 'n_samples': {n_samples!r}; it must be an int >= 1."
-        if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool):
-            raise TypeError(what)
-        if n_samples < 1:
-            raise ValueError(what)
-        returns = Returns.like(self.means_)
-        weights, means, covs = (to_host(a).astype(float) for a in
-                                (self.weights_, self.means_, self.covariances_))
-        cov = covariance_type(self._fitted_type())
-        covs = cov.dense(cov.stored(covs), *means.shape)
-        # a Generator cannot seed a RandomState; both offer multinomial and standard_normal
-        rs = self.random_state
-        rng = rs if isinstance(rs, np.random.Generator) else check_random_state(rs)
-        counts = rng.multinomial(n_samples, weights / weights.sum())
-        y = np.concatenate([np.full(c, k, dtype=int) for k, c in enumerate(counts)])
-        be = self._inference_backend(self.means_)
-        z = be.asarray(rng.standard_normal((n_samples, means.shape[1])))
-        lower = be.cholesky(be.asarray(covs))
-        mu = be.asarray(means)
-        X = be.concat([mu[k] + z[s - c : s] @ lower[k].T
-                       for k, (c, s) in enumerate(zip(counts, np.cumsum(counts)))])
-        return returns(X, self._model_dtype()), returns(y)
+        return _predict.sample(self, n_samples)
+
+    # -------------------------------------------- conditional laws (conditional.py)
+    def marginal(self, features) -> BigLearnGaussianMixture:
+        """The fitted mixture of the columns ``features`` (indices, or names of
+        ``feature_names_in_``), in that order: a fitted estimator of the same
+        covariance type (``lower_bound_`` NaN: no data of its own)."""
+        return conditional.marginal_model(self, features)
+
+    def condition(self, features, values) -> BigLearnGaussianMixture:
+        """The fitted mixture of the other columns (in their order) given
+        ``values`` (one per feature) at ``features``; components re-weighted by
+        their density of ``values``; full, tied, diag, spherical stay so."""
+        return conditional.condition_model(self, features, values)
+
+    def impute(self, X, random_state=None) -> np.ndarray:
+        """X (NumPy) with each NaN replaced by its conditional mean given the
+        row's observed values (each row needs one), or with ``random_state``
+        (a seed or Generator) one draw from the conditional law: imputations."""
+        return conditional.impute(self, X, random_state)
 
     def _fitted_type(self) -> str:
         """The covariance type of the fitted arrays (a model saved by a
@@ -461,9 +444,11 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         K, D = self.means_.shape
         return covariance_type(self._fitted_type()).n_parameters(K, D) + K * D + K - 1
 
-    def bic(self, X) -> float:
-        """Bayesian information criterion of the model on X (lower is better)."""
-        return self.bic_from_score(self.score(X), n_rows(X))
+    def bic(self, X, sample_weight=None) -> float:
+        """Bayesian information criterion of the model on X (lower is better);
+        with ``sample_weight``, of the rows each counted that many times."""
+        return self.bic_from_score(self.score(X, sample_weight=sample_weight),
+                                   total_weight(X, sample_weight))
 
     def bic_from_score(self, mean_log_density: float, n_samples: int) -> float:
         """The BIC of ``n_samples`` rows whose mean log-density (``score``) is
@@ -472,9 +457,11 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         n = n_samples
         return -2.0 * mean_log_density * n + self._n_parameters() * np.log(n)
 
-    def aic(self, X) -> float:
-        """Akaike information criterion of the model on X (lower is better)."""
-        return -2.0 * self.score(X) * n_rows(X) + 2.0 * self._n_parameters()
+    def aic(self, X, sample_weight=None) -> float:
+        """Akaike information criterion of the model on X (lower is better);
+        with ``sample_weight``, of the rows each counted that many times."""
+        n = total_weight(X, sample_weight)
+        return -2.0 * self.score(X, sample_weight=sample_weight) * n + 2.0 * self._n_parameters()
 
     # ------------------------------------------------------------ persistence
     def save(self, path) -> None:
@@ -503,21 +490,3 @@ def load(path) -> BigLearnGaussianMixture:
 def load_with_meta(path) -> tuple[BigLearnGaussianMixture, dict[str, Any]]:
     """:func:`load`, also returning the file's ``meta`` record (versions and all)."""
     return persist.load_with_meta(path, BigLearnGaussianMixture)
-
-
-def _rows_of(part: Data, wh, what: str, unvalidated: bool) -> Any:
-    """``what`` (see ``_per_row``) for the rows of one part of the data, chunk
-    by chunk; ``unvalidated``: raise on NaN or infinity here (a dask array's
-    blocks are checked as they are computed, not when X is validated)."""
-    be = part.backend
-    out = []
-    for Z in part.chunks():
-        if unvalidated and not np.isfinite(Z).all():
-            raise ValueError("Input X contains NaN or infinity.")
-        log_prob = be.log_prob(Z, wh)
-        if what == "labels":
-            out.append(log_prob.argmax(0))
-            continue
-        norm = be.log_normalize(log_prob)
-        out.append(norm if what == "log_density" else be.exp(log_prob.T))
-    return be.concat(out)

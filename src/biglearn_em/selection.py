@@ -31,6 +31,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_array
 
+from ._inputs import validate_weights
 from ._validation import Boolean, Integer, NoneValue, Options, RandomState, validate_params
 from .engine.covariance import NAMES as COVARIANCE_TYPES
 from .io import install_hint, plural
@@ -444,7 +445,7 @@ class _Task:
 
 
 def _run_task(task: _Task, X, folds: list | None, seed: int, params: dict[str, Any],
-              parent: int, threads: int) -> dict[str, Any]:
+              parent: int, threads: int, weights: np.ndarray | None = None) -> dict[str, Any]:
     """Fit one task and score it; exceptions and warnings come back as values.
 
     In a worker process the BLAS pools get ``threads`` threads, so that the
@@ -454,7 +455,7 @@ def _run_task(task: _Task, X, folds: list | None, seed: int, params: dict[str, A
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=threads):
-            return _run_task(task, X, folds, seed, params, os.getpid(), threads)
+            return _run_task(task, X, folds, seed, params, os.getpid(), threads, weights)
     out: dict[str, Any] = {"task": task, "error": None, "warnings": []}
     model = BigLearnGaussianMixture(n_components=task.n_components,
                                     covariance_type=task.covariance_type, random_state=seed,
@@ -464,19 +465,22 @@ def _run_task(task: _Task, X, folds: list | None, seed: int, params: dict[str, A
         try:
             if task.fold is None:
                 start = time.perf_counter()
-                model.fit(X)
+                model.fit(X, sample_weight=weights)
                 out["fit_time"] = time.perf_counter() - start
-                out["train"] = model.score(X)
-                out["bic"] = model.bic(X)
-                out["aic"] = model.aic(X)
+                out["train"] = model.score(X, sample_weight=weights)
+                out["bic"] = model.bic(X, sample_weight=weights)
+                out["aic"] = model.aic(X, sample_weight=weights)
                 out["n_iter"] = int(model.n_iter_)
                 out["n_em_steps"] = int(model.n_em_steps_)
                 out["converged"] = bool(model.converged_)
                 out["model"] = model
             else:
                 train, test = folds[task.fold]
-                model.fit(_safe_indexing(X, train))
-                out["heldout"] = model.score(_safe_indexing(X, test))
+                model.fit(_safe_indexing(X, train),
+                          sample_weight=None if weights is None else weights[train])
+                out["heldout"] = model.score(_safe_indexing(X, test),
+                                             sample_weight=None if weights is None
+                                             else weights[test])
         except Exception as exc:  # reported in the row, or raised by the caller
             out["error"] = f"{type(exc).__name__}: {exc}"
     # the table's 'converged' column says what a ConvergenceWarning would
@@ -486,7 +490,8 @@ def _run_task(task: _Task, X, folds: list | None, seed: int, params: dict[str, A
 
 
 def _results(tasks: list[_Task], X, folds, seed: int, params: dict[str, Any],
-             n_jobs: int | None) -> Iterator[dict[str, Any]]:
+             n_jobs: int | None, weights: np.ndarray | None = None
+             ) -> Iterator[dict[str, Any]]:
     """The results of ``tasks`` as they finish: in this process one after
     another, or in joblib workers when more than one job runs."""
     from joblib import Parallel, cpu_count, delayed, effective_n_jobs
@@ -495,19 +500,19 @@ def _results(tasks: list[_Task], X, folds, seed: int, params: dict[str, Any],
     parent = os.getpid()
     if workers <= 1:
         for task in tasks:
-            yield _run_task(task, X, folds, seed, params, parent, 0)
+            yield _run_task(task, X, folds, seed, params, parent, 0, weights)
         return
     threads = max(1, cpu_count() // workers)
     run = delayed(_run_task)
     yield from Parallel(n_jobs=workers, return_as="generator_unordered")(
-        run(task, X, folds, seed, params, parent, threads) for task in tasks)
+        run(task, X, folds, seed, params, parent, threads, weights) for task in tasks)
 
 
 def select_model(X, n_components: int | Iterable[int] = range(2, 31),
                  covariance_types: str | Sequence[str] = ("full",), criterion: str = "bic",
                  cv: int | None = None, n_jobs: int | None = None, random_state=None,
                  progress: bool | None = False, on_error: str = "report",
-                 **estimator_params) -> ModelSelection:
+                 sample_weight=None, **estimator_params) -> ModelSelection:
     """Choose the number of components K and the covariance type of a mixture.
 
     Every candidate (K, covariance type) is fitted on all of X, which gives its
@@ -555,6 +560,11 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
         warns once with every failed candidate, and raises a ``RuntimeError``
         only when every candidate failed; "raise" raises a ``RuntimeError``
         naming the candidate and the fold at the first failure.
+    sample_weight : array-like of shape (N,) or None, default=None
+        Frequency weights of the rows (see
+        :meth:`BigLearnGaussianMixture.fit <biglearn_em.BigLearnGaussianMixture.fit>`):
+        every fit, score, BIC and AIC counts a row that many times, and each
+        fold keeps its rows' weights.
     **estimator_params
         Other parameters of every :class:`~biglearn_em.BigLearnGaussianMixture`
         (``max_iter``, ``restarts``, ``eig_floor``, ...), validated before any
@@ -593,7 +603,9 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
     grid = _check_grid(n_components)
     types = _check_types(covariance_types)
     _check_estimator_params(estimator_params, types, grid[-1])
-    checked = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+    # NaN marks a missing value, as in the estimator's fit
+    checked = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+                          ensure_all_finite="allow-nan")
     N, D = checked.shape
     if not isinstance(X, np.ndarray) and not hasattr(X, "columns"):
         X = checked  # lists and other array-likes: index the checked array
@@ -603,6 +615,7 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
     if grid[-1] > N:
         raise ValueError(f"The 'n_components' parameter of {_OWNER} must hold values at most "
                          f"the number of samples, {N}; got {grid[-1]}.")
+    weights = validate_weights(sample_weight, checked, grid[-1])
     seed = _seed(random_state)
     folds = None
     if cv is not None:
@@ -622,7 +635,7 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
     caught: list[tuple[str, type, str]] = []
     bar = Progress(len(tasks), label="selecting", enabled=progress)
     with bar:
-        for out in _results(tasks, X, folds, seed, estimator_params, n_jobs):
+        for out in _results(tasks, X, folds, seed, estimator_params, n_jobs, weights):
             task: _Task = out["task"]
             caught += [(task.label(cv), category, message)
                        for category, message in out["warnings"]]

@@ -102,6 +102,19 @@ class Backend:
     def exp(self, a) -> Any:
         raise NotImplementedError
 
+    def log(self, a) -> Any:
+        raise NotImplementedError
+
+    def spd_inverse(self, covs) -> tuple[Any, Any]:
+        """Inverses (B, m, m) of symmetric positive definite matrices
+        (B, m, m), and their log-determinants (B,)."""
+        raise NotImplementedError
+
+    def segment_sums(self, a, starts: np.ndarray) -> Any:
+        """Sums of the consecutive row ranges of ``a`` (G, ...) that begin at
+        ``starts`` (host, increasing, each range non-empty): (len(starts), ...)."""
+        raise NotImplementedError
+
     def cholesky(self, covs) -> Any:
         """Lower Cholesky factors (K, m, m) of positive definite matrices."""
         raise NotImplementedError
@@ -152,6 +165,12 @@ class Backend:
         """Rows ``index`` (host integers) of placed data, as an array of this backend."""
         raise NotImplementedError
 
+    def place_weights(self, w, X) -> Any:
+        """Frequency weights (N,) of the rows of placed data ``X``, where this
+        backend reads them beside the rows (:meth:`raw_chunks` gives them in
+        the same chunks as the rows): float64, on the device for torch."""
+        return self.asarray(w)
+
     def default_chunk_size(self, n_features: int, n_components: int) -> int:
         """Rows per chunk when the user sets none."""
         raise NotImplementedError
@@ -201,12 +220,15 @@ class Backend:
         ``diagonal`` only the diagonals of the second moments (K, m)."""
         raise NotImplementedError
 
-    def e_step(self, Y, whitener, stats: SuffStats) -> None:
-        """Add the E-step of chunk ``Y`` (n, m) to ``stats``."""
+    def e_step(self, Y, whitener, stats: SuffStats, w=None) -> None:
+        """Add the E-step of chunk ``Y`` (n, m) to ``stats``; ``w`` (n,), an
+        array of this backend: the rows' frequency weights (None: 1 each).
+        ``stats.n`` then counts the weights, not the rows."""
         raise NotImplementedError
 
-    def accumulate(self, stats: SuffStats, Y, resp_t) -> None:
-        """Add chunk ``Y`` (n, m) with responsibilities ``resp_t`` (K, n)."""
+    def accumulate(self, stats: SuffStats, Y, resp_t, w=None) -> None:
+        """Add chunk ``Y`` (n, m) with responsibilities ``resp_t`` (K, n),
+        weighted by ``w`` (n,) when given."""
         raise NotImplementedError
 
     def finish(self, stats: SuffStats) -> None:

@@ -41,14 +41,15 @@ DASK_MISSING = ("install it with pip install 'dask[array]' distributed (from a b
                 "clone: pip install -e '.[dask]')")
 
 
-def _on_block(block, shared: tuple) -> Any:
+def _on_block(block, weights, shared: tuple) -> Any:
     """``fn`` on one block of rows (on a worker): the block becomes a part of
     the data in process, a copy of the pass's ``template`` (the data without
     their rows: their map into internal coordinates, their chunk size) on the
     NumPy backend. The template carries the data's own class, so that this
     backend needs nothing from the engine that defines it."""
     fn, template, args = shared
-    return fn(replace(template, X=np.asarray(block)), *args)
+    return fn(replace(template, X=np.asarray(block),
+                      weights=None if weights is None else np.asarray(weights)), *args)
 
 
 def _combine(parts: list, combine: Callable) -> Any:
@@ -77,6 +78,16 @@ class DaskBackend(NumpyBackend):
         # one block across the columns: a part is whole rows
         return X if X.numblocks[1] == 1 else X.rechunk({1: -1})
 
+    def place_weights(self, w, X):
+        """A dask array of the weights in X's row blocks (a part's weights
+        travel with its rows); host weights become one."""
+        import dask.array as da
+
+        if not hasattr(w, "rechunk"):
+            return da.from_array(np.asarray(w, dtype=np.float64), chunks=(X.chunks[0],))
+        w = w.astype(np.float64)
+        return w if w.chunks[0] == X.chunks[0] else w.rechunk((X.chunks[0],))
+
     def take(self, X, index: np.ndarray) -> np.ndarray:
         if len(index) == X.shape[0]:
             return np.asarray(X.compute())
@@ -89,7 +100,7 @@ class DaskBackend(NumpyBackend):
 
     def _shared(self, data, fn: Callable, args: tuple) -> tuple:
         """What every block's task needs besides its rows (``_on_block``)."""
-        return fn, replace(data, X=None, backend=self.gathered()), args
+        return fn, replace(data, X=None, weights=None, backend=self.gathered()), args
 
     def reduce(self, data, fn: Callable, args: tuple = (), combine: Callable = operator.add):
         import dask
@@ -97,7 +108,10 @@ class DaskBackend(NumpyBackend):
         # one key of the graph: sent to a worker once per pass, not once per block
         shared = dask.delayed(self._shared(data, fn, args), pure=True, traverse=False)
         on_block, join = dask.delayed(_on_block, pure=True), dask.delayed(_combine, pure=True)
-        parts = [on_block(block, shared) for block in data.X.to_delayed().ravel()]
+        blocks = data.X.to_delayed().ravel()
+        weights = ([None] * len(blocks) if data.weights is None
+                   else data.weights.to_delayed().ravel())
+        parts = [on_block(block, w, shared) for block, w in zip(blocks, weights, strict=True)]
         while len(parts) > 1:  # a tree: each level joins up to FAN_IN parts into one
             parts = [join(parts[i:i + FAN_IN], combine) for i in range(0, len(parts), FAN_IN)]
         return dask.compute(parts[0])[0]
@@ -106,21 +120,9 @@ class DaskBackend(NumpyBackend):
         """A lazy Dask array: ``fn`` runs on each block when it is computed."""
         shared = self._shared(data, fn, args)
         if width is None:
-            return data.X.map_blocks(_on_block, shared, drop_axis=1, dtype=dtype)
-        return data.X.map_blocks(_on_block, shared, chunks=(data.X.chunks[0], (width,)),
+            return data.X.map_blocks(_on_block, None, shared, drop_axis=1, dtype=dtype)
+        return data.X.map_blocks(_on_block, None, shared, chunks=(data.X.chunks[0], (width,)),
                                  dtype=dtype)
-
-
-def _nonfinite(part) -> int:
-    """Number of values of a part that are NaN or infinite."""
-    return sum(int(np.count_nonzero(~np.isfinite(raw)))
-               for raw in part.backend.raw_chunks(part.X, part.chunk_size))
-
-
-def check_finite(data) -> None:
-    """Raise a ValueError if data on Dask's workers hold NaN or infinity (one pass)."""
-    if data.reduce(_nonfinite):
-        raise ValueError("Input X contains NaN or infinity.")
 
 
 def _digest(block) -> bytes:

@@ -57,6 +57,15 @@ class NumpyBackend(Backend):
     def exp(self, a):
         return np.exp(a)
 
+    def log(self, a):
+        return np.log(a)
+
+    def spd_inverse(self, covs):
+        return kernels.spd_inverse(covs)
+
+    def segment_sums(self, a, starts):
+        return np.add.reduceat(a, starts, axis=0)
+
     def cholesky(self, covs):
         return np.linalg.cholesky(covs)
 
@@ -116,11 +125,14 @@ class NumpyBackend(Backend):
     def new_stats(self, centers, diagonal: bool = False):
         return kernels.SuffStats.zeros(centers, diagonal)
 
-    def e_step(self, Y, whitener, stats) -> None:
-        kernels.e_step_chunk(Y, whitener, stats)
+    def e_step(self, Y, whitener, stats, w=None) -> None:
+        kernels.e_step_chunk(Y, whitener, stats, w)
 
-    def accumulate(self, stats, Y, resp_t) -> None:
-        stats.accumulate(Y, resp_t)
+    def accumulate(self, stats, Y, resp_t, w=None) -> None:
+        if w is None:
+            stats.accumulate(Y, resp_t)
+        else:
+            stats.accumulate(Y, resp_t * w, count=float(w.sum()))
 
     def finish(self, stats) -> None:
         stats.finish()

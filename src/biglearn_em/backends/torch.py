@@ -118,6 +118,20 @@ class TorchBackend(Backend):
     def exp(self, a):
         return torch.exp(a)
 
+    def log(self, a):
+        return torch.log(a)
+
+    def spd_inverse(self, covs):
+        lower = torch.linalg.cholesky(covs)
+        log_det = 2.0 * torch.log(torch.diagonal(lower, 0, -2, -1)).sum(-1)
+        return torch.cholesky_inverse(lower), log_det
+
+    def segment_sums(self, a, starts):
+        lengths = np.diff(np.append(starts, a.shape[0]))
+        ids = self.index(np.repeat(np.arange(len(starts)), lengths))
+        out = torch.zeros((len(starts), *a.shape[1:]), dtype=a.dtype, device=a.device)
+        return out.index_add_(0, ids, a)
+
     def cholesky(self, covs):
         return torch.linalg.cholesky(covs)
 
@@ -284,20 +298,26 @@ class TorchBackend(Backend):
                                        device=self.torch_device)
         return SuffStats(centers, z(K), z(K, m), z(K, m) if diagonal else z(K, m, m), z(), 0)
 
-    def e_step(self, Y, whitener, stats) -> None:
+    def e_step(self, Y, whitener, stats, w=None) -> None:
         log_resp = self._log_prob_nk(Y, whitener)
         norm = torch.logsumexp(log_resp, dim=1)
         lost = ~torch.isfinite(log_resp.max(dim=1).values)
-        stats.ll += norm.masked_fill(lost, -math.inf).sum(dtype=torch.float64)
-        log_resp -= norm[:, None]
+        norm = norm.masked_fill(lost, -math.inf)
+        if w is None:
+            stats.ll += norm.sum(dtype=torch.float64)
+        else:  # rows of weight 0 add nothing, even where norm is -inf
+            stats.ll += (w * torch.where(w > 0, norm.to(torch.float64), 0.0)).sum()
+        log_resp -= norm[:, None]  # rows of `lost` are overwritten below
         resp = torch.exp(log_resp).masked_fill_(lost[:, None], 1.0 / log_resp.shape[1])
-        self.accumulate(stats, Y, resp.T)
+        self.accumulate(stats, Y, resp.T, w)
 
-    def accumulate(self, stats, Y, resp_t) -> None:
+    def accumulate(self, stats, Y, resp_t, w=None) -> None:
         n, m = Y.shape
+        if w is not None:
+            resp_t = resp_t * w
         resp_t = resp_t.to(Y.dtype)
         stats.nk += resp_t.sum(1, dtype=torch.float64)
-        stats.n += n
+        stats.n += n if w is None else w.sum()
         if stats.diagonal:
             # moments about the mean of the centres, then moved to each centre
             center = stats.centers.mean(0)

@@ -1,5 +1,6 @@
-"""``biglearn-em fit``, ``predict`` and ``info``: clustering a user's data file,
-applying a saved model to another file, and describing a model file."""
+"""``biglearn-em fit``, ``predict``, ``impute`` and ``info``: clustering a
+user's data file, applying a saved model to another file (its clusters, or
+its missing values filled in), and describing a model file."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..io import (
+    EXTENSIONS,
+    TEXT_FORMATS,
     column_names,
     data_format,
     install_hint,
     lazy_format,
     open_lazy,
     plural,
+    write_table,
 )
 from ..mixture import BigLearnGaussianMixture, load_with_meta
 from ..persist import save
@@ -31,17 +35,25 @@ from .options import (
     DATA_HELP,
     add_data_options,
     add_estimator_options,
+    add_weight_option,
+    check_columns_observed,
     describe_data,
     device_option,
     estimator_options,
     index_note,
+    int_option,
     positive_int,
     read_data,
+    read_weighted_data,
     warnings_as_lines,
 )
 
 #: Rows per ``predict`` call, so that a long prediction can show progress.
 PREDICT_ROWS = 1 << 16
+#: What ``impute --out`` writes, by suffix: the readable formats that hold a plain table.
+OUT_SUFFIXES = (".csv", ".tsv", ".txt", ".npy", ".parquet")
+
+_seed = int_option(lambda v: 0 <= v < 2**32, "a seed, an integer in [0, 2**32)")
 
 def register(sub: argparse._SubParsersAction) -> None:
     fit = sub.add_parser(
@@ -59,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="save the fit's state to FILE about once a minute; rerunning the "
                           "same command (same data and options) resumes from it")
     add_data_options(fit)
+    add_weight_option(fit, streamed=True)
     big = fit.add_argument_group(
         f"data larger than memory (needs {install_hint('dask', 'dask[array] distributed')})",
         "A folder of Parquet files or a Zarr array is always streamed: read in blocks of "
@@ -93,6 +106,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_options(predict)
     predict.set_defaults(run=_predict)
 
+    impute = sub.add_parser(
+        "impute", help="fill the missing values of a data file from a saved model",
+        description="Write DATA with every missing value replaced by its conditional mean "
+                    "under the model given the row's observed values (or, with "
+                    "--random-state, by one draw from that conditional law: run it with "
+                    "several seeds for multiple imputation). Observed values are written "
+                    "unchanged. DATA's missing values are read as with fit --missing; every "
+                    "row needs one observed value. The file written holds the model's "
+                    "feature columns, named as in DATA, in DATA's row order (a label or index "
+                    "column is not written). As predict does, the columns are matched by "
+                    "name when the model knows its feature names and DATA has a header. "
+                    + DATA_HELP)
+    impute.add_argument("model", metavar="MODEL", help="a model file written by fit")
+    impute.add_argument("data", metavar="DATA", help="the data file")
+    impute.add_argument("-o", "--out", metavar="FILE", required=True,
+                        help="write the completed table here, in the format its suffix names: "
+                             f"{', '.join(OUT_SUFFIXES)} (text also gzip-compressed: .csv.gz)")
+    impute.add_argument("--random-state", metavar="N", type=_seed, default=None,
+                        help="fill each gap with one draw from its conditional law, seeded "
+                             "by N, instead of the conditional mean (default: the mean)")
+    add_data_options(impute, missing_option=False)
+    impute.set_defaults(run=_impute)
+
     info = sub.add_parser("info", help="describe a saved model file",
                           description="Print what a model file holds: versions, sizes, "
                                       "parameters, fit results and component weights.")
@@ -109,13 +145,20 @@ def _fit(args: argparse.Namespace) -> int:
     streamed = lazy_format(Path(args.data), args.format)
     if streamed is None and (args.stream or args.scheduler or args.workers):
         streamed = data_format(Path(args.data), args.format)
+    weights = None
     if streamed is not None:
-        X, names, index = open_lazy(args.data, streamed, label_column=args.label_column,
-                                    columns=args.columns, index_column=args.index_column,
-                                    return_index=True)
+        # the weights are read lazily too, in X's row blocks (what fit takes for a dask X)
+        found = open_lazy(args.data, streamed, label_column=args.label_column,
+                          columns=args.columns, index_column=args.index_column,
+                          return_index=True, missing=args.missing,
+                          weight_column=args.weight_column)
+        X, names, index = found[:3]
+        weights = found[3] if args.weight_column is not None else None
         labels = None
     else:
-        X, names, labels, index = read_data(args)
+        X, names, labels, index, weights = read_weighted_data(args)
+        if args.missing:
+            check_columns_observed(args, X, names)
     options = estimator_options(args)
     model = BigLearnGaussianMixture(n_components=args.n_components, **options,
                                     checkpoint=args.checkpoint)
@@ -123,29 +166,47 @@ def _fit(args: argparse.Namespace) -> int:
     with _dask_client(args):
         start = time.perf_counter()
         with warnings_as_lines():
-            _fit_with_progress(model, X, enabled=False if args.quiet else None)
+            _fit_with_progress(model, X, enabled=False if args.quiet else None,
+                               sample_weight=weights)
         seconds = time.perf_counter() - start
         model.set_params(checkpoint=None)  # where this fit was saved is not part of the model
         log_density = model.score_samples(X)
         K = model.n_components
+        xp: Any = np
+        if streamed is not None:
+            import dask.array as xp
+        if weights is None:
+            total = log_density.sum()
+            counted = X.shape[0]
+            sizes = xp.bincount(model.labels_, minlength=K)
+        else:  # a row counts as its weight's worth of copies (a row of weight 0 as none,
+            # even where its density is 0)
+            total = (xp.where(weights > 0, log_density, 0.0) * weights).sum()
+            counted = weights.sum()
+            sizes = xp.bincount(model.labels_, weights=weights, minlength=K)
+        gaps = xp.isnan(X) if args.missing else None
+        n_missing = None if gaps is None else (gaps.sum(), gaps.any(axis=1).sum())
         if streamed is not None:  # one more pass: the sums and sizes of the lazy results
             import dask
-            import dask.array as da
 
-            mean, total, sizes = dask.compute(log_density.mean(), log_density.sum(),
-                                              da.bincount(model.labels_, minlength=K))
-        else:
-            mean, total = log_density.mean(), log_density.sum()
-            sizes = np.bincount(model.labels_, minlength=K)
+            total, counted, sizes, n_missing = dask.compute(total, counted, sizes, n_missing)
+        total = float(total)
+        mean = total / float(counted)
         # from the mean just computed: model.bic(X) would score X again (a pass over
         # a streamed file)
-        bic = model.bic_from_score(mean, X.shape[0])
+        bic = model.bic_from_score(mean, counted)
     if names is not None:
         # what scikit-learn records for a table with column names; saved with the model
         # so that predict can match the columns of another file by name
         model.feature_names_in_ = np.asarray(names, dtype=object)
 
     describe_data(args, X.shape, names, labels, index)
+    if weights is not None:
+        print(f"      column {args.weight_column!r}: weights, {float(counted):.6g} in all")
+    if n_missing is not None:
+        cells, rows = (int(v) for v in n_missing)
+        print(f"      missing: {plural(cells, 'value')} ({cells / X.size:.1%}) in "
+              f"{plural(rows, 'row')}, read as NaN")
     state = "converged" if model.converged_ else "not converged (raise --max-iter or --tol)"
     print(f"fit: {plural(K, 'component')} in {seconds:.2f} s, "
           f"{plural(model.n_em_steps_, 'EM step')} ({plural(model.n_iter_, 'outer iteration')}), "
@@ -154,7 +215,8 @@ def _fit(args: argparse.Namespace) -> int:
     print(f"BIC: {bic:.6g}")
     print(f"{'cluster':>7} {'size':>8} {'share':>7} {'weight':>8}")
     for k in range(K):
-        print(f"{k:>7} {sizes[k]:>8} {sizes[k] / X.shape[0]:>7.1%} {model.weights_[k]:>8.4f}")
+        size = f"{sizes[k]:>8}" if weights is None else f"{sizes[k]:>8.6g}"
+        print(f"{k:>7} {size} {sizes[k] / sizes.sum():>7.1%} {model.weights_[k]:>8.4f}")
     if out is not None:
         save(model, out)
         print(f"model: written to {out}")
@@ -194,7 +256,7 @@ def _dask_client(args: argparse.Namespace) -> Iterator[None]:
 
 
 def _fit_with_progress(model: BigLearnGaussianMixture, X: np.ndarray,
-                       enabled: bool | None) -> None:
+                       enabled: bool | None, sample_weight=None) -> None:
     """Fit, with a bar over the initialisations on a terminal.
 
     When the estimator offers a ``callback`` parameter, the bar's note follows
@@ -217,7 +279,7 @@ def _fit_with_progress(model: BigLearnGaussianMixture, X: np.ndarray,
     elif bar.enabled:
         bar.update(0, note="(the bar moves when the fit ends)")
     try:
-        model.fit(X)
+        model.fit(X, sample_weight=sample_weight)
         bar.update(n_init - bar.done)
     finally:
         if hooked:
@@ -230,23 +292,7 @@ def _predict(args: argparse.Namespace) -> int:
     model, _ = load_with_meta(args.model)
     # a model fitted on a GPU predicts anywhere: the device is this command's choice
     model.set_params(device=args.device)
-    model_names = getattr(model, "feature_names_in_", None)
-    if args.columns is None and model_names is not None:
-        # a header in DATA: read the model's features by name (other columns may be text)
-        names = column_names(args.data, fmt=args.format, header=args.header)
-        if names is not None:
-            missing = [n for n in model_names if n not in names]
-            if missing:
-                raise ValueError(f"{args.data} lacks the model's feature column(s) {missing}")
-            args.columns = list(model_names)
-    D = model.n_features_in_
-    X, _, _, index = read_data(args, n_features=D)
-    if index is not None and index.why != "given" and X.shape[1] == D - 1:
-        # the model was fitted on that column (fit --index-column none): keep it here too
-        X, _, _, index = read_data(args, n_features=D, index_column=None)
-    if X.shape[1] != D:
-        raise ValueError(f"{args.data} has {plural(X.shape[1], 'feature column')}; the model "
-                         f"was fitted on {D}")
+    X, _, index = _read_for_model(args, model)
     if index is not None:  # standard output may be the labels: the note goes to stderr
         print(f"biglearn-em: note: {index_note(index)}", file=sys.stderr)
     N, K = X.shape[0], model.n_components
@@ -284,6 +330,31 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_for_model(args: argparse.Namespace, model: BigLearnGaussianMixture,
+                    missing: bool | None = None):
+    """DATA's columns that ``model`` reads, in its order: X, their names (None
+    without a header) and the column left out as an index (or None).
+    ``missing`` overrides ``--missing`` unless None."""
+    model_names = getattr(model, "feature_names_in_", None)
+    if args.columns is None and model_names is not None:
+        # a header in DATA: read the model's features by name (other columns may be text)
+        names = column_names(args.data, fmt=args.format, header=args.header)
+        if names is not None:
+            lacking = [n for n in model_names if n not in names]
+            if lacking:
+                raise ValueError(f"{args.data} lacks the model's feature column(s) {lacking}")
+            args.columns = list(model_names)
+    D = model.n_features_in_
+    X, names, _, index = read_data(args, n_features=D, missing=missing)
+    if index is not None and index.why != "given" and X.shape[1] == D - 1:
+        # the model was fitted on that column (fit --index-column none): keep it here too
+        X, names, _, index = read_data(args, n_features=D, index_column=None, missing=missing)
+    if X.shape[1] != D:
+        raise ValueError(f"{args.data} has {plural(X.shape[1], 'feature column')}; the model "
+                         f"was fitted on {D}")
+    return X, names, index
+
+
 def _write_csv(fh: TextIO, labels: np.ndarray, proba: np.ndarray | None) -> None:
     if proba is None:
         fh.write("label\n")
@@ -292,6 +363,48 @@ def _write_csv(fh: TextIO, labels: np.ndarray, proba: np.ndarray | None) -> None
     fh.write(",".join(["label"] + [f"p_{k}" for k in range(proba.shape[1])]) + "\n")
     for v, row in zip(labels, proba):
         fh.write(f"{v}," + ",".join(f"{p:.8g}" for p in row) + "\n")
+
+
+# ----------------------------------------------------------------- impute
+def _impute(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    fmt = _out_format(out)  # fail before reading, not after
+    model, _ = load_with_meta(args.model)
+    model.set_params(device=None)  # imputing runs on the host, wherever the fit ran
+    X, names, index = _read_for_model(args, model, missing=True)
+    if index is not None:
+        print(f"note: {index_note(index)}")
+    gaps = np.isnan(X)
+    with warnings.catch_warnings():
+        # the columns were matched by name on reading; a plain array has none left to check
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        filled = model.impute(X, random_state=args.random_state)
+    if names is None and fmt == "parquet":  # Parquet columns need names: the model's, if any
+        known = getattr(model, "feature_names_in_", None)
+        names = [str(n) for n in known] if known is not None else [
+            str(j) for j in range(X.shape[1])]
+    write_table(out, fmt, filled, names)
+    how = ("the conditional mean" if args.random_state is None else
+           f"one draw from the conditional law (--random-state {args.random_state})")
+    print(f"{out}: {plural(X.shape[0], 'row')} x {plural(X.shape[1], 'column')} written; "
+          f"{plural(int(gaps.sum()), 'missing value')} in "
+          f"{plural(int(gaps.any(axis=1).sum()), 'row')} filled with {how}")
+    return 0
+
+
+def _out_format(out: Path) -> str:
+    """The format ``impute --out`` writes to ``out``, from its suffix; a
+    ValueError naming --out for a suffix it does not write or a missing folder."""
+    gz = out.suffix.lower() == ".gz"
+    suffix = (Path(out.stem).suffix if gz else out.suffix).lower()
+    fmt = EXTENSIONS.get(suffix) if suffix in OUT_SUFFIXES + (".pq",) else None
+    if fmt is None or (gz and fmt not in TEXT_FORMATS):
+        shown = suffix + (".gz" if gz else "") or "(no suffix)"
+        raise ValueError(f"--out {out}: cannot write {shown!r} files; name a file ending in "
+                         f"{', '.join(OUT_SUFFIXES)} (text also as .gz)")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"no such directory for --out: {out.parent}")
+    return fmt
 
 
 # ------------------------------------------------------------------- info

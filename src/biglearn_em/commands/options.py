@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
+import numpy as np
+
 from ..engine import COVARIANCE_TYPES
 from ..io import FORMATS, IndexColumn, install_hint, plural, read_table
 from ..mixture import BigLearnGaussianMixture
@@ -166,7 +168,15 @@ def index_column_option(text: str) -> str | int | None:
     return text
 
 
-def add_data_options(parser: argparse.ArgumentParser) -> None:
+#: What ``--missing`` reads as a missing value, for its help and the README.
+MISSING_HELP = ("read missing values as NaN, for the model to handle: empty cells and NA, NaN, "
+                "N/A, null, ?, ... (in any case) in text files, NaN in .npy, .mat and Zarr "
+                "arrays, nulls and NaN in Parquet (default: a missing value is an error)")
+
+
+def add_data_options(parser: argparse.ArgumentParser, missing_option: bool = True) -> None:
+    """The data file options; ``--missing`` too unless ``missing_option`` is
+    False (a command that always reads missing values)."""
     g = parser.add_argument_group("data file options")
     g.add_argument("--format", choices=FORMATS, default=None,
                    help="the data format (default: from the file's extension)")
@@ -183,6 +193,8 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                         "index), or 'none'; 'auto' leaves out a first column with an empty "
                         "header or the values 1..N or 0..N-1, unless --columns is given "
                         "(default: auto)")
+    if missing_option:
+        g.add_argument("--missing", action="store_true", help=MISSING_HELP)
 
 
 def add_estimator_options(parser: argparse.ArgumentParser, exclude: Collection[str] = ()
@@ -210,14 +222,69 @@ def estimator_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def read_data(args: argparse.Namespace, n_features: int | None = None,
-              index_column: str | int | None | bool = True):
+              index_column: str | int | None | bool = True, missing: bool | None = None):
     """The data file as ``read_table`` reads it with the data options:
     X, feature names, labels and the column left out as an index.
-    ``index_column`` overrides ``--index-column`` unless it is True."""
+    ``index_column`` overrides ``--index-column`` unless it is True;
+    ``missing`` overrides ``--missing`` unless it is None."""
     return read_table(args.data, fmt=args.format, label_column=args.label_column,
                       columns=args.columns, header=args.header, n_features=n_features,
                       index_column=args.index_column if index_column is True else index_column,
-                      return_index=True)
+                      return_index=True, missing=reads_missing(args, missing))
+
+
+def reads_missing(args: argparse.Namespace, missing: bool | None = None) -> bool:
+    """Whether DATA's missing values are read as NaN: ``missing`` unless None,
+    else ``--missing`` (False for a command without the option)."""
+    return bool(getattr(args, "missing", False)) if missing is None else missing
+
+
+def add_weight_option(parser: argparse.ArgumentParser, streamed: bool = False) -> None:
+    """``--weight-column``: the rows' frequency weights, read from DATA
+    (``streamed``: also from streamed data, for a command that streams)."""
+    where = ("text, .npy and Parquet files, Parquet folders and Zarr arrays"
+             if streamed else "text, .npy and Parquet files")
+    parser.add_argument(
+        "--weight-column", metavar="COLUMN", default=None,
+        help="a column (name or 0-based index) of frequency weights >= 0, not a feature: a "
+             f"row of weight w counts as w copies of itself ({where}; with --label-column, "
+             "also give --columns to files read into memory)")
+
+
+def read_weighted_data(args: argparse.Namespace):
+    """:func:`read_data` with ``--weight-column``: X, feature names, labels,
+    the column left out as an index, and the weights (None without the option)."""
+    column = getattr(args, "weight_column", None)
+    if column is None:
+        return (*read_data(args), None)
+    if args.label_column is not None and args.columns is None:
+        raise ValueError("--weight-column with --label-column needs --columns: the feature "
+                         "columns (a label column would otherwise be read as a feature)")
+    # the weight column is read as read_table reads a label column: set aside, not a feature
+    X, names, weights, index = read_table(
+        args.data, fmt=args.format, label_column=column, columns=args.columns,
+        header=args.header, index_column=args.index_column, return_index=True,
+        missing=reads_missing(args))
+    if weights.dtype.kind not in "biuf":
+        raise ValueError(f"--weight-column {column!r}: expected numbers >= 0; the column holds "
+                         f"{weights[0]!r}")
+    weights = weights.astype(np.float64)
+    bad = np.flatnonzero(~(weights >= 0))  # negative or NaN (text files hold no infinity)
+    if len(bad):
+        raise ValueError(f"--weight-column {column!r}: expected numbers >= 0; data row "
+                         f"{bad[0] + 1} holds {weights[bad[0]]:g}")
+    return X, names, None, index, weights
+
+
+def check_columns_observed(args: argparse.Namespace, X: np.ndarray, names) -> None:
+    """Refuse a feature column of DATA with no observed value, by name: a
+    model fitted to it could learn nothing of that feature."""
+    never = np.flatnonzero(np.isnan(X).all(axis=0))
+    if len(never):
+        j = int(never[0])
+        which = f"feature column {j + 1}" + ("" if names is None else f" ({names[j]!r})")
+        raise ValueError(f"{args.data}: {which} has no observed value (every row misses it); "
+                         "leave it out with --columns")
 
 
 @contextlib.contextmanager

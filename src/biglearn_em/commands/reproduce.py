@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..experiments import clustering, fashion_mnist, grid25, hard
+from ..experiments import clustering, fashion_mnist, grid25, hard, missing
 
 EXPERIMENTS = {
     "grid25": (grid25, "25 Gaussians on a 5 x 5 grid (generated data)"),
@@ -13,6 +13,7 @@ EXPERIMENTS = {
     "fashion-mnist": (fashion_mnist,
                       "Fashion-MNIST (70,000 x 784) against k-means and a diagonal GMM"),
     "hard": (hard, "hard synthetic mixtures: BigLearn-EM against restarts at equal time"),
+    "missing": (missing, "missing values: fitting incomplete data against impute-then-fit"),
 }
 
 

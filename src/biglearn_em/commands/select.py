@@ -20,11 +20,13 @@ from .options import (
     DATA_HELP,
     add_data_options,
     add_estimator_options,
+    add_weight_option,
+    check_columns_observed,
     covariance_types_argument,
     describe_data,
     estimator_options,
     int_option,
-    read_data,
+    read_weighted_data,
     warnings_as_lines,
 )
 
@@ -105,6 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "if missing; default: nothing written)")
     select.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_data_options(select)
+    add_weight_option(select)
     # the grid, the types and the seed are this command's own options
     add_estimator_options(select, exclude={"n_components", "covariance_type", "random_state"})
     select.set_defaults(run=_select)
@@ -120,7 +123,9 @@ def _select(args: argparse.Namespace) -> int:
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} is a file; expected a directory")
         out.mkdir(parents=True, exist_ok=True)
-    X, names, labels, index = read_data(args)
+    X, names, labels, index, weights = read_weighted_data(args)
+    if args.missing:
+        check_columns_observed(args, X, names)
     describe_data(args, X.shape, names, labels, index)
     options = estimator_options(args)
     grid, types = args.n_components, args.covariance_types
@@ -131,7 +136,8 @@ def _select(args: argparse.Namespace) -> int:
     with warnings_as_lines():
         found = select_model(X, grid, types, criterion=args.criterion, cv=args.cv,
                              n_jobs=args.jobs, random_state=args.seed,
-                             progress=False if args.quiet else None, **options)
+                             progress=False if args.quiet else None,
+                             sample_weight=weights, **options)
     print(f"seed: {found.random_state}" + ("" if args.seed is not None else
           f" (drawn; --seed {found.random_state} repeats this selection)"))
     print()

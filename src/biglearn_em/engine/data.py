@@ -9,6 +9,7 @@ floors and tolerances mean the same thing at every scale of the input.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -18,10 +19,15 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..backends.numpy import NumpyBackend
+from . import missing
 from .covariance import CovarianceType, covariance_type
 
 if TYPE_CHECKING:
     from .views import View
+
+
+#: Bytes of laid-out chunks with gaps a fit keeps between its passes.
+GAP_CACHE_BYTES = 1 << 29
 
 
 @dataclass
@@ -33,7 +39,10 @@ class Data:
     when it fits there); chunks of ``chunk_size`` rows are converted to the
     compute dtype as ``(X - shift) / scale`` on the fly. ``shift`` (D,) is a
     float64 array of the backend; ``shift=None`` reads X as it is (inference
-    on fitted parameters, which are in the units of X).
+    on fitted parameters, which are in the units of X). ``weights`` (N,):
+    the rows' frequency weights where the backend reads them beside the rows
+    (None: every row counts once); a weighted row counts as that many copies
+    of itself in every sum of the fit.
     """
 
     X: Any
@@ -41,22 +50,69 @@ class Data:
     scale: float
     chunk_size: int
     backend: Backend = field(default_factory=NumpyBackend)
+    weights: Any = None
+    #: Whether X has missing values (NaN). The E-steps then explain each row
+    #: by its observed part (:mod:`biglearn_em.engine.missing`, through
+    #: :meth:`gappy_chunks`); every other reader of the rows (starts, k-means,
+    #: the moves' proposals, the search subsample's statistics) reads a gap as
+    #: its column's mean, 0 in internal coordinates (:meth:`chunks`).
+    missing: bool = False
+    #: The chunks with gaps laid out for their E-steps
+    #: (:func:`biglearn_em.engine.missing.prepare`), kept across the passes of a
+    #: fit up to :data:`GAP_CACHE_BYTES` (None: not kept, e.g. a part of a Dask
+    #: pass, which lives for one pass).
+    gap_cache: dict | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_array(cls, X, chunk_size: int | None, backend: Backend | None = None,
-                   n_components: int = 1) -> Data:
+                   n_components: int = 1, weights=None) -> Data:
         """The data ``X`` (N, D) with the column means as ``shift`` and the
-        root mean feature variance as ``scale`` (three passes over X)."""
+        root mean feature variance as ``scale`` (three passes over X), both
+        weighted by ``weights`` (N,) when given."""
         raw = cls.unscaled(X, chunk_size, NumpyBackend() if backend is None else backend,
                            n_components)
         N, D = raw.X.shape
+        if weights is not None:
+            raw = replace(raw, weights=raw.backend.place_weights(weights, raw.X))
+            N = raw.total_weight()
         shift = raw.reduce(_column_sums) / N
+        if not np.isfinite(raw.backend.to_numpy(shift)).all():
+            # NaN or infinity somewhere (one more pass says which): gaps are read
+            # as missing values, anything else is an error
+            return cls._with_gaps(raw, N)
         # two passes with a max-abs pre-scale: no overflow for values near 1e150
         peak = raw.reduce(_peak_deviation, (shift,), max)
         if peak == 0.0 or not np.isfinite(peak):
             return replace(raw, shift=shift, scale=1.0 if peak == 0.0 else peak)
         ss = raw.reduce(_scaled_squares, (shift, peak))
         return replace(raw, shift=shift, scale=peak * np.sqrt(ss / (N * D)))
+
+    @classmethod
+    def _with_gaps(cls, raw: Data, N: float) -> Data:
+        """:meth:`from_array` for data with NaN: the map into internal
+        coordinates from the observed values (column means over the rows that
+        observe each column, the root mean variance over observed entries)."""
+        be = raw.backend
+        D = raw.n_features
+        summary = raw.reduce(_gap_summary)
+        if summary[0]:
+            raise ValueError("Input X contains infinity or a value too large for "
+                             "dtype('float64').")
+        if summary[1]:
+            raise ValueError(f"X has {_rows(int(summary[1]))} with no observed value (all NaN); "
+                             "a row needs at least one observed feature: drop those rows.")
+        counts = summary[2 : 2 + D]
+        never = np.flatnonzero(counts == 0)
+        if len(never):
+            raise ValueError(f"X's column(s) {never.tolist()} are never observed (all NaN): the "
+                             "model cannot learn them; drop them before fitting.")
+        raw = replace(raw, missing=True, gap_cache={} if be.in_process else None)
+        shift = be.asarray(summary[2 + D :] / counts)
+        peak = raw.reduce(_peak_observed, (shift,), max)
+        if peak == 0.0:
+            return replace(raw, shift=shift, scale=1.0)
+        ss = raw.reduce(_observed_squares, (shift, peak))
+        return replace(raw, shift=shift, scale=peak * np.sqrt(ss / counts.sum()))
 
     @classmethod
     def unscaled(cls, X, chunk_size: int | None, backend: Backend,
@@ -72,8 +128,13 @@ class Data:
         into internal coordinates: a copy of those rows where the backend keeps
         them (gathered into this process from Dask's workers)."""
         here = self.backend.gathered()
-        return Data(here.place(self.backend.take(self.X, index)), self.shift,
-                    self.scale, self.chunk_size, here)
+        X = here.place(self.backend.take(self.X, index))
+        weights = (None if self.weights is None
+                   else here.place_weights(self.backend.take(self.weights, index), X))
+        # the rows are in this process now: their layout can be kept (even when
+        # this data's parts, on Dask's workers, lay themselves out each pass)
+        return Data(X, self.shift, self.scale, self.chunk_size, here, weights, self.missing,
+                    {} if self.missing and here.in_process else None)
 
     def reduce(self, fn: Callable, args: tuple = (), combine: Callable = operator.add) -> Any:
         """``fn(part, *args)`` summed (or combined by ``combine``) over the parts
@@ -94,21 +155,102 @@ class Data:
     def n_features(self) -> int:
         return self.X.shape[1]
 
+    def total_weight(self) -> float:
+        """What the rows count for: N, or the sum of the weights (a pass over them)."""
+        if self.weights is None:
+            return float(self.n_samples)
+        return float(self.reduce(_weight_sum))
+
+    def weight_chunks(self) -> Iterator[Any]:
+        """The weights of the rows of :meth:`chunks`, chunk for chunk (n,)
+        float64 arrays of the backend; None for each chunk when unweighted."""
+        if self.weights is None:
+            return itertools.repeat(None)
+        return self.backend.raw_chunks(self.weights, self.chunk_size)
+
+    def n_counted(self) -> int:
+        """How many rows count: N, or the rows of weight > 0."""
+        w = self.host_weights()
+        return self.n_samples if w is None else int(np.count_nonzero(w > 0))
+
+    def sample_counted(self, rows: int, rng: np.random.Generator) -> np.ndarray:
+        """Sorted indices of ``rows`` rows drawn without replacement among the
+        rows that count (all of them when there are no more). Samples of the
+        data (a search subsample, a start's sample) are drawn so, never of rows
+        that count for nothing; unweighted, the draws are those of
+        ``rng.choice(N, rows, replace=False)``, without an array of N indices."""
+        w = self.host_weights()
+        if w is None:
+            N = self.n_samples
+            return np.arange(N) if N <= rows else np.sort(rng.choice(N, rows, replace=False))
+        pool = np.flatnonzero(w > 0)
+        if len(pool) <= rows:
+            return pool
+        return np.sort(pool[rng.choice(len(pool), rows, replace=False)])
+
+    def host_weights(self) -> np.ndarray | None:
+        """All the weights as a host array (N,), or None when unweighted."""
+        if self.weights is None:
+            return None
+        return np.concatenate([self.backend.to_numpy(w) for w in self.weight_chunks()])
+
     def standardized(self) -> Any:
         """All of X in internal coordinates, (N, D), as one array of the backend."""
         return self.backend.concat(self.chunks())
 
     def rows(self, index: np.ndarray) -> Any:
-        """The rows ``index`` (host integers) in internal coordinates, (len(index), D)."""
+        """The rows ``index`` (host integers) in internal coordinates, (len(index), D)
+        (a gap as its column's mean)."""
         be = self.backend
-        return be.standardize(be.take(self.X, index), self.shift, self.scale)
+        Z = be.standardize(be.take(self.X, index), self.shift, self.scale)
+        return fill_gaps(be, Z) if self.missing else Z
 
     def chunks(self, view: View | None = None) -> Iterator[Any]:
         """Internal-coordinate chunks seen through ``view``, each (n, m), in the
-        backend's compute dtype."""
+        backend's compute dtype; a gap (missing value) reads as its column's
+        mean (0)."""
+        if self.missing:
+            be = self.backend
+            for Z in self.gappy_chunks():
+                Z = fill_gaps(be, Z)
+                yield Z if view is None else view.data(Z)
+            return
+        yield from self._chunks(view)
+
+    def gappy_chunks(self) -> Iterator[Any]:
+        """Internal-coordinate chunks (n, D) with their missing values as NaN."""
+        return self._chunks(None)
+
+    def prepared_chunks(self, K: int) -> Iterator[tuple[Any, Any, Any]]:
+        """Each chunk with its gaps (n, D), its weights (or None) and its layout
+        for E-steps with ``K`` components (None for a chunk without gaps),
+        laid out once per fit while :data:`GAP_CACHE_BYTES` allow."""
+        be, cache = self.backend, self.gap_cache
+        for i, (Z, w) in enumerate(zip(self.gappy_chunks(), self.weight_chunks())):
+            key = (i, K)
+            if cache is not None and key in cache:
+                yield Z, w, cache[key]
+                continue
+            gappy = may_have_gaps(be, Z) and bool((Z != Z).any())
+            prepared = missing.prepare(be, Z, w, K) if gappy else None
+            if cache is not None:
+                size = 0 if prepared is None else prepared.nbytes
+                if cache.get("bytes", 0) + size <= GAP_CACHE_BYTES:
+                    cache[key] = prepared
+                    cache["bytes"] = cache.get("bytes", 0) + size
+            yield Z, w, prepared
+
+    def _chunks(self, view: View | None) -> Iterator[Any]:
         be = self.backend
-        for raw in be.raw_chunks(self.X, self.chunk_size):
-            Z = be.standardize(raw, self.shift, self.scale)
+        if self.weights is None:
+            for raw in be.raw_chunks(self.X, self.chunk_size):
+                Z = be.standardize(raw, self.shift, self.scale)
+                yield Z if view is None else view.data(Z)
+            return
+        for raw, w in zip(be.raw_chunks(self.X, self.chunk_size), self.weight_chunks()):
+            # a row of weight 0 is read as the centre (0): whatever its values, no
+            # product with it overflows, and times its weight it adds nothing
+            Z = be.standardize(raw, self.shift, self.scale) * (w > 0)[:, None]
             yield Z if view is None else view.data(Z)
 
 
@@ -161,28 +303,119 @@ class Settings:
         return self.view_probs[0] == 1.0
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def may_have_gaps(be: Backend, Z) -> bool:
+    """False when chunk ``Z`` surely has no NaN: its sum, one cheap reduction,
+    is not NaN (a NaN propagates into it; the rare false alarm, infinities of
+    both signs, costs an exact test)."""
+    total = be.item(Z.sum())
+    return total != total
+
+
+def fill_gaps(be: Backend, Z) -> Any:
+    """``Z`` with its NaNs as 0 (a copy when there are any)."""
+    gaps = Z != Z
+    if not bool(gaps.any()):
+        return Z
+    Z = be.copy(Z)
+    Z[gaps] = 0.0
+    return Z
+
+
+def _gap_summary(part: Data) -> np.ndarray:
+    """Of one part's raw rows: [infinite values, rows with nothing observed,
+    observed values per column (D), sums of the observed values per column
+    (D)], weighted, as one host array that adds up over parts."""
+    be = part.backend
+    D = part.n_features
+    out = np.zeros(2 + 2 * D)
+    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
+        raw = be.to_numpy(raw).astype(np.float64, copy=False)
+        w = None if w is None else be.to_numpy(w)
+        observed = ~np.isnan(raw)
+        out[0] += np.count_nonzero(np.isinf(raw))
+        # a row with nothing observed is refused even at weight 0: the fit's
+        # labels_ and every prediction read every row
+        out[1] += np.count_nonzero(~observed.any(1))
+        if w is not None:
+            observed = observed & (w > 0)[:, None]
+        filled = np.where(observed, raw, 0.0)
+        out[2 : 2 + D] += observed.sum(0) if w is None else w @ observed
+        out[2 + D :] += filled.sum(0) if w is None else w @ filled
+    return out
+
+
+def _peak_observed(part: Data, shift) -> float:
+    """The largest ``|x - shift|`` over the observed values of one part (of
+    rows of weight > 0)."""
+    be = part.backend
+    peak = 0.0
+    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
+        dev = abs(raw - shift)
+        dev[dev != dev] = 0.0
+        if w is not None:
+            dev = dev * (w > 0)[:, None]
+        peak = max(peak, be.item(dev.max()) if dev.shape[0] else 0.0)
+    return peak
+
+
+def _observed_squares(part: Data, shift, peak: float) -> float:
+    """The sum of ``((x - shift) / peak)^2`` over the observed values of one part
+    (weighted)."""
+    be = part.backend
+    total = 0.0
+    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
+        scaled = (raw - shift) / peak
+        scaled[scaled != scaled] = 0.0
+        if w is not None:
+            scaled = scaled * (w > 0)[:, None]
+        squares = (scaled * scaled).sum(1)
+        total += be.item(squares.sum() if w is None else w @ be.asarray(squares))
+    return total
+
+
 def _column_sums(part: Data) -> Any:
-    """Column sums (D,) of the raw rows of one part, float64."""
+    """Column sums (D,) of the raw rows of one part (weighted), float64."""
     be = part.backend
     total = be.zeros(part.n_features)
+    if part.weights is not None:
+        for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
+            total += w @ be.asarray(raw)
+        return total
     for raw in be.raw_chunks(part.X, part.chunk_size):
         total += raw.sum(0, dtype=total.dtype)
     return total
 
 
+def _weight_sum(part: Data) -> float:
+    """The sum of the weights of one part."""
+    return sum(float(part.backend.item(w.sum())) for w in part.weight_chunks())
+
+
 def _peak_deviation(part: Data, shift) -> float:
-    """The largest ``|x - shift|`` of one part."""
+    """The largest ``|x - shift|`` of one part (over the rows of weight > 0:
+    a row that counts for nothing must not set the scale)."""
     be = part.backend
+    if part.weights is not None:
+        return max((be.item(abs(raw[w > 0] - shift).max()) if bool((w > 0).any()) else 0.0
+                    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size),
+                                      part.weight_chunks())), default=0.0)
     return max((be.item(abs(raw - shift).max()) for raw in be.raw_chunks(part.X,
                                                                         part.chunk_size)),
                default=0.0)
 
 
 def _scaled_squares(part: Data, shift, peak: float) -> float:
-    """The sum of ``((x - shift) / peak)^2`` over one part."""
+    """The sum of ``((x - shift) / peak)^2`` over one part (weighted)."""
     be = part.backend
     total = 0.0
-    for raw in be.raw_chunks(part.X, part.chunk_size):
+    for raw, w in zip(be.raw_chunks(part.X, part.chunk_size), part.weight_chunks()):
         scaled = (raw - shift) / peak
-        total += be.item((scaled * scaled).sum())
+        if w is not None:  # rows of weight 0 may lie beyond the peak: their squares overflow
+            scaled = scaled * (w > 0)[:, None]
+        squares = (scaled * scaled).sum(1) if w is not None else scaled * scaled
+        total += be.item((squares if w is None else w @ be.asarray(squares)).sum())
     return total

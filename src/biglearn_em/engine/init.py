@@ -50,8 +50,8 @@ def _stats_from(data: Data, K: int, resp_chunks, covariance: CovarianceType) -> 
     be = data.backend
     view = joint_view(data.n_features)
     stats = be.new_stats(be.zeros((K, data.n_features)), covariance.diagonal(view))
-    for Z, resp_t in zip(data.chunks(view), resp_chunks):
-        be.accumulate(stats, Z, resp_t)
+    for Z, resp_t, w in zip(data.chunks(view), resp_chunks, data.weight_chunks()):
+        be.accumulate(stats, Z, resp_t, w)
     be.finish(stats)
     return stats
 
@@ -87,8 +87,8 @@ def initial_params(
         # exactly as in memory), rather than k-means|| on the workers, whose
         # passes over all rows would each be a round trip; the EM that follows
         # uses every row
-        N, rows = data.n_samples, sample_rows(K, data.n_features)
-        index = np.arange(N) if N <= rows else np.sort(rng.choice(N, rows, replace=False))
+        rows = sample_rows(K, data.n_features)
+        index = data.sample_counted(rows, rng)
         return initial_params(data.subset(index), n_components, method, rng, settings,
                               weights, means, covs)
     if weights is None or means is None or covs is None:
@@ -106,9 +106,11 @@ def initial_params(
             else:
                 if method == "k-means++":
                     centers = kmeans.plusplus(data, K, kmeans.random_state(rng))
-                else:  # random_from_data
-                    centers = data.rows(np.sort(rng.choice(data.n_samples, size=K,
-                                                           replace=False)))
+                else:  # random_from_data: rows drawn as often as they count
+                    w = data.host_weights()
+                    centers = data.rows(np.sort(rng.choice(
+                        data.n_samples, size=K, replace=False,
+                        p=None if w is None else w / w.sum())))
                 labels = labels_nearest(data, centers)
             stats = _stats_from(data, K, _one_hot_chunks(data, labels, K),
                                 settings.covariance)

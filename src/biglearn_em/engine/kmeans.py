@@ -54,10 +54,13 @@ def plusplus(data: Data, n_components: int, rs: np.random.RandomState) -> Any:
     be = data.backend
     N, K = data.n_samples, n_components
     trials = 2 + int(np.log(K))
-    first = rs.choice(N, p=np.ones(N) / N)
+    # weighted rows count as their copies: drawn, and weigh in the potential, that often
+    w = data.host_weights()
+    on = None if w is None else be.asarray(w)
+    first = rs.choice(N, p=np.ones(N) / N if w is None else w / w.sum())
     centers = [data.rows(np.array([first]))]
     closest = _distances(data, centers[0])[:, 0]
-    host = be.to_numpy(closest)
+    host = be.to_numpy(closest if on is None else closest * on)
     potential = host.sum()
     for _ in range(1, K):
         draws = rs.uniform(size=trials) * potential
@@ -65,10 +68,10 @@ def plusplus(data: Data, n_components: int, rs: np.random.RandomState) -> Any:
         np.clip(picks, None, N - 1, out=picks)
         candidates = data.rows(picks)
         dist = be.minimum(closest[:, None], _distances(data, candidates))
-        potentials = be.to_numpy(dist.sum(0))
+        potentials = be.to_numpy((dist if on is None else dist * on[:, None]).sum(0))
         best = int(np.argmin(potentials))
         potential, closest = potentials[best], dist[:, best]
-        host = be.to_numpy(closest)
+        host = be.to_numpy(closest if on is None else closest * on)
         centers.append(candidates[best : best + 1])
     return be.asarray(be.concat(centers))
 
@@ -92,11 +95,15 @@ def _mean_variance(data: Data) -> float:
     """The mean over the features of the rows' variance (internal units)."""
     be = data.backend
     sums, squares = be.zeros(data.n_features), be.zeros(data.n_features)
-    for Z in data.chunks():
+    for Z, w in zip(data.chunks(), data.weight_chunks()):
         Z = be.asarray(Z)
-        sums += Z.sum(0)
-        squares += (Z * Z).sum(0)
-    N = data.n_samples
+        if w is None:
+            sums += Z.sum(0)
+            squares += (Z * Z).sum(0)
+        else:
+            sums += w @ Z
+            squares += w @ (Z * Z)
+    N = data.total_weight()
     mean = be.to_numpy(sums) / N
     return float(np.mean(np.maximum(be.to_numpy(squares) / N - mean**2, 0.0)))
 
@@ -108,12 +115,14 @@ def _assign(data: Data, centers, sums=None, counts=None) -> tuple[Any, Any]:
     be = data.backend
     c = be.data_array(centers)
     nearest, dist = [], []
-    for Z in data.chunks():
+    for Z, w in zip(data.chunks(), data.weight_chunks()):
         labels_, d = be.row_argmin(sq_distances(Z, c))
         nearest.append(labels_)
         dist.append(d)
         if sums is not None:
             resp_t = be.one_hot(labels_, c.shape[0])
+            if w is not None:  # counts and sums of the rows' copies
+                resp_t = resp_t * w
             sums += resp_t @ be.asarray(Z)
             counts += resp_t.sum(1)
     return be.concat(nearest), be.concat(dist)
@@ -149,13 +158,19 @@ def _relocate(data: Data, assigned, dist, empty: np.ndarray, sums, counts):
     """Empty clusters take the rows farthest from their centres, one each,
     which leave the clusters they were in."""
     be = data.backend
-    far = np.argsort(-be.to_numpy(dist), kind="stable")[: len(empty)]
+    w = data.host_weights()
+    host = be.to_numpy(dist)
+    if w is not None:  # a row that counts for nothing cannot be a cluster
+        host = np.where(w > 0, host, -np.inf)
+    far = np.argsort(-host, kind="stable")[: len(empty)]
     owners = be.to_numpy(assigned)[far]
     rows = be.asarray(data.rows(far))
+    weight = np.ones(len(far)) if w is None else w[far]
     sums, counts = be.copy(sums), be.copy(counts)
     for i, (k, j) in enumerate(zip(empty, owners, strict=True)):
-        sums[int(j)] -= rows[i]
-        counts[int(j)] -= 1.0
-        sums[int(k)] = rows[i]
-        counts[int(k)] = 1.0
+        # a weighted row moves with its weight (1 when unweighted: the same numbers)
+        sums[int(j)] -= rows[i] * weight[i] if w is not None else rows[i]
+        counts[int(j)] -= float(weight[i])
+        sums[int(k)] = rows[i] * weight[i] if w is not None else rows[i]
+        counts[int(k)] = float(weight[i])
     return sums, counts

@@ -368,9 +368,10 @@ def _survey_cuts(search: Data, state: State, settings: Settings) -> np.ndarray:
 
     def chunks() -> Iterator[np.ndarray]:
         return (be.to_numpy(Z) for Z in search.chunks())
-    cuts = moves.splits(chunks, owners, len(weights), settings.eig_floor)
+    cuts = moves.splits(chunks, owners, len(weights), settings.eig_floor,
+                        weights=search.host_weights())
     state.cuts = {c.k: c for c in cuts}
-    return moves.merge_costs(weights, means, covs, search.n_samples, settings.eig_floor)
+    return moves.merge_costs(weights, means, covs, search.total_weight(), settings.eig_floor)
 
 
 def _host_dense(be: Backend, params: Params, settings: Settings

@@ -63,7 +63,8 @@ def owners(data: Data, params: Params, covariance: CovarianceType) -> np.ndarray
 
 
 def splits(chunks: Callable[[], Iterator[np.ndarray]], owners: np.ndarray, K: int,
-           floor: float, iterations: int = 10) -> list[Split]:
+           floor: float, iterations: int = 10, weights: np.ndarray | None = None
+           ) -> list[Split]:
     """The best 2-way cut of the rows of every component, ordered by gain.
 
     Each component's rows are cut along their principal axis, through their
@@ -83,13 +84,18 @@ def splits(chunks: Callable[[], Iterator[np.ndarray]], owners: np.ndarray, K: in
     K : int
     floor : float
         Eigenvalue floor of the halves' covariances.
+    weights : ndarray of shape (N,) or None
+        The rows' frequency weights: a row counts as that many copies of
+        itself in every count, sum and scatter (None: once).
     """
     D = next(chunks()).shape[1]
     # pass 1 and 2: each component's mean and covariance, hence its principal axis
-    counts, sums = _group_sums(chunks, owners, K, D)
-    means = sums / np.maximum(counts, 1)[:, None]
-    covs = _group_scatter(chunks, owners, means) / np.maximum(counts, 1)[:, None, None]
-    wanted = counts >= 2 * MIN_ROWS_PER_DIM * (D + 1)
+    counts, sums = _group_sums(chunks, owners, K, D, weights)
+    means = sums / _nonzero(counts)[:, None]
+    covs = _group_scatter(chunks, owners, means, weights) / _nonzero(counts)[:, None, None]
+    # enough rows to estimate a covariance: rows, not weights (which may be on any scale)
+    counted = owners if weights is None else owners[weights > 0]
+    wanted = np.bincount(counted, minlength=K) >= 2 * MIN_ROWS_PER_DIM * (D + 1)
     axes = np.linalg.eigh(covs)[1][:, :, -1]
     # the side of every row: True for the first half (group 2k), False for the second (2k + 1)
     side = np.zeros(len(owners), dtype=bool)
@@ -99,9 +105,9 @@ def splits(chunks: Callable[[], Iterator[np.ndarray]], owners: np.ndarray, K: in
 
     _assign(chunks, owners, side, lambda Z, own, old: ((Z - means[own]) * axes[own]).sum(1) > 0)
     for _ in range(iterations):
-        n2, s2 = _group_sums(chunks, groups(), 2 * K, D)
+        n2, s2 = _group_sums(chunks, groups(), 2 * K, D, weights)
         frozen = (n2.reshape(K, 2) == 0).any(1)  # one side is empty: nothing to iterate
-        centres = (s2 / np.maximum(n2, 1)[:, None]).reshape(K, 2, D)
+        centres = (s2 / _nonzero(n2)[:, None]).reshape(K, 2, D)
 
         def nearest(Z, own, old, centres=centres, frozen=frozen):
             c = centres[own]
@@ -110,15 +116,18 @@ def splits(chunks: Callable[[], Iterator[np.ndarray]], owners: np.ndarray, K: in
 
         if not _assign(chunks, owners, side, nearest):
             break
-    n2, s2 = _group_sums(chunks, groups(), 2 * K, D)
-    half_means = s2 / np.maximum(n2, 1)[:, None]
-    half_covs = _group_scatter(chunks, groups(), half_means) / np.maximum(n2, 1)[:, None, None]
+    n2, s2 = _group_sums(chunks, groups(), 2 * K, D, weights)
+    half_means = s2 / _nonzero(n2)[:, None]
+    half_covs = (_group_scatter(chunks, groups(), half_means, weights)
+                 / _nonzero(n2)[:, None, None])
+    half_rows = np.bincount(groups() if weights is None else groups()[weights > 0],
+                            minlength=2 * K).reshape(K, 2)
     n2, half_means = n2.reshape(K, 2), half_means.reshape(K, 2, D)
     half_covs = half_covs.reshape(K, 2, D, D)
     out = []
     for k in np.flatnonzero(wanted):
         n = counts[k]
-        if n2[k].min() < MIN_ROWS_PER_DIM * (D + 1):
+        if half_rows[k].min() < MIN_ROWS_PER_DIM * (D + 1):
             out.append(Split(int(k), -np.inf, np.array([0.5, 0.5]),
                              np.stack([means[k], means[k]]), np.stack([covs[k], covs[k]])))
             continue
@@ -132,21 +141,33 @@ def splits(chunks: Callable[[], Iterator[np.ndarray]], owners: np.ndarray, K: in
     return out
 
 
-def _group_sums(chunks, groups: np.ndarray, G: int, D: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows per group (G,) and their sums (G, D), in one pass."""
-    counts = np.bincount(groups, minlength=G).astype(float)
+def _nonzero(counts: np.ndarray) -> np.ndarray:
+    """The counts, 1 where a group is empty (its sums are 0: a 0 centre, not 0 / 0)."""
+    return np.where(counts > 0, counts, 1)
+
+
+def _group_sums(chunks, groups: np.ndarray, G: int, D: int, weights: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows per group (G,) and their sums (G, D), in one pass (weighted
+    counts and sums with ``weights``)."""
+    if weights is None:
+        counts = np.bincount(groups, minlength=G).astype(float)
+    else:
+        counts = np.bincount(groups, weights=weights, minlength=G)
     sums = np.zeros((G, D))
     start = 0
     for Z in chunks():
         g = groups[start:start + len(Z)]
+        w = np.ones(len(Z)) if weights is None else weights[start:start + len(Z)]
         start += len(Z)
-        sums += sparse.csr_matrix((np.ones(len(Z)), (g, np.arange(len(Z)))),
-                                  shape=(G, len(Z))) @ Z
+        sums += sparse.csr_matrix((w, (g, np.arange(len(Z)))), shape=(G, len(Z))) @ Z
     return counts, sums
 
 
-def _group_scatter(chunks, groups: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Sum over each group's rows of (z - c)(z - c)^T about its centre, (G, D, D), in one pass."""
+def _group_scatter(chunks, groups: np.ndarray, centres: np.ndarray,
+                   weights: np.ndarray | None = None) -> np.ndarray:
+    """Sum over each group's rows of (z - c)(z - c)^T about its centre, (G, D, D),
+    in one pass (each row times its weight with ``weights``)."""
     G, D = centres.shape
     scatter = np.zeros((G, D, D))
     start = 0
@@ -156,8 +177,12 @@ def _group_scatter(chunks, groups: np.ndarray, centres: np.ndarray) -> np.ndarra
         order = np.argsort(g, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(g, minlength=G))])
         for k in np.flatnonzero(np.diff(bounds)):
-            C = Z[order[bounds[k]:bounds[k + 1]]] - centres[k]
-            scatter[k] += C.T @ C
+            rows = order[bounds[k]:bounds[k + 1]]
+            C = Z[rows] - centres[k]
+            if weights is None:
+                scatter[k] += C.T @ C
+            else:
+                scatter[k] += C.T @ (C * weights[start - len(Z) + rows][:, None])
     return scatter
 
 

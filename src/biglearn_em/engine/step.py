@@ -11,6 +11,7 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..backends.kernels import smooth_weights
+from . import missing
 from .data import Data, Params, Settings
 from .views import View, joint_view
 
@@ -80,7 +81,11 @@ def view_step(
     covs_v, prec_chol_v, repaired = safe_precision_cholesky(be, covs_v, settings.eig_floor)
     K = means_v.shape[0]
     wh = be.whitener(params.weights, means_v, cov.factors(be, prec_chol_v, K, view.m))
-    stats = data.reduce(_e_step_part, (view, wh, means_v, cov.diagonal(view)))
+    if data.missing:
+        stats = data.reduce(_gappy_e_step_part, (view, wh, params, means_v, covs_v,
+                                                 cov.diagonal(view), float(np.log(data.scale))))
+    else:
+        stats = data.reduce(_e_step_part, (view, wh, means_v, cov.diagonal(view)))
     be.finish(stats)
     weights, new_means_v, new_covs_v = cov.m_step(be, stats, settings.reg_covar,
                                                   settings.eig_floor)
@@ -113,6 +118,37 @@ def _e_step_part(part: Data, view: View, wh, centers, diagonal: bool) -> Any:
     part of the data seen through ``view``."""
     be = part.backend
     stats = be.new_stats(centers, diagonal)
-    for Y in part.chunks(view):
-        be.e_step(Y, wh, stats)
+    if part.weights is None:
+        for Y in part.chunks(view):
+            be.e_step(Y, wh, stats)
+        return stats
+    for Y, w in zip(part.chunks(view), part.weight_chunks()):
+        be.e_step(Y, wh, stats, w)
+    return stats
+
+
+def _gappy_e_step_part(part: Data, view: View, wh, params: Params, means_v, covs_v,
+                       diagonal: bool, log_scale: float) -> Any:
+    """:func:`_e_step_part` of data with missing values. A chunk without
+    gaps takes the kernel of complete data. Otherwise a joint or marginal view
+    explains each row by the coordinates of the view it observes, exactly
+    (:func:`biglearn_em.engine.missing.e_step`); a rotated view mixes every
+    coordinate, so no rotated coordinate of a row with a gap is observed: the
+    view sees the row completed by its conditional mean under the current
+    model (single imputation, redone at every step; the joint steps and the
+    polish that end a fit are exact)."""
+    be = part.backend
+    stats = be.new_stats(means_v, diagonal)
+    K = means_v.shape[0]
+    index = None if view.index is None else be.to_numpy(view.index)
+    for Z, w, prepared in part.prepared_chunks(K):
+        if prepared is None:
+            be.e_step(Z if view.kind == "joint" else view.data(Z), wh, stats, w)
+        elif view.kind == "rotated":
+            Z = be.data_array(missing.complete(be, Z, params.weights, params.means, params.covs,
+                                               prepared))
+            be.e_step(view.data(Z), wh, stats, w)
+        else:
+            missing.e_step(be, None, None, params.weights, means_v, covs_v, stats, log_scale,
+                           diagonal, prepared, index)
     return stats

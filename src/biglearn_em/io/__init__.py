@@ -17,10 +17,12 @@ from .tables import (
     install_hint,
     plural,
     read_table,
+    write_table,
 )
 
 __all__ = [
     "BLOCK_BYTES", "EXTENSIONS", "FORMATS", "INDEX_MIN_ROWS", "LAZY_FORMATS", "MISSING",
     "MISSING_HINT", "TEXT_FORMATS", "IndexColumn", "column_names", "data_format",
     "find_index_column", "install_hint", "lazy_format", "open_lazy", "plural", "read_table",
+    "write_table",
 ]

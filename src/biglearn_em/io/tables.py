@@ -53,9 +53,12 @@ Table = tuple[np.ndarray, "list[str] | None", "np.ndarray | None"]
 #: spreadsheets write for one, '?' (UCI files) and '.' (SAS and Stata exports).
 MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "+nan", "null", "none", "<na>", "#n/a",
                      "#na", "?", "."})
-#: What to do about a missing value: the estimator has no model of them.
-MISSING_HINT = ("biglearn-em needs complete rows: drop the rows with missing values or "
-                "impute them first")
+#: What to do about a missing value read without ``missing=True``: a stray
+#: gap is more often a mistake in the file than data missing at random, so
+#: reading gaps as NaN is asked for, never assumed.
+MISSING_HINT = ("rerun with --missing to read missing values as NaN (the model fits and "
+                "predicts rows with gaps), or drop the rows with missing values or impute "
+                "them first")
 #: Fewest rows for a first column of 1..N or 0..N-1 to count as row numbers:
 #: in two rows a feature matches a count too easily.
 INDEX_MIN_ROWS = 3
@@ -102,6 +105,7 @@ def read_table(
     n_features: int | None = None,
     index_column: str | int | None = "auto",
     return_index: bool = False,
+    missing: bool = False,
 ) -> Table | tuple[np.ndarray, list[str] | None, np.ndarray | None, IndexColumn | None]:
     """Read a data file as a float64 matrix.
 
@@ -142,11 +146,17 @@ def read_table(
         Also return the column left out as an index (an :class:`IndexColumn`,
         or None). Without it a column found by "auto" is announced by a
         ``UserWarning``.
+    missing : bool, default=False
+        Read missing values as NaN: a text cell among :data:`MISSING` (empty,
+        ``NA``, ``NaN``, ... in any case), a NaN in a binary file and a
+        Parquet null. Without it a missing value is an error naming its
+        place. Either way an infinity is an error, and so is a row with no
+        observed feature (no model can say anything of it).
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features), float64
-        Finite values only.
+        Finite values only (and NaN for a missing value with ``missing``).
     feature_names : list of str or None
         Names of the columns of X, when the file names them (a text header
         or Parquet).
@@ -195,16 +205,17 @@ def read_table(
             if np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
                 labels = labels.astype(np.int64)
     elif fmt == "parquet":
-        X, names, labels, index = _read_parquet(path, label_column, columns, index_column)
+        X, names, labels, index = _read_parquet(path, label_column, columns, index_column,
+                                                missing)
     else:
         X, names, labels, index = _read_text(path, fmt, label_column, columns, header,
-                                             index_column)
+                                             index_column, missing)
     if X.shape[0] == 0:
         raise ValueError(f"{path}: no data rows")
     if X.shape[1] == 0:
         raise ValueError(f"{path}: no feature columns")
     if fmt not in TEXT_FORMATS:  # text files were checked cell by cell, by line
-        _check_finite(path, X, names)
+        _check_finite(path, X, names, missing)
     X = np.ascontiguousarray(X, dtype=np.float64)
     if return_index:
         return X, names, labels, index
@@ -384,12 +395,25 @@ def _pick(path: Path, label_j: int | None, columns: Sequence[str | int] | None,
     return idx
 
 
-def _check_finite(path: Path, X: np.ndarray, names: list[str] | None) -> None:
-    """Refuse NaN (a missing value) and infinities, naming the data row."""
-    bad = np.argwhere(~np.isfinite(X))
+def _check_finite(path: Path, X: np.ndarray, names: list[str] | None,
+                  missing: bool = False) -> None:
+    """Refuse infinities and, unless ``missing``, NaN (a missing value), and
+    with ``missing`` a row with nothing observed, naming the data row."""
+    bad = np.argwhere(np.isinf(X) if missing else ~np.isfinite(X))
     if len(bad):
         r, c = (int(v) for v in bad[0])
         raise ValueError(f"{path}: data row {r + 1}, {_cell_problem(X[r, c], c, names)}")
+    if missing:
+        _check_observed(X, lambda r: f"{path}: data row {r + 1}")
+
+
+def _check_observed(X: np.ndarray, where: Callable[[int], str]) -> None:
+    """Refuse a row of X with no observed value; ``where(r)`` names row r."""
+    empty = np.flatnonzero(np.isnan(X).all(axis=1)) if X.shape[1] else ()
+    if len(empty):
+        more = "" if len(empty) == 1 else f" (and {plural(len(empty) - 1, 'other row')})"
+        raise ValueError(f"{where(int(empty[0]))}: every feature is missing{more}; a row needs "
+                         "at least one observed value: drop it")
 
 
 def _cell_problem(value: float, j: int, names: list[str] | None) -> str:
@@ -406,7 +430,7 @@ def _column_text(j: int, names: list[str] | None) -> str:
 # ------------------------------------------------------------ delimited text
 def _read_text(path: Path, fmt: str, label_column: str | int | None,
                columns: Sequence[str | int] | None, header: bool | None,
-               index_column: str | int | None
+               index_column: str | int | None, missing: bool = False
                ) -> tuple[np.ndarray, list[str] | None, np.ndarray | None, IndexColumn | None]:
     with _open_text(path) as fh:
         text = fh.read()
@@ -454,10 +478,14 @@ def _read_text(path: Path, fmt: str, label_column: str | int | None,
     label_j = _label_index(path, label_column, names, width)
     index = find_index_column(path, index_column, names, width, label_j, columns, first_values)
     feature_js = _pick(path, label_j, columns, names, width, index)
-    cells = [[fields[j] for j in feature_js] for _, fields in rows]
+    if missing:  # every spelling of a gap becomes one float() reads as NaN
+        cells = [["nan" if fields[j].lower() in MISSING else fields[j] for j in feature_js]
+                 for _, fields in rows]
+    else:
+        cells = [[fields[j] for j in feature_js] for _, fields in rows]
     try:
         X = np.array(cells, dtype=np.float64).reshape(len(rows), len(feature_js))
-        ok = bool(np.isfinite(X).all())
+        ok = bool((~np.isinf(X) if missing else np.isfinite(X)).all())
     except ValueError:  # a cell that is not a number
         ok = False
     if not ok:  # cell by cell, to name the first bad one by its line
@@ -465,9 +493,13 @@ def _read_text(path: Path, fmt: str, label_column: str | int | None,
             " (set a label column aside or pick the feature columns)")
         for line_no, fields in rows:
             for j in feature_js:
+                if missing and fields[j].lower() in MISSING:
+                    continue
                 problem = _text_cell_problem(fields[j], j, names, hint)
                 if problem is not None:
                     raise ValueError(f"{path}, line {line_no}, {problem}")
+    if missing:
+        _check_observed(X, lambda r: f"{path}, line {rows[r][0]}")
     labels = None
     if label_j is not None:
         labels = _labels([fields[label_j] for _, fields in rows])
@@ -550,7 +582,8 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def _read_parquet(path: Path, label_column: str | int | None,
-                  columns: Sequence[str | int] | None, index_column: str | int | None
+                  columns: Sequence[str | int] | None, index_column: str | int | None,
+                  missing: bool = False
                   ) -> tuple[np.ndarray, list[str], np.ndarray | None, IndexColumn | None]:
     pq = _pyarrow_parquet()
 
@@ -574,16 +607,25 @@ def _read_parquet(path: Path, label_column: str | int | None,
     for j in feature_js:
         col = table.column(j)
         _check_numeric_column(path, j, names, col.type)
-        if col.null_count:
+        if col.null_count and not missing:
             row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
             raise ValueError(f"{path}: data row {row + 1}, {_column_text(j, names)} is "
                              f"missing (null); {MISSING_HINT}")
-        cols.append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64))
+        cols.append(_parquet_floats(col))
     X = np.column_stack(cols) if cols else np.empty((table.num_rows, 0))
     labels = None
     if label_j is not None:
         labels = np.asarray(table.column(label_j).to_numpy(zero_copy_only=False))
     return X, [names[j] for j in feature_js], labels, index
+
+
+def _parquet_floats(col) -> np.ndarray:
+    """A numeric Arrow column as float64, a null as NaN (a missing value)."""
+    if col.null_count:
+        import pyarrow as pa
+
+        col = col.cast(pa.float64()).fill_null(float("nan"))
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def _is_numeric_type(arrow_type) -> bool:
@@ -620,3 +662,28 @@ def _read_libsvm(path: Path, n_features: int | None) -> tuple[np.ndarray, np.nda
     # the estimator needs dense rows: N x D float64 in memory
     labels = y.astype(np.int64) if np.all(y == np.round(y)) else y
     return X.toarray(), labels
+
+
+def write_table(out: Path, fmt: str, X: np.ndarray, names: list[str] | None) -> None:
+    """Write X (n, D) to ``out`` in ``fmt`` ("npy", "parquet", or a text format
+    of :data:`TEXT_FORMATS`; text gzip-compressed when ``out`` ends in .gz),
+    with a header of ``names`` where the format holds one (Parquet needs
+    column names: "0", "1", ... without them). Text values are written as
+    Python's repr: the shortest text that reads back as the same float, so
+    values come back bit for bit."""
+    if fmt == "npy":
+        np.save(out, X, allow_pickle=False)
+        return
+    if fmt == "parquet":
+        pq = _pyarrow_parquet()
+        import pyarrow as pa
+
+        names = [str(j) for j in range(X.shape[1])] if names is None else names
+        pq.write_table(pa.table({n: X[:, j] for j, n in enumerate(names)}), out)
+        return
+    opener = gzip.open if out.suffix.lower() == ".gz" else open
+    with opener(out, "wt", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+        if names is not None:
+            writer.writerow(names)
+        writer.writerows(map(lambda row: map(repr, row), X.tolist()))
