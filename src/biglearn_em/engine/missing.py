@@ -160,7 +160,8 @@ class Conditionals:
     residual: Any
 
 
-def conditionals(be: Backend, observed: np.ndarray, covs, residual: bool = True) -> Conditionals:
+def conditionals(be: Backend, observed: np.ndarray, covs, residual: bool = True,
+                 regression: bool = True) -> Conditionals:
     """The :class:`Conditionals` of patterns ``observed`` (P, m) host bool
     under covariance matrices ``covs`` (K, m, m): one batched inverse of ``S``
     with its missing block replaced by the identity (whose inverse is
@@ -173,9 +174,11 @@ def conditionals(be: Backend, observed: np.ndarray, covs, residual: bool = True)
     masked = both[:, None] * covs[None] + gap[:, None]  # (P, K, m, m)
     inv, log_det = be.spd_inverse(masked.reshape(P * K, m, m))
     prec = inv.reshape(P, K, m, m) * both[:, None]
-    regression = prec @ covs[None]
-    res = covs[None] - covs[None] @ regression if residual else None
-    return Conditionals(log_det.reshape(P, K), prec, regression, res)
+    if not regression:  # the moments kernel needs the precisions only
+        return Conditionals(log_det.reshape(P, K), prec, None, None)
+    reg = prec @ covs[None]
+    res = covs[None] - covs[None] @ reg if residual else None
+    return Conditionals(log_det.reshape(P, K), prec, reg, res)
 
 
 def _filled(be: Backend, Y):
@@ -294,10 +297,10 @@ def e_step(be: Backend, Y, w, weights, means, covs, stats, log_scale: float,
         if cols is not None:
             observed = observed[:, index]
             rows, obs = rows[:, :, cols], obs[:, cols]
-        cond = conditionals(be, observed, covs)
+        moments = m < FEATURES_BELOW
+        cond = conditionals(be, observed, covs, regression=not moments)
         G, b = grp.weights.shape
         n_obs = obs.sum(-1)[:, None] * grp.valid  # (G, b), 0 on padding
-        moments = m < FEATURES_BELOW
         if moments:
             phi = grp.phi if cols is None or grp.phi is None else grp.phi[:, :, feat]
             if phi is None:
@@ -318,8 +321,7 @@ def e_step(be: Backend, Y, w, weights, means, covs, stats, log_scale: float,
         if moments:
             per_block = resp.reshape(K, G, b).swapaxes(0, 1) @ phi  # (G, K, f)
             sums = be.segment_sums(per_block, grp.starts)  # (P, K, f)
-            nk, t1, t2 = _expected(be, sums, cond, be.asarray(observed.astype(np.float64)),
-                                   means, stats.centers, m)
+            nk, t1, t2 = _expected(be, sums, cond, means, stats.centers, covs)
             stats.nk += nk
             s1 += t1
             s2 += t2
@@ -387,32 +389,45 @@ def _coefficients(be: Backend, cond: Conditionals, obs, log_weights, means):
     return theta.swapaxes(1, 2)
 
 
-def _expected(be: Backend, moments, cond: Conditionals, obs, means, centers, m: int):
+def _expected(be: Backend, moments, cond: Conditionals, means, centers, covs):
     """The expected statistics (nk (K,), s1 (K, m), s2 (K, m, m), shifted by
     ``centers``) from the per (pattern, component) responsibility-weighted
-    sums of the features (P, K, f)."""
-    K = means.shape[0]
+    sums of the features (P, K, f), under covariances ``covs`` (K, m, m) or
+    (1, m, m).
+
+    With ``L`` a pattern's precision (``inv(S_oo)`` in the observed block) and
+    ``y~`` a row with its gaps as 0, the conditional mean is
+    ``E[y | y_o] = mu + (y~ - mu) L S`` and the conditional covariance
+    ``S - S L S``. Every term carries ``S`` outside the sum over patterns, so
+    the sums are taken first and ``S`` applied once per component:
+    ``s1 = F + N d`` and ``s2 = S Q S + N S + F.T d + d.T F + N d.T d`` with
+    ``d = mu - c``, ``g = M1 L``, ``h = mu L``, ``F = sum_p (g - M0 h) S`` and
+    ``Q = sum_p (L M2 L - g.T h - h.T g + M0 h.T h - M0 L)``: per pattern two
+    products of m x m matrices, not four."""
+    K, m = means.shape
     i, j = _triu(m)
     M0 = moments[..., 0]  # (P, K)
     M1 = moments[..., 1 : m + 1]  # (P, K, m)
     M2 = be.zeros(tuple(M0.shape) + (m, m))
     M2[:, :, be.index(i), be.index(j)] = moments[..., m + 1 :]
     M2[:, :, be.index(j), be.index(i)] = moments[..., m + 1 :]
-    R = _per_component(cond.regression, K)  # (P, K, m, m)
-    # E[y | y_o, k] = y~ R + a with a = mu - (o * mu) R (y~: the row, gaps as 0)
-    a = means[None] - ((obs[:, None] * means[None])[..., None, :] @ R)[..., 0, :]
-    e = a - centers[None]  # (P, K, m)
-    first = (M1[..., None, :] @ R)[..., 0, :]  # sum r y~ R
-    s1 = (first + M0[..., None] * e).sum(0)
-    # sums over patterns of rank-one and weighted terms: one product per component
-    first_k, e_k = first.swapaxes(0, 1), e.swapaxes(0, 1)  # (K, P, m)
-    cross = first_k.swapaxes(1, 2) @ e_k
-    P = M0.shape[0]
-    residual = _per_component(cond.residual, K).swapaxes(0, 1).reshape(K, P, m * m)
-    s2 = ((R.swapaxes(-1, -2) @ (M2 @ R)).sum(0) + cross + cross.swapaxes(1, 2)
-          + (e_k * M0.T[:, :, None]).swapaxes(1, 2) @ e_k
-          + (M0.T[:, None, :] @ residual).reshape(K, m, m))
-    return M0.sum(0), s1, s2
+    L = _per_component(cond.precision, K)  # (P, K, m, m)
+    P = L.shape[0]
+    g = (M1[..., None, :] @ L)[..., 0, :]  # (P, K, m)
+    h = (means[None, :, None, :] @ L)[..., 0, :]
+    sigma = covs + be.zeros((K, m, m))  # one tied matrix for every component
+    N = M0.sum(0)
+    d = means - centers
+    F = (((g - M0[..., None] * h).sum(0))[:, None, :] @ sigma)[:, 0, :]  # (K, m)
+    gk, hk, M0k = g.swapaxes(0, 1), h.swapaxes(0, 1), M0.T  # (K, P, m), (K, P)
+    gh = gk.swapaxes(1, 2) @ hk
+    Q = ((L @ M2 @ L).sum(0) - gh - gh.swapaxes(1, 2)
+         + (hk * M0k[:, :, None]).swapaxes(1, 2) @ hk
+         - (M0k[:, None, :] @ L.swapaxes(0, 1).reshape(K, P, m * m)).reshape(K, m, m))
+    cross = F[:, :, None] * d[:, None, :]
+    s2 = (sigma @ Q @ sigma + N[:, None, None] * sigma + cross + cross.swapaxes(1, 2)
+          + N[:, None, None] * (d[:, :, None] * d[:, None, :]))
+    return N, F + N[:, None] * d, s2
 
 
 def _rows_by_blocks(be: Backend, Y, weights, means, covs, want_expected: bool,
