@@ -476,3 +476,16 @@ def test_zarr_chunked_across_columns_is_checked_by_whole_rows(tmp_path):
             open_lazy(tmp_path / name, "zarr", missing=True)[0].compute()
         errors.append(str(caught.value).split(": ", 1)[1])
     assert errors[0] == errors[1] and "data row 5" in errors[0]
+
+
+@pytest.mark.parametrize("cell, shown", [("", "''"), ("NA", "'NA'"), ("inf", "inf"),
+                                         ("-2", "-2")])
+def test_a_bad_weight_in_memory_names_its_row(tmp_path, capsys, cell, shown):
+    rows = [[1.0, 2.0, "1"], [2.0, 3.0, "2"], [3.0, 1.0, cell], [4.0, 5.0, "1"]] * 5
+    path = tmp_path / "w.csv"
+    path.write_text("a,b,w\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    for extra in ([], ["--missing"]):
+        code, _, err = run(["fit", str(path), "-k", "2", "--weight-column", "w", *extra],
+                           capsys)
+        err = one_line_error(code, err)
+        assert "--weight-column 'w'" in err and "data row 3 holds" in err and shown in err
