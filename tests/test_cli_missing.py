@@ -450,3 +450,42 @@ def test_streamed_weight_errors_name_the_row_and_the_column(tmp_path, capsys):
                             "is both the weight column and a feature column")]:
         err = one_line_error(*run(["fit", paths["parquet"], *COMMON, *extra], capsys)[::2])
         assert message in err
+
+
+@needs_dask
+@pytest.mark.skipif(not _has_zarr(), reason='zarr is not installed: pip install -e ".[test]"')
+def test_zarr_chunked_across_columns_is_checked_by_whole_rows(tmp_path):
+    """A row's check needs all its features, and errors name the file's column,
+    whatever the chunks of the Zarr array."""
+    import dask.array as da
+
+    X = mixture(n_per=40)
+    M = X.copy()
+    M[::3, 1] = np.nan
+    M[1::3, 2] = np.nan
+    da.from_array(M, chunks=(64, 1)).to_zarr(str(tmp_path / "cols.zarr"))
+    da.from_array(M, chunks=(64, 3)).to_zarr(str(tmp_path / "rows.zarr"))
+    lazy = open_lazy(tmp_path / "cols.zarr", "zarr", missing=True)[0]
+    np.testing.assert_array_equal(lazy.compute(), M)
+    bad = M.copy()
+    bad[4, 2] = np.inf
+    errors = []
+    for chunks, name in (((64, 1), "bad_cols.zarr"), ((64, 3), "bad_rows.zarr")):
+        da.from_array(bad, chunks=chunks).to_zarr(str(tmp_path / name))
+        with pytest.raises(ValueError) as caught:
+            open_lazy(tmp_path / name, "zarr", missing=True)[0].compute()
+        errors.append(str(caught.value).split(": ", 1)[1])
+    assert errors[0] == errors[1] and "data row 5" in errors[0]
+
+
+@pytest.mark.parametrize("cell, shown", [("", "''"), ("NA", "'NA'"), ("inf", "inf"),
+                                         ("-2", "-2")])
+def test_a_bad_weight_in_memory_names_its_row(tmp_path, capsys, cell, shown):
+    rows = [[1.0, 2.0, "1"], [2.0, 3.0, "2"], [3.0, 1.0, cell], [4.0, 5.0, "1"]] * 5
+    path = tmp_path / "w.csv"
+    path.write_text("a,b,w\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    for extra in ([], ["--missing"]):
+        code, _, err = run(["fit", str(path), "-k", "2", "--weight-column", "w", *extra],
+                           capsys)
+        err = one_line_error(code, err)
+        assert "--weight-column 'w'" in err and "data row 3 holds" in err and shown in err

@@ -174,3 +174,13 @@ def test_quick_run_target_line_and_regression_come_from_the_results(quick_run):
                    if (r["dataset"], r["rate"]) == (name, rate)}
             # the last column is predictable from the others: far below predicting its mean
             assert err[missing.REG_OURS] < 0.85 * err["mean of y"]
+
+
+def test_a_rate_missing_at_random_cannot_reach_is_refused_before_any_fit(tmp_path, capsys,
+                                                                          monkeypatch):
+    monkeypatch.setattr(missing, "run", None)  # no fit may start
+    code = cli_main(["reproduce", "missing", "--datasets", "iris", "--rates", "0.3,0.8",
+                     "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1
+    assert "--rates: 0.8 is too high for iris (D = 4)" in err and "at most 0.75" in err

@@ -266,14 +266,26 @@ def read_weighted_data(args: argparse.Namespace):
         header=args.header, index_column=args.index_column, return_index=True,
         missing=reads_missing(args))
     if weights.dtype.kind not in "biuf":
-        raise ValueError(f"--weight-column {column!r}: expected numbers >= 0; the column holds "
-                         f"{weights[0]!r}")
-    weights = weights.astype(np.float64)
-    bad = np.flatnonzero(~(weights >= 0))  # negative or NaN (text files hold no infinity)
-    if len(bad):
+        # a label column keeps its text when one cell is not a number (an empty
+        # cell, NA): name that cell, not the column's first value
+        values = [_as_number(v) for v in weights]
+        first = next(i for i, v in enumerate(values) if v is None)
         raise ValueError(f"--weight-column {column!r}: expected numbers >= 0; data row "
+                         f"{first + 1} holds {str(weights[first])!r}")
+    weights = weights.astype(np.float64)
+    bad = np.flatnonzero(~((weights >= 0) & np.isfinite(weights)))  # negative, NaN, inf
+    if len(bad):
+        raise ValueError(f"--weight-column {column!r}: expected finite numbers >= 0; data row "
                          f"{bad[0] + 1} holds {weights[bad[0]]:g}")
     return X, names, None, index, weights
+
+
+def _as_number(value) -> float | None:
+    """``value`` as a float, or None where it is not a number (an empty cell)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def check_columns_observed(args: argparse.Namespace, X: np.ndarray, names) -> None:

@@ -30,12 +30,10 @@ budget means the same for every method.
 
 from __future__ import annotations
 
-import csv
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -685,14 +683,6 @@ def tuning_table(rows: Sequence[Row], families: Sequence[str], settings: Sequenc
                          "sklearn at same time: within", "wins/ties/losses vs sklearn"], body)
 
 
-def write_csv(rows: Sequence[Row], path: Path) -> Path:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    return path
-
-
 # ------------------------------------------------------------------ command
 def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true",
@@ -758,7 +748,7 @@ def main(args) -> int:
                          f"({_describe(DEFAULTS_0_1)}) as named; per family: mean gap "
                          f"(seeds within {WITHIN}).\n\n" + tuning))
     out = report.prepare(args.out)
-    write_csv(rows, out / "results.csv")
+    report.write_csv(rows, out / "results.csv")
     figures = []
     if report.have_matplotlib():
         from . import plots

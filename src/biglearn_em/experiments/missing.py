@@ -40,11 +40,10 @@ histogram gradient boosting, which takes NaN itself).
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -255,7 +254,10 @@ def run_methods(data: DataSet, seed: int, X_train: np.ndarray, X_test: np.ndarra
     truth = X_train[kept]
     gaps = np.isnan(missing)
     complete = ~gaps.any(axis=1)
-    removed = float(gaps.sum() / X_train.size)  # dropped empty rows count as removed
+    # the entries of the kept rows that were removed, and every entry of the rows
+    # dropped because nothing of them was left
+    dropped = len(X_train) - len(missing)
+    removed = float((gaps.sum() + dropped * X_train.shape[1]) / X_train.size)
     rows, ours = [], None
 
     def row(method: str, ll: float, err: float, seconds: float, note: str = "") -> None:
@@ -482,14 +484,6 @@ def targets(rows: Sequence[Row], known_sets: Sequence[str]) -> list[Target]:
     return found
 
 
-def write_csv(rows: Sequence[object], path: Path) -> Path:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    return path
-
-
 # ------------------------------------------------------------------ figures
 def _panels(series: dict[tuple[str, str], dict[str, tuple[list[float], list[float]]]],
             ylabel: str, path: Path, title: str, reference: dict[str, float] | None = None,
@@ -512,7 +506,7 @@ def _panels(series: dict[tuple[str, str], dict[str, tuple[list[float], list[floa
         if symlog is not None:
             ax.set_yscale("symlog", linthresh=symlog)
             ax.axhline(-symlog, color="0.5", linestyle=":", linewidth=1,
-                       label=f"-{symlog} (target)")
+                       label=f"-{symlog}: the target (known mixtures, 30% MCAR)")
         ax.set_title(f"{name}, {mechanism}", fontsize=10)
         ax.set_xlabel("entries removed (%)")
         ax.set_ylabel(ylabel)
@@ -591,7 +585,8 @@ def dataset_list(text: str) -> tuple[str, ...]:
 def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"{' and '.join(QUICK_DATASETS)} ({QUICK_TRAIN} training rows), "
-                        f"seed {QUICK_SEEDS[0]}, rates 10% and 30% (seconds)")
+                        f"seed {QUICK_SEEDS[0]}, rates "
+                        f"{' and '.join(f'{r:.0%}' for r in QUICK_RATES)} (seconds)")
     parser.add_argument("--datasets", type=dataset_list, default=None, metavar="NAME,...|all",
                         help=f"comma list of {', '.join(DATASETS)}, or all (default: "
                         f"{','.join(DEFAULT_DATASETS)})")
@@ -615,6 +610,14 @@ def main(args) -> int:
     if n_seeds > len(SEEDS):
         raise ValueError(f"--seeds: at most {len(SEEDS)}")
     seeds = SEEDS[:n_seeds]
+    # MAR keeps column 0: the other columns must be able to lose rate * D / (D - 1)
+    for name in names:
+        D = DATASETS[name].load(seeds[0])[0].shape[1]
+        too_high = [r for r in rates if r * D / (D - 1) >= 1]
+        if too_high:
+            raise ValueError(f"--rates: {too_high[0]:g} is too high for {name} (D = {D}): "
+                             f"missing at random keeps column 0, so at most "
+                             f"{(D - 1) / D:.2f} can be removed")
     print(f"missing values: {', '.join(names)}; MCAR and MAR at "
           f"{', '.join(f'{r:.0%}' for r in rates)}; seeds {', '.join(map(str, seeds))}",
           flush=True)
@@ -643,8 +646,8 @@ def main(args) -> int:
           f"{reg_table}")
 
     out = report.prepare(args.out)
-    write_csv(rows, out / "results.csv")
-    write_csv(reg_rows, out / "regression.csv")
+    report.write_csv(rows, out / "results.csv")
+    report.write_csv(reg_rows, out / "regression.csv")
     drawn = []
     if report.have_matplotlib():
         drawn = figures(rows, reg_rows, out)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import platform
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -63,3 +65,13 @@ def _cpus() -> int:
     import os
 
     return os.cpu_count() or 1
+
+
+def write_csv(rows: Sequence[object], path: Path) -> Path:
+    """Rows (dataclass instances of one type) as a CSV file with a header of
+    their field names."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    return path

@@ -122,9 +122,11 @@ def _open_lazy(path: Path, fmt: str, label_column, columns, index_column, missin
         _check_shape(path, Z.shape, Z.dtype)
         idx, index, weight_j = _feature_columns(path, None, Z.shape[1], label_column, columns,
                                                 index_column, weight_column)
-        # dask's own blocks: checked as they are read, with their first row's number
-        X = _columns(Z, idx).map_blocks(_checked_block, str(path), None, missing, idx,
-                                        dtype=np.float64)
+        # dask's own blocks, whole rows (a row's check needs all its features and
+        # a block's columns must be the file's idx): checked as they are read,
+        # with their first row's number
+        X = _columns(Z, idx).rechunk({1: -1}).map_blocks(_checked_block, str(path), None,
+                                                         missing, idx, dtype=np.float64)
         weights = None
         if weight_j is not None:
             weights = Z[:, weight_j].map_blocks(_checked_weights, str(path), weight_j,

@@ -56,9 +56,9 @@ MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "+nan", "null", "none", "<n
 #: What to do about a missing value read without ``missing=True``: a stray
 #: gap is more often a mistake in the file than data missing at random, so
 #: reading gaps as NaN is asked for, never assumed.
-MISSING_HINT = ("rerun with --missing to read missing values as NaN (the model fits and "
-                "predicts rows with gaps), or drop the rows with missing values or impute "
-                "them first")
+MISSING_HINT = ("rerun with --missing to read missing values as NaN (in Python: "
+                "read_table(..., missing=True); the model fits and predicts rows with gaps), "
+                "or drop the rows with missing values or impute them first")
 #: Fewest rows for a first column of 1..N or 0..N-1 to count as row numbers:
 #: in two rows a feature matches a count too easily.
 INDEX_MIN_ROWS = 3
