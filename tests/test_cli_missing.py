@@ -290,6 +290,28 @@ def test_impute_matches_the_models_columns_by_name(tmp_path, incomplete, fitted,
     np.testing.assert_allclose(filled, load(model_path).impute(M[:50]), rtol=1e-15, atol=0)
 
 
+def test_impute_writes_neither_the_label_nor_the_index_column(tmp_path, incomplete, fitted,
+                                                              capsys):
+    """A label column and a row-number column of DATA are left out: the output
+    holds the model's features only (matched by name), and nothing but the
+    summary goes to stdout."""
+    _, M = incomplete
+    model_path, _ = fitted
+    path = tmp_path / "labelled.csv"
+    lines = ["id,a,b,c,kind"] + [
+        f"{i + 1}," + ",".join("" if np.isnan(v) else repr(v) for v in r) + ",x"
+        for i, r in enumerate(M[:40].tolist())]
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "f.csv"
+    code, text, err = run(["impute", model_path, path, "-o", out, "--label-column", "kind"],
+                          capsys)
+    assert code == 0, err
+    assert text.count("\n") == 1 and text.startswith(f"{out}: 40 rows x 3 columns written")
+    filled, names = read_written(out)
+    assert names == ["a", "b", "c"]
+    np.testing.assert_allclose(filled, load(model_path).impute(M[:40]), rtol=1e-15, atol=0)
+
+
 def test_impute_errors_are_one_line_and_name_the_problem(tmp_path, fitted, capsys):
     model_path, data = fitted
     err = one_line_error(*run(["impute", model_path, data, "-o", tmp_path / "f.mat"],

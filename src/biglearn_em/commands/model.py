@@ -372,8 +372,8 @@ def _impute(args: argparse.Namespace) -> int:
     model, _ = load_with_meta(args.model)
     model.set_params(device=None)  # imputing runs on the host, wherever the fit ran
     X, names, index = _read_for_model(args, model, missing=True)
-    if index is not None:
-        print(f"note: {index_note(index)}")
+    if index is not None:  # as predict says it: a note on stderr, the output stays clean
+        print(f"biglearn-em: note: {index_note(index)}", file=sys.stderr)
     gaps = np.isnan(X)
     with warnings.catch_warnings():
         # the columns were matched by name on reading; a plain array has none left to check
