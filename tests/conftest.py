@@ -1,4 +1,5 @@
 import os
+import warnings
 
 # scikit-learn's array-API estimator check runs only when SciPy's array-API
 # mode is on, which must be chosen before SciPy is first imported.
@@ -25,6 +26,23 @@ def blobs(rng: np.random.Generator, K: int, D: int, n_per: int, spread: float = 
     centers = rng.normal(0, spread, (K, D))
     X = np.vstack([rng.normal(c, 1.0, (n_per, D)) for c in centers])
     return X, np.repeat(np.arange(K), n_per)
+
+
+def scaled_blobs(rng: np.random.Generator, K: int, D: int, n_per: int):
+    """:func:`blobs` with each feature on its own scale (0.3 to 2)."""
+    X, y = blobs(rng, K, D, n_per)
+    return X * rng.uniform(0.3, 2.0, D), y
+
+
+def fit_quietly(X, **kw):
+    """``BigLearnGaussianMixture(**kw).fit(X)`` without its ConvergenceWarning."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from biglearn_em import BigLearnGaussianMixture
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return BigLearnGaussianMixture(**kw).fit(X)
 
 
 @pytest.fixture

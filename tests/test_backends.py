@@ -23,7 +23,7 @@ from biglearn_em.backends.select import select_backend
 from biglearn_em.engine import kmeans as _kmeans
 from biglearn_em.engine.data import Data
 from biglearn_em.fitting import fingerprint
-from conftest import blobs
+from conftest import blobs, fit_quietly, scaled_blobs
 from test_covariance_types import _start
 from test_reliability import DEGENERATE, assert_valid_model
 
@@ -41,15 +41,6 @@ STRATEGIES = {
 }
 
 
-def _fit(X, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return BigLearnGaussianMixture(**kw).fit(X)
-
-
-def _scaled_blobs(rng, K, D, n_per):
-    X, y = blobs(rng, K, D, n_per)
-    return X * rng.uniform(0.3, 2.0, D), y
 
 
 def _mixture(N: int, D: int, seed: int) -> np.ndarray:
@@ -79,11 +70,11 @@ def assert_same_model(ref, got, tol, params=PARAMS):
 def _numpy_fit(data: str, **kw) -> BigLearnGaussianMixture:
     """NumPy's model of the data named ``data`` (one fit per module, whatever
     the backends compared with it)."""
-    return _fit(DATA[data](), **kw)
+    return fit_quietly(DATA[data](), **kw)
 
 
 def _rules_data(D):
-    return _scaled_blobs(np.random.default_rng(2), 4, D, 400)[0]
+    return scaled_blobs(np.random.default_rng(2), 4, D, 400)[0]
 
 
 #: The data sets of the comparisons with NumPy, by name.
@@ -102,7 +93,7 @@ def test_the_fit_is_numpys_for_both_rules_and_kernels(backend, rule, D):
     kw = dict(n_components=4, max_iter=20, patience=None, update=rule, random_state=2,
               init_params="random_from_data", restarts=0)
     ref = _numpy_fit(f"blobs-{D}", **kw)
-    got = _fit(backend.put(DATA[f"blobs-{D}"]()), **kw)
+    got = fit_quietly(backend.put(DATA[f"blobs-{D}"]()), **kw)
     assert sum(h["kind"] != "polish" for h in ref.history_) == 20
     assert_same_model(ref, got, backend.tol)
 
@@ -111,7 +102,7 @@ def test_the_fit_is_numpys_for_both_rules_and_kernels(backend, rule, D):
 def test_every_strategy_gives_numpys_model(backend, kind):
     X = DATA["mixture"]()
     ref = _numpy_fit("mixture", n_components=4, random_state=0, **STRATEGIES[kind])
-    got = _fit(backend.put(X), n_components=4, random_state=0, **STRATEGIES[kind])
+    got = fit_quietly(backend.put(X), n_components=4, random_state=0, **STRATEGIES[kind])
     assert_same_model(ref, got, backend.tol)
     # float64 data, a float64 model
     for name in (*PARAMS, "precisions_"):
@@ -128,8 +119,8 @@ def test_every_covariance_type_gives_numpys_model(backend, rng, name):
     init = _start(rng, X, K, name)
     kw = dict(n_components=K, covariance_type=name, max_iter=15, restarts=0, moves=0,
               search_rows=None, random_state=3, view_probs=(0.3, 0.3, 0.4), **init)
-    ref = _fit(X, **kw)
-    got = _fit(backend.put(X), **kw)
+    ref = fit_quietly(X, **kw)
+    got = fit_quietly(backend.put(X), **kw)
     assert got.lower_bound_ == pytest.approx(ref.lower_bound_, rel=1e-10)
     assert_same_model(ref, got, backend.tol, params=("weights_", "means_", "covariances_"))
     assert got.covariances_.shape == ref.covariances_.shape
@@ -178,8 +169,8 @@ def test_predictions_of_backend_input_are_numpys(backend):
 
 def test_a_model_fitted_on_the_backend_samples_as_numpys(backend, rng):
     X, _ = blobs(rng, 3, 4, 50)
-    ref = _fit(X, n_components=3, max_iter=5, random_state=7)
-    model = _fit(backend.put(X), n_components=3, max_iter=5, random_state=7)
+    ref = fit_quietly(X, n_components=3, max_iter=5, random_state=7)
+    model = fit_quietly(backend.put(X), n_components=3, max_iter=5, random_state=7)
     X_ref, y_ref = ref.sample(500)
     X_got, y_got = model.sample(500)
     assert isinstance(X_got, np.ndarray) and X_got.shape == (500, 4)
@@ -192,7 +183,7 @@ def test_float32_data_give_a_float32_model(backend):
     X = DATA["mixture-float32"]()
     kw = dict(n_components=4, random_state=0, **STRATEGIES["biglearn"])
     ref = _numpy_fit("mixture-float32", **kw)
-    model = _fit(backend.put(X), **kw)
+    model = fit_quietly(backend.put(X), **kw)
     for name in (*PARAMS, "precisions_"):
         assert isinstance(getattr(model, name), np.ndarray)
         assert getattr(model, name).dtype == np.float32, name
@@ -206,19 +197,19 @@ def test_float32_data_give_a_float32_model(backend):
 
 
 def test_integer_data_become_float64(backend, rng):
-    X, _ = _scaled_blobs(rng, 3, 4, 100)
+    X, _ = scaled_blobs(rng, 3, 4, 100)
     Xi = np.rint(X * 10).astype(np.int64)
-    model = _fit(backend.put(Xi), n_components=2, random_state=0, max_iter=10)
+    model = fit_quietly(backend.put(Xi), n_components=2, random_state=0, max_iter=10)
     assert model.means_.dtype == np.float64
-    ref = _fit(Xi.astype(np.float64), n_components=2, random_state=0, max_iter=10)
+    ref = fit_quietly(Xi.astype(np.float64), n_components=2, random_state=0, max_iter=10)
     np.testing.assert_allclose(model.means_, ref.means_, rtol=0, atol=backend.tol)
 
 
 def test_float32_compute_stays_close_with_float64_statistics(backend, rng):
-    X, _ = _scaled_blobs(rng, 4, 6, 200)
+    X, _ = scaled_blobs(rng, 4, 6, 200)
     kw = dict(n_components=4, random_state=2, max_iter=30)
-    full = _fit(backend.put(X), **kw)
-    single = _fit(backend.put(X), dtype="float32", **kw)
+    full = fit_quietly(backend.put(X), **kw)
+    single = fit_quietly(backend.put(X), dtype="float32", **kw)
     assert single.means_.dtype == np.float64  # the data's dtype, not the compute dtype
     assert abs(single.lower_bound_ - full.lower_bound_) < 1e-4
     assert adjusted_rand_score(backend.get(full.labels_), backend.get(single.labels_)) == 1.0
@@ -228,9 +219,10 @@ def test_float32_compute_stays_close_with_float64_statistics(backend, rng):
 @pytest.mark.parametrize("init", ["kmeans", "k-means++", "random", "random_from_data"])
 def test_every_init_method_fits(backend, rng, init):
     X, y = blobs(rng, 3, 4, 80, spread=5.0)
-    model = _fit(backend.put(X), n_components=3, init_params=init, random_state=0, max_iter=30)
+    model = fit_quietly(backend.put(X), n_components=3, init_params=init, random_state=0,
+                        max_iter=30)
     assert adjusted_rand_score(y, backend.get(model.labels_)) > 0.9
-    ref = _fit(X, n_components=3, init_params=init, random_state=0, max_iter=30)
+    ref = fit_quietly(X, n_components=3, init_params=init, random_state=0, max_iter=30)
     np.testing.assert_allclose(model.means_, ref.means_, rtol=0, atol=max(backend.tol, 1e-9))
 
 
@@ -295,7 +287,7 @@ def test_degenerate_data_fit_finite(backend, case, request):
                    "a covariance that is not positive definite (precision_cholesky raises); "
                    "in one block, on NumPy and on torch it is repaired"))
     X = DEGENERATE[case]()
-    model = _fit(backend.put(X), n_components=4, max_iter=30, random_state=0, eig_floor=0.0)
+    model = fit_quietly(backend.put(X), n_components=4, max_iter=30, random_state=0, eig_floor=0.0)
     assert_valid_model(model, X)
 
 
@@ -305,7 +297,7 @@ class Stop(Exception):
 
 
 def test_checkpoints_and_model_files_move_between_backends(backend, rng, tmp_path):
-    X, _ = _scaled_blobs(rng, 3, 4, 150)
+    X, _ = scaled_blobs(rng, 3, 4, 150)
     Xb = backend.put(X)
     assert (fingerprint(Xb, {}) == fingerprint(X, {})) == backend.portable_checkpoints
     kw = dict(n_components=4, max_iter=40, patience=None, random_state=4,
@@ -317,27 +309,27 @@ def test_checkpoints_and_model_files_move_between_backends(backend, rng, tmp_pat
             raise Stop
 
     with pytest.raises(Stop):
-        _fit(Xb, checkpoint=path, checkpoint_interval=0, callback=stop, **kw)
+        fit_quietly(Xb, checkpoint=path, checkpoint_interval=0, callback=stop, **kw)
     assert path.exists()
     saved = path.read_bytes()
-    ref = _fit(X, **kw)
+    ref = fit_quietly(X, **kw)
     # resumed where it was written
-    assert_same_model(ref, _fit(Xb, checkpoint=path, **kw), backend.tol)
+    assert_same_model(ref, fit_quietly(Xb, checkpoint=path, **kw), backend.tol)
     # resumed on NumPy (on data of the same fingerprint only)
     path.write_bytes(saved)
     if backend.portable_checkpoints:
-        assert_same_model(ref, _fit(X, checkpoint=path, **kw), backend.tol)
+        assert_same_model(ref, fit_quietly(X, checkpoint=path, **kw), backend.tol)
     else:
         with pytest.raises(ValueError, match="checkpoint"):
-            _fit(X, checkpoint=path, **kw)
+            fit_quietly(X, checkpoint=path, **kw)
     # other data (one value changed) do not resume from it
     path.write_bytes(saved)
     changed = X.copy()
     changed[0, 0] = 99.0
     with pytest.raises(ValueError, match="checkpoint"):
-        _fit(backend.put(changed), checkpoint=path, **kw)
+        fit_quietly(backend.put(changed), checkpoint=path, **kw)
     # a model fitted here is a NumPy model in its file
-    fitted = _fit(Xb, **kw)
+    fitted = fit_quietly(Xb, **kw)
     fitted.save(tmp_path / "model.npz")
     loaded = load(tmp_path / "model.npz")
     np.testing.assert_array_equal(loaded.predict(X), backend.get(fitted.predict(Xb)))

@@ -13,15 +13,10 @@ from biglearn_em import BigLearnGaussianMixture
 from biglearn_em.engine import loop as _em
 from biglearn_em.engine import moves as _moves
 from biglearn_em.fitting import Fit
-from conftest import blobs
+from conftest import blobs, fit_quietly
 
 PLAIN = {"view_probs": (1, 0, 0), "weight_smoothing": 0, "n_inner": 1}
 
-
-def _fit(X, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return BigLearnGaussianMixture(**kw).fit(X)
 
 
 def _kinds(model):
@@ -37,15 +32,15 @@ def _kinds(model):
 
 def test_the_phases_run_in_order(rng):
     X, _ = blobs(rng, 4, 2, 100, spread=5.0)
-    model = _fit(X, n_components=4, restarts=3, moves=2, random_state=0, max_iter=30)
+    model = fit_quietly(X, n_components=4, restarts=3, moves=2, random_state=0, max_iter=30)
     assert _kinds(model) in (["restart", "refine", "move", "view", "polish"],
                              ["restart", "refine", "view", "polish"])  # no useful split
     assert sum(r["kind"] == "restart" for r in model.history_) == 4  # the start + 3
     # restarts=0: the paper's flow, views from the start
-    paper = _fit(X, n_components=4, restarts=0, random_state=0, max_iter=30)
+    paper = fit_quietly(X, n_components=4, restarts=0, random_state=0, max_iter=30)
     assert _kinds(paper) == ["view", "polish"]
     # plain EM never restarts
-    plain = _fit(X, n_components=4, restarts=5, moves=5, random_state=0, **PLAIN)
+    plain = fit_quietly(X, n_components=4, restarts=5, moves=5, random_state=0, **PLAIN)
     assert {r["kind"] for r in plain.history_} == {"joint"}
 
 
@@ -53,9 +48,9 @@ def test_a_given_start_is_the_first_run(rng):
     X, _ = blobs(rng, 3, 2, 80, spread=4.0)
     start = {"weights_init": np.full(3, 1 / 3), "means_init": rng.normal(size=(3, 2)),
              "precisions_init": np.broadcast_to(np.eye(2), (3, 2, 2)).copy()}
-    model = _fit(X, n_components=3, restarts=4, restart_iter=7, random_state=1, **start)
+    model = fit_quietly(X, n_components=3, restarts=4, restart_iter=7, random_state=1, **start)
     # plain EM from the same start, stopped as a short run stops
-    alone = _fit(X, n_components=3, max_iter=7, **PLAIN, **start)
+    alone = fit_quietly(X, n_components=3, max_iter=7, **PLAIN, **start)
     first = model.history_[0]
     assert first["kind"] == "restart"
     assert first["log_likelihood"] == alone.lower_bounds_[-1]
@@ -63,7 +58,7 @@ def test_a_given_start_is_the_first_run(rng):
 
 def test_never_worse_than_the_best_run(rng):
     X, _ = blobs(rng, 5, 3, 60, spread=2.5)
-    model = _fit(X, n_components=5, restarts=6, moves=3, random_state=2, max_iter=40)
+    model = fit_quietly(X, n_components=5, restarts=6, moves=3, random_state=2, max_iter=40)
     best_run = max(r["log_likelihood"] for r in model.history_ if r["kind"] == "restart")
     assert model.score(X) >= best_run - 1e-9
 
@@ -75,8 +70,8 @@ def test_restarts_find_what_the_given_start_misses():
 
     X, _ = make_grid25(GRID25_SEEDS[0])
     start = grid25.paper_init(GRID25_SEEDS[0])
-    stuck = _fit(X, n_components=25, tol=1e-6, max_iter=500, **PLAIN, **start)
-    ours = _fit(X, n_components=25, random_state=0, **start)
+    stuck = fit_quietly(X, n_components=25, tol=1e-6, max_iter=500, **PLAIN, **start)
+    ours = fit_quietly(X, n_components=25, random_state=0, **start)
     assert ours.score(X) > stuck.score(X) + 0.05
 
 
@@ -88,7 +83,7 @@ def test_resuming_in_any_phase_gives_the_uninterrupted_model(tmp_path, stop_kind
     # the moves are stopped in a fit on all rows)
     kw = {"n_components": 5, "restarts": 3, "moves": 3, "random_state": 3, "max_iter": 25,
           "search_rows": None if stop_kind == "move" else 300}
-    ref = _fit(X, **kw)
+    ref = fit_quietly(X, **kw)
     assert stop_kind in {r["kind"] for r in ref.history_}
     path = tmp_path / "fit.ckpt"
 
@@ -100,8 +95,8 @@ def test_resuming_in_any_phase_gives_the_uninterrupted_model(tmp_path, stop_kind
             raise Stop
 
     with pytest.raises(Stop):
-        _fit(X, checkpoint=path, checkpoint_interval=0, callback=stop, **kw)
-    resumed = _fit(X, checkpoint=path, **kw)
+        fit_quietly(X, checkpoint=path, checkpoint_interval=0, callback=stop, **kw)
+    resumed = fit_quietly(X, checkpoint=path, **kw)
     for name in ("weights_", "means_", "covariances_"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(ref, name))
     assert resumed.history_ == ref.history_
@@ -119,10 +114,10 @@ def test_max_time_stops_with_the_best_so_far(rng):
 def test_the_search_runs_on_a_subsample_of_large_data(rng):
     X, y = blobs(rng, 4, 3, 500, spread=5.0)  # N = 2000
     kw = {"n_components": 4, "restarts": 2, "random_state": 5, "max_iter": 20}
-    small = _fit(X, search_rows=300, **kw)
-    again = _fit(X, search_rows=300, **kw)
+    small = fit_quietly(X, search_rows=300, **kw)
+    again = fit_quietly(X, search_rows=300, **kw)
     np.testing.assert_array_equal(small.means_, again.means_)  # the same subsample
-    whole = _fit(X, search_rows=None, **kw)
+    whole = fit_quietly(X, search_rows=None, **kw)
     # the refinement and the polish ran on all rows: both find the 4 blobs
     from sklearn.metrics import adjusted_rand_score
 
@@ -253,7 +248,7 @@ def test_moves_stop_after_max_iter_proposals():
 
 def test_a_warm_start_continues_with_the_views(rng):
     X, _ = blobs(rng, 4, 3, 150, spread=3.0)
-    model = _fit(X, n_components=4, random_state=0, warm_start=True)
+    model = fit_quietly(X, n_components=4, random_state=0, warm_start=True)
     first = model.lower_bound_
     assert "restart" in {r["kind"] for r in model.history_}
     with warnings.catch_warnings():

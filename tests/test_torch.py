@@ -9,19 +9,17 @@ checkpoints and model files, errors on bad input) runs on torch through the
 ``backend`` fixture: test_backends.py."""
 
 import sys
-import warnings
 
 import numpy as np
 import pytest
 import sklearn
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
 from biglearn_em import BigLearnGaussianMixture
 from biglearn_em.backends.numpy import NumpyBackend
 from biglearn_em.backends.select import select_backend
 from biglearn_em.engine.step import ensure_positive_definite
-from conftest import TORCH_MISSING, blobs
+from conftest import TORCH_MISSING, fit_quietly, scaled_blobs
 
 torch = pytest.importorskip("torch", reason=TORCH_MISSING)
 
@@ -35,22 +33,13 @@ CPU = torch.device("cpu")
 PARAMS = ("weights_", "means_", "covariances_", "precisions_cholesky_")
 
 
-def _fit(X, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return BigLearnGaussianMixture(**kw).fit(X)
-
-
-def _scaled_blobs(rng, K, D, n_per):
-    X, y = blobs(rng, K, D, n_per)
-    return X * rng.uniform(0.3, 2.0, D), y
 
 
 def test_under_array_api_dispatch_results_are_tensors_on_the_device(rng):
-    X, _ = _scaled_blobs(rng, 3, 4, 100)
+    X, _ = scaled_blobs(rng, 3, 4, 100)
     Xt = torch.from_numpy(X)
     with sklearn.config_context(array_api_dispatch=True):
-        model = _fit(Xt, n_components=3, random_state=0, max_iter=30)
+        model = fit_quietly(Xt, n_components=3, random_state=0, max_iter=30)
         for name in (*PARAMS, "precisions_"):
             value = getattr(model, name)
             assert isinstance(value, torch.Tensor) and value.device == Xt.device
@@ -63,15 +52,15 @@ def test_under_array_api_dispatch_results_are_tensors_on_the_device(rng):
                                              "use the same namespace"):
             model.predict(X)
     # the same model as without dispatch, where NumPy arrays come out
-    ref = _fit(Xt, n_components=3, random_state=0, max_iter=30)
+    ref = fit_quietly(Xt, n_components=3, random_state=0, max_iter=30)
     np.testing.assert_array_equal(model.means_.numpy(), ref.means_)
 
 
 def test_streamed_data_give_the_resident_result(rng):
-    X, _ = _scaled_blobs(rng, 4, 5, 250)
+    X, _ = scaled_blobs(rng, 4, 5, 250)
     kw = dict(n_components=4, random_state=1, max_iter=25, chunk_size=128, device=CPU)
-    resident = _fit(X, **kw)
-    streamed = _fit(X, device_budget=X.nbytes // 10, **kw)
+    resident = fit_quietly(X, **kw)
+    streamed = fit_quietly(X, device_budget=X.nbytes // 10, **kw)
     be = TorchBackend("cpu", budget=X.nbytes // 10)
     assert isinstance(be.place(X), np.ndarray)  # left on the host
     assert isinstance(TorchBackend("cpu").place(X), torch.Tensor)
@@ -82,10 +71,10 @@ def test_streamed_data_give_the_resident_result(rng):
 
 def test_numpy_data_fitted_by_torch_in_float32_stay_close(rng):
     # NumPy data moved to the device (device=CPU), computed there in float32
-    X, y = _scaled_blobs(rng, 4, 6, 200)
+    X, y = scaled_blobs(rng, 4, 6, 200)
     kw = dict(n_components=4, random_state=2, max_iter=30, device=CPU)
-    full = _fit(X, **kw)
-    single = _fit(X, dtype="float32", **kw)
+    full = fit_quietly(X, **kw)
+    single = fit_quietly(X, dtype="float32", **kw)
     assert single.means_.dtype == np.float64  # the data's dtype, not the compute dtype
     assert abs(single.lower_bound_ - full.lower_bound_) < 1e-4
     assert adjusted_rand_score(full.labels_, single.labels_) == 1.0
@@ -132,7 +121,7 @@ def test_status_masks_instead_of_exceptions():
 
 
 def test_work_arrays_are_chunk_sized_not_n_by_k_by_d(rng, monkeypatch):
-    X, _ = _scaled_blobs(rng, 5, 6, 400)  # N = 2000
+    X, _ = scaled_blobs(rng, 5, 6, 400)  # N = 2000
     seen = []
     original = TorchBackend._log_prob_nk
 
@@ -141,7 +130,7 @@ def test_work_arrays_are_chunk_sized_not_n_by_k_by_d(rng, monkeypatch):
         return original(self, Y, wh)
 
     monkeypatch.setattr(TorchBackend, "_log_prob_nk", spy)
-    _fit(X, n_components=5, max_iter=5, random_state=0, device=CPU, chunk_size=300)
+    fit_quietly(X, n_components=5, max_iter=5, random_state=0, device=CPU, chunk_size=300)
     assert max(seen) == 300 and len(seen) > 10
     # the default chunk keeps chunk x K x D within the work budget
     be = TorchBackend("cpu")
@@ -168,9 +157,9 @@ def test_device_choice():
 def test_auto_gives_the_host_result_without_a_gpu(rng):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present: 'auto' may use it")  # pragma: no cover
-    X, _ = _scaled_blobs(rng, 3, 4, 100)
-    a = _fit(X, n_components=3, random_state=0, max_iter=20)
-    b = _fit(X, n_components=3, random_state=0, max_iter=20, device="auto")
+    X, _ = scaled_blobs(rng, 3, 4, 100)
+    a = fit_quietly(X, n_components=3, random_state=0, max_iter=20)
+    b = fit_quietly(X, n_components=3, random_state=0, max_iter=20, device="auto")
     np.testing.assert_array_equal(a.means_, b.means_)
 
 
