@@ -32,6 +32,7 @@ from .tables import (
     MISSING_HINT,
     _cell_problem,
     _check_numeric_column,
+    _check_observed,
     _column_text,
     _label_index,
     _parquet_floats,
@@ -244,13 +245,9 @@ def _check_rows(block: np.ndarray, path: str, start: int, missing: bool, idx: li
         row = where or f"data row {start + r + 1}"
         raise ValueError(f"{path}: {row.format(r + 1)}, "
                          f"{_cell_problem(block[r, c], idx[c], names)}")
-    if missing and block.shape[1]:
-        empty = np.flatnonzero(np.isnan(block).all(axis=1))
-        if len(empty):
-            r = int(empty[0])
-            row = where or f"data row {start + r + 1}"
-            raise ValueError(f"{path}: {row.format(r + 1)}: every feature is missing; a row "
-                             "needs at least one observed value: drop it")
+    if missing:
+        _check_observed(block, lambda r: f"{path}: "
+                        + (where or f"data row {start + r + 1}").format(r + 1))
     return block
 
 
