@@ -15,7 +15,7 @@ from ._inputs import Returns, numpy_dtype, to_host
 from ._kinds import is_torch_tensor
 from .backends import Backend, select_backend
 from .engine import Data, covariance_type, missing
-from .engine.data import fill_gaps, may_have_gaps
+from .engine.missing import fill_gaps, may_have_gaps
 
 
 def per_row(model, X, what: str, data: Data | None = None) -> Any:
@@ -98,7 +98,7 @@ def _rows_of(part: Data, wh, gappy: tuple, what: str, unvalidated: bool) -> Any:
                                  "a row needs at least one observed feature.")
             # complete rows as complete data are read (a row's result does not
             # depend on the rows beside it), rows with gaps by their observed part
-            log_prob = be.log_prob(fill_gaps(be, Z), wh)
+            log_prob = be.log_prob(fill_gaps(be, Z, gaps), wh)
             rows = be.nonzero(gaps.any(1))
             log_prob[:, rows] = missing.log_prob(be, Z[rows], *gappy)
         else:

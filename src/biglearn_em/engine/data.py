@@ -21,6 +21,7 @@ from ..backends.base import Backend
 from ..backends.numpy import NumpyBackend
 from . import missing
 from .covariance import CovarianceType, covariance_type
+from .missing import fill_gaps, may_have_gaps
 
 if TYPE_CHECKING:
     from .views import View
@@ -305,24 +306,6 @@ class Settings:
 
 def _rows(n: int) -> str:
     return f"{n} row" if n == 1 else f"{n} rows"
-
-
-def may_have_gaps(be: Backend, Z) -> bool:
-    """False when chunk ``Z`` surely has no NaN: its sum, one cheap reduction,
-    is not NaN (a NaN propagates into it; the rare false alarm, infinities of
-    both signs, costs an exact test)."""
-    total = be.item(Z.sum())
-    return total != total
-
-
-def fill_gaps(be: Backend, Z) -> Any:
-    """``Z`` with its NaNs as 0 (a copy when there are any)."""
-    gaps = Z != Z
-    if not bool(gaps.any()):
-        return Z
-    Z = be.copy(Z)
-    Z[gaps] = 0.0
-    return Z
 
 
 def _gap_summary(part: Data) -> np.ndarray:

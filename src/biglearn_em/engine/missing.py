@@ -181,14 +181,30 @@ def conditionals(be: Backend, observed: np.ndarray, covs, residual: bool = True,
     return Conditionals(log_det.reshape(P, K), prec, reg, res)
 
 
+def may_have_gaps(be: Backend, Z) -> bool:
+    """False when chunk ``Z`` surely has no NaN: its sum, one cheap reduction,
+    is not NaN (a NaN propagates into it; the rare false alarm, infinities of
+    both signs, costs an exact test)."""
+    total = be.item(Z.sum())
+    return total != total
+
+
+def fill_gaps(be: Backend, Z, gaps=None) -> Any:
+    """``Z`` with its NaNs as 0 (a copy when there are any); ``gaps``: the
+    mask ``Z != Z`` when the caller has it already."""
+    gaps = Z != Z if gaps is None else gaps
+    if not bool(gaps.any()):
+        return Z
+    Z = be.copy(Z)
+    Z[gaps] = 0.0
+    return Z
+
+
 def _filled(be: Backend, Y):
     """``Y`` with its NaNs as 0, as a float64 array of the backend, and the
     observed mask (n, m) as a host bool array."""
     gaps = Y != Y
-    Y0 = be.copy(Y)
-    Y0[gaps] = 0.0
-    observed = ~be.to_numpy(gaps)
-    return be.asarray(Y0), observed
+    return be.asarray(fill_gaps(be, Y, gaps)), ~be.to_numpy(gaps)
 
 
 @dataclass
