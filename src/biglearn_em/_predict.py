@@ -93,9 +93,7 @@ def _rows_of(part: Data, wh, gappy: tuple, what: str, unvalidated: bool) -> Any:
         if may_have_gaps(be, Z) and bool((gaps := Z != Z).any()):
             empty = be.count(gaps.all(1))
             if empty:
-                raise ValueError(f"X has {empty} row{'' if empty == 1 else 's'} with no "
-                                 "observed value (all NaN); "
-                                 "a row needs at least one observed feature.")
+                raise missing.empty_rows(empty)
             # complete rows as complete data are read (a row's result does not
             # depend on the rows beside it), rows with gaps by their observed part
             log_prob = be.log_prob(fill_gaps(be, Z, gaps), wh)

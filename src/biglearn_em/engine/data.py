@@ -100,8 +100,7 @@ class Data:
             raise ValueError("Input X contains infinity or a value too large for "
                              "dtype('float64').")
         if summary[1]:
-            raise ValueError(f"X has {_rows(int(summary[1]))} with no observed value (all NaN); "
-                             "a row needs at least one observed feature: drop those rows.")
+            raise missing.empty_rows(int(summary[1]))
         counts = summary[2 : 2 + D]
         never = np.flatnonzero(counts == 0)
         if len(never):
@@ -302,10 +301,6 @@ class Settings:
     def plain(self) -> bool:
         """Only joint views: the loop is EM and stops on ``tol`` as scikit-learn does."""
         return self.view_probs[0] == 1.0
-
-
-def _rows(n: int) -> str:
-    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 def _gap_summary(part: Data) -> np.ndarray:

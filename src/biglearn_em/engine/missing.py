@@ -181,6 +181,13 @@ def conditionals(be: Backend, observed: np.ndarray, covs, residual: bool = True,
     return Conditionals(log_det.reshape(P, K), prec, reg, res)
 
 
+def empty_rows(n: int) -> ValueError:
+    """The error for ``n`` rows of X with nothing observed (a fit's, or a prediction's)."""
+    one = n == 1
+    return ValueError(f"X has {n} row{'' if one else 's'} with no observed value (all NaN); "
+                      f"a row needs at least one observed feature: drop {'it' if one else 'them'}.")
+
+
 def may_have_gaps(be: Backend, Z) -> bool:
     """False when chunk ``Z`` surely has no NaN: its sum, one cheap reduction,
     is not NaN (a NaN propagates into it; the rare false alarm, infinities of
