@@ -355,7 +355,7 @@ def e_step(be: Backend, Y, w, weights, means, covs, stats, log_scale: float,
         s1 += be.einsum("kn,knm->km", resp, dev)
         s2 += (dev * resp[:, :, None]).swapaxes(1, 2) @ dev
         per_pattern = be.segment_sums(resp.reshape(K, G, b).sum(-1).T, grp.starts)  # (P, K)
-        s2 += be.einsum("pk,pkij->kij", per_pattern, _per_component(cond.residual, K))
+        s2 += be.einsum("pk,pkij->kij", per_pattern, _per_component(be, cond.residual, K))
     stats.s1 += s1
     stats.s2 += s2.diagonal(0, -2, -1) if diagonal else s2
 
@@ -365,17 +365,17 @@ def _log_prob(be, rows, obs, log_weights, means, cond: Conditionals, bp):
     ``log pi_k + log N(y_o; mu_o, S_oo)`` (G, K, b)."""
     K = means.shape[0]
     d = (rows[:, None] - means[None, :, None, :]) * obs[:, None, None, :]
-    quad = ((d @ _per_component(cond.precision, K)[bp]) * d).sum(-1)
+    quad = ((d @ _per_component(be, cond.precision, K)[bp]) * d).sum(-1)
     n_obs = obs.sum(-1)  # (G,) observed coordinates of each block's pattern
-    log_det = _per_component(cond.log_det[:, :, None, None], K)[..., 0, 0]
+    log_det = _per_component(be, cond.log_det[:, :, None, None], K)[..., 0, 0]
     lp = -0.5 * (quad + n_obs[:, None, None] * LOG_2PI + log_det[bp][:, :, None])
     return d, lp + log_weights[None, :, None]
 
 
-def _per_component(a, K: int):
-    """(P, K', ...) arrays of one tied matrix (K' = 1) repeated for K components."""
-    return a if a.shape[1] == K else a.repeat_interleave(K, 1) if hasattr(
-        a, "repeat_interleave") else np.repeat(a, K, axis=1)
+def _per_component(be: Backend, a, K: int):
+    """(P, K', ...) arrays of one tied matrix (K' = 1) repeated for K
+    components (by broadcasting: no test of the array's kind)."""
+    return a if a.shape[1] == K else a + be.zeros((1, K) + tuple(a.shape[2:]))
 
 
 def _triu(m: int):
@@ -398,9 +398,9 @@ def _coefficients(be: Backend, cond: Conditionals, obs, log_weights, means):
     ``log pi_k + log N(y_o; mu_o, S_oo)`` (P, f, K)."""
     K, m = means.shape
     i, j = _triu(m)
-    prec = _per_component(cond.precision, K)  # (P, K, m, m), zero outside the observed block
+    prec = _per_component(be, cond.precision, K)  # (P, K, m, m), zero outside the observed block
     lin = (prec @ means[None, :, :, None])[..., 0]  # Lambda_o mu (P, K, m)
-    log_det = _per_component(cond.log_det[:, :, None], K)[..., 0]
+    log_det = _per_component(be, cond.log_det[:, :, None], K)[..., 0]
     const = log_weights[None] - 0.5 * ((lin * means[None]).sum(-1) + log_det
                                         + obs.sum(-1)[:, None] * LOG_2PI)
     quad = prec[:, :, be.index(i), be.index(j)] * be.asarray(np.where(i == j, -0.5, -1.0))
@@ -434,7 +434,7 @@ def _expected(be: Backend, moments, cond: Conditionals, means, centers, covs):
     M2 = be.zeros(tuple(M0.shape) + (m, m))
     M2[:, :, be.index(i), be.index(j)] = moments[..., m + 1 :]
     M2[:, :, be.index(j), be.index(i)] = moments[..., m + 1 :]
-    L = _per_component(cond.precision, K)  # (P, K, m, m)
+    L = _per_component(be, cond.precision, K)  # (P, K, m, m)
     P = L.shape[0]
     g = (M1[..., None, :] @ L)[..., 0, :]  # (P, K, m)
     h = (means[None, :, None, :] @ L)[..., 0, :]
@@ -472,7 +472,8 @@ def _rows_by_blocks(be: Backend, Y, weights, means, covs, want_expected: bool,
         log_prob = lp.swapaxes(0, 1).reshape(K, G * b)
         expected = None
         if want_expected:
-            expected = (means[None, :, None, :] + d @ _per_component(cond.regression, K)[grp.bp])
+            regression = _per_component(be, cond.regression, K)
+            expected = means[None, :, None, :] + d @ regression[grp.bp]
             expected = expected.swapaxes(0, 1).reshape(K, G * b, m)
         yield grp.slots, log_prob, expected
 
