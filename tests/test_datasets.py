@@ -19,6 +19,7 @@ from biglearn_em.datasets import (
     DATA_ENV,
     UCI_FILES,
     bundled_data_dir,
+    load_faithful,
     load_mat,
     load_uci,
     resolve_data_dir,
@@ -64,6 +65,16 @@ def test_each_file_is_what_the_note_says(name):
         low, high = (int(v) for v in re.findall(r"\d+", row["storage"].split(",")[1]))
         assert X.min() == low and X.max() == high
     np.testing.assert_array_equal(X, raw[:, 1:].astype(np.float64))  # no wrap, no rounding
+
+
+def test_faithful_is_rs_table():
+    X = load_faithful()
+    assert X.shape == (272, 2) and X.dtype == np.float64
+    # R's summary(faithful): eruptions 1.6 to 5.1 (mean 3.488), waiting 43 to 96 (mean 70.9)
+    assert X[:, 0].min() == 1.6 and X[:, 0].max() == 5.1
+    assert X[:, 1].min() == 43 and X[:, 1].max() == 96
+    np.testing.assert_allclose(X.mean(0), [3.487783, 70.897059], atol=1e-6)
+    np.testing.assert_array_equal(X[0], [3.6, 79])  # R's first row
 
 
 def test_vehicle_values_above_255_survive():
@@ -154,7 +165,7 @@ def _build_wheel(tmp_path: Path) -> Path:
 def test_the_wheel_carries_the_data_and_works_installed(tmp_path):
     wheel = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
-    for relative in [*_note_rows(), "README.md"]:
+    for relative in [*_note_rows(), "README.md", "faithful.csv"]:
         assert f"biglearn_em/data/{relative}" in names
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
@@ -166,6 +177,7 @@ def test_the_wheel_carries_the_data_and_works_installed(tmp_path):
         "import sys, biglearn_em, biglearn_em.datasets as d\n"
         f"assert biglearn_em.__file__.startswith({str(target)!r}), biglearn_em.__file__\n"
         "assert d.load_uci('vehicle')[0].shape == (846, 18)\n"
+        "assert d.load_faithful().shape == (272, 2)\n"
         "from biglearn_em.cli import main\n"
         "sys.exit(main(['reproduce', 'clustering', '--dataset', 'glass', '--quick',\n"
         "               '--seeds', '1', '--out', 'out']))\n"

@@ -168,6 +168,22 @@ def load_uci(
     return X_train, y_train, X_test, y_test
 
 
+def load_faithful() -> np.ndarray:
+    """Old Faithful's 272 eruptions (R's ``datasets::faithful``; Azzalini &
+    Bowman 1990): eruption time in minutes and waiting time to the next
+    eruption in minutes, the small two-dimensional set on which mixture
+    software is usually compared (mclust's and scikit-learn's timings in
+    ``benchmarks/small_data.py``).
+
+    Returns
+    -------
+    X : ndarray of shape (272, 2)
+        Columns ``eruptions`` and ``waiting``, float64, in R's row order.
+    """
+    path = bundled_data_dir() / "faithful.csv"
+    return np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64)
+
+
 def load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled ``digits``, ``iris`` or ``wine``: X (N, D) float64, y (N,)."""
     from sklearn import datasets
