@@ -45,3 +45,4 @@ def test_fit_leaves_the_thread_settings_as_they_were(rng):
     gmm = BigLearnGaussianMixture(3, max_iter=5, random_state=0).fit(X)
     assert np.isfinite(gmm.score(X))
     assert _threads() == before
+

@@ -32,12 +32,27 @@ def _package_of(filepath: str) -> str | None:
     return None
 
 
+#: NumPy's and SciPy's BLAS controllers, found once per process: finding them
+#: reads the process's memory map (about 3 ms, as long as a whole fit of
+#: 272 x 2 data), while the libraries NumPy and SciPy load never change.
+_POOLS: tuple[list, list] | None = None
+
+
+def _pools() -> tuple[list, list]:
+    global _POOLS
+    if _POOLS is None:
+        import scipy.linalg  # noqa: F401  (SciPy's BLAS is loaded before the search)
+
+        blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+        _POOLS = ([lib for lib in blas if _package_of(lib.filepath) == "numpy"],
+                  [lib for lib in blas if _package_of(lib.filepath) == "scipy"])
+    return _POOLS
+
+
 @contextlib.contextmanager
 def one_blas_pool() -> Iterator[None]:
     """Limit NumPy's own BLAS to one thread while SciPy has a separate one."""
-    blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-    numpy_libs = [lib for lib in blas if _package_of(lib.filepath) == "numpy"]
-    scipy_libs = [lib for lib in blas if _package_of(lib.filepath) == "scipy"]
+    numpy_libs, scipy_libs = _pools()
     if not numpy_libs or not scipy_libs:
         yield
         return
