@@ -38,7 +38,8 @@ class Phase(str, Enum):
 
     #: plain EM (``view_probs=(1, 0, 0)``): ``n_inner`` joint steps per iteration
     EM = "em"
-    #: one component: one EM step is the maximum likelihood
+    #: one component: one EM step is the maximum likelihood (of complete
+    #: data; with missing values it hands over to the polish, plain EM)
     EXACT = "exact"
     #: short EM runs from the fit's start and from new k-means++ starts
     EXPLORE = "explore"
@@ -60,7 +61,7 @@ class Phase(str, Enum):
 #: The phases each phase may hand over to (besides DONE, where every phase may stop).
 NEXT: dict[Phase, frozenset[Phase]] = {
     Phase.EM: frozenset(),
-    Phase.EXACT: frozenset(),
+    Phase.EXACT: frozenset({Phase.POLISH}),
     Phase.EXPLORE: frozenset({Phase.REFINE}),
     Phase.REFINE: frozenset({Phase.MOVES, Phase.VIEWS}),
     Phase.MOVES: frozenset({Phase.VIEWS}),
@@ -273,6 +274,10 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
     (``n_inner`` steps) in "views" and one EM step in "refine" and "polish".
     """
     search = search if search is not None else Search(data)
+    if state.phase is Phase.EXACT and data.missing:
+        # one component with gaps: the conditional expectations depend on the
+        # parameters, so one step is not the maximum; plain EM to convergence
+        _enter(state, Phase.POLISH)
     if state.phase is Phase.EXACT:
         record = _exact_iteration(data, state, settings).as_dict()
         state.history.append(record)
