@@ -256,6 +256,10 @@ def stop(state: State, data: Data | None = None, settings: Settings | None = Non
     elif state.phase is Phase.POLISH:
         _keep_best_polished(state)
         params, ll = state.params, state.lower_bound
+    if data is not None and settings is not None:
+        # a snapshot of the views may break the floor (a conditional write-back
+        # does not floor): floored as the polish would have started from it
+        params = _floored(data.backend, params, settings)
     state.params, state.lower_bound = params, ll
     if data is not None and settings is not None:
         state.lower_bound = score(data, params, settings)
@@ -534,9 +538,13 @@ def _views_iteration(
     state.since_best += 1
     out_of_patience = settings.patience is not None and state.since_best >= settings.patience
     if state.n_iter >= settings.max_iter or out_of_patience:
-        # polish: plain EM from the best snapshot (views never change it in place)
+        # polish: plain EM from the best snapshot (views never change it in
+        # place), floored as every M-step: a conditional write-back does not
+        # floor, and the polish keeps the best parameters it scores, which
+        # would otherwise be an unfloored snapshot where the floor binds
         _enter(state, Phase.POLISH)
-        state.params = state.best if state.best is not None else state.params
+        best = state.best if state.best is not None else state.params
+        state.params = _floored(data.backend, best, settings)
         state.best, state.best_ll = None, -np.inf  # from now on, the polish's best
         state.lower_bound = -np.inf
     return record
