@@ -198,8 +198,10 @@ class Fit:
                 restore_feature_attributes(model, features)
                 raise
             best = self._best_so_far(best, state)
+            # one warning says why the model is unconverged: this one
             warnings.warn("fit interrupted: keeping the best model found so far",
                           ConvergenceWarning, stacklevel=3)
+            return best.result()
         if deadline is not None and time.monotonic() >= deadline:
             warnings.warn(f"max_time ({model.max_time:g} s) reached: keeping the best model "
                           "found so far", ConvergenceWarning, stacklevel=3)
