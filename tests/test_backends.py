@@ -138,9 +138,12 @@ def test_one_seed_gives_one_model_with_the_default_settings(backend, covariance_
         ref_labels = ref.fit_predict(X)
         labels = backend.get(model.fit_predict(backend.put(X)))
     kinds = [h["kind"] for h in model.history_]
-    n_restarts = model.get_params()["restarts"]
-    assert n_restarts > 0 and kinds[:n_restarts + 1] == ["restart"] * (n_restarts + 1)
+    # the same phases on every backend, with as many restarts (they end when
+    # converged runs agree, a decision every backend must take alike)
+    n_restarts = kinds.count("restart")
+    assert n_restarts > 1 and kinds[:n_restarts] == ["restart"] * n_restarts
     assert "refine" in kinds and kinds[-1] == "polish"
+    assert kinds == [h["kind"] for h in ref.history_]
     np.testing.assert_array_equal(labels, ref_labels)
     for attr in ("weights_", "means_", "covariances_"):
         np.testing.assert_allclose(getattr(model, attr), getattr(ref, attr), rtol=1e-8,

@@ -283,6 +283,7 @@ def _settings(model, data: Data) -> Settings:
         verbose=model.verbose,
         restarts=model.restarts,
         restart_iter=model.restart_iter,
+        restart_agreement=model.restart_agreement,
         fade=model.smoothing_fade,
         moves=model.moves,
         covariance_type=model.covariance_type,

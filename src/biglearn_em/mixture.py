@@ -100,9 +100,12 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     tol : float >= 0 (inf allowed), default=1e-3
         Convergence threshold on the mean log-likelihood of plain EM and of
         the polish; also the improvement that resets ``patience``.
-    patience : int >= 1 or None, default=50
-        Stop when the best joint log-likelihood has not improved by ``tol``
-        for this many outer iterations (None: run ``max_iter``).
+    patience : "auto", int >= 1 or None, default="auto"
+        Stop the views when the best joint log-likelihood has not improved by
+        ``tol`` for this many outer iterations (None: run ``max_iter``).
+        "auto": 50, or 10 when the restarts ended by ``restart_agreement``;
+        and at least twice the iterations the last improvement took, so that
+        views still improving slowly go on (0.1.0's default was 50).
     n_init : int >= 1, default=1
         Number of initialisations; the best final training likelihood wins.
     random_state : None, int in [0, 2**32), RandomState or Generator, default=None
@@ -142,6 +145,11 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     restart_iter : int >= 1, default=30
         At most this many EM iterations in each short run (a run stops sooner
         when its log-likelihood changes by less than ``tol``).
+    restart_agreement : int >= 1 or None, default=3
+        End the restarts early once this many short runs converged (on
+        ``tol``, before ``restart_iter``) within ``tol`` of the best run's
+        log-likelihood: one optimum dominates, and more starts would find it
+        again. None: all ``restarts`` run (0.1.0's behaviour).
     smoothing_fade : int >= 1 or None, default=None
         Outer iterations of the views over which ``weight_smoothing`` fades
         linearly to 0 (None: it stays constant, as in the paper).
@@ -245,7 +253,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         "precisions_init": (NoneValue(), ArrayLike()),
         # inf is a valid tolerance: stop after one iteration (as in scikit-learn)
         "tol": (Real(0.0, finite=False),),
-        "patience": (NoneValue(), Integer(1)),
+        "patience": (Options(("auto",)), NoneValue(), Integer(1)),
         "n_init": (Integer(1),),
         "random_state": (RandomState(),),
         "warm_start": (Boolean(),),
@@ -258,6 +266,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         "keep_best_on_interrupt": (Boolean(),),
         "restarts": (Integer(0),),
         "restart_iter": (Integer(1),),
+        "restart_agreement": (NoneValue(), Integer(1)),
         "smoothing_fade": (NoneValue(), Integer(1)),
         "moves": (Integer(0),),
         "search_rows": (Options(("auto",)), NoneValue(), Integer(1)),
@@ -285,7 +294,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         means_init=None,
         precisions_init=None,
         tol: float = 1e-3,
-        patience: int | None = 50,
+        patience: str | int | None = "auto",
         n_init: int = 1,
         random_state=None,
         warm_start: bool = False,
@@ -298,6 +307,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         keep_best_on_interrupt: bool = False,
         restarts: int = 20,
         restart_iter: int = 30,
+        restart_agreement: int | None = 3,
         smoothing_fade: int | None = None,
         moves: int = 5,
         search_rows: str | int | None = "auto",
@@ -334,6 +344,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         self.keep_best_on_interrupt = keep_best_on_interrupt
         self.restarts = restarts
         self.restart_iter = restart_iter
+        self.restart_agreement = restart_agreement
         self.smoothing_fade = smoothing_fade
         self.moves = moves
         self.search_rows = search_rows

@@ -57,8 +57,8 @@ def none_or(convert: Callable[[str], Any], expected: str) -> Callable[[str], Any
 
 int_or_none = none_or(int, "an integer")
 float_or_none = none_or(float, "a number")
-search_rows_option = none_or(lambda text: "auto" if text.lower() == "auto" else int(text),
-                        "'auto', an integer")
+auto_int_or_none = none_or(lambda text: "auto" if text.lower() == "auto" else int(text),
+                           "'auto', an integer")
 
 
 def int_option(valid: Callable[[int], bool], expected: str) -> Callable[[str], int]:
@@ -111,8 +111,9 @@ ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--reg-covar", "reg_covar", float, "added to the diagonal of every M-step covariance"),
     ("--weight-smoothing", "weight_smoothing", auto_or_float,
      "smoothing of the weights: 'auto' (1/K) or a number"),
-    ("--patience", "patience", int_or_none,
-     "stop after this many outer iterations without improvement ('none': run max-iter)"),
+    ("--patience", "patience", auto_int_or_none,
+     "stop the views after this many outer iterations without improvement ('auto': 50, or "
+     "10 after restarts that agreed, growing with slow improvements; 'none': run max-iter)"),
     ("--tol", "tol", float, "convergence threshold on the mean log-likelihood"),
     ("--random-state", "random_state", int, "seed: the same seed gives the same model"),
     ("--view-probs", "view_probs", float_triple,
@@ -120,10 +121,13 @@ ESTIMATOR_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--restarts", "restarts", int,
      "short EM runs from new k-means++ starts besides the fit's own (0: the paper's algorithm)"),
     ("--restart-iter", "restart_iter", int, "at most this many EM steps per short run"),
+    ("--restart-agreement", "restart_agreement", int_or_none,
+     "end the restarts once this many converged runs reached the best optimum ('none': "
+     "run them all)"),
     ("--moves", "moves", int, "split-and-merge proposals per round after the refinement"),
     ("--smoothing-fade", "smoothing_fade", int_or_none,
      "outer iterations over which the weight smoothing fades to 0 ('none': constant)"),
-    ("--search-rows", "search_rows", search_rows_option,
+    ("--search-rows", "search_rows", auto_int_or_none,
      "rows the restarts, moves and views run on: 'auto' (max(20000, 50 K D)), a number or "
      "'none'"),
     ("--max-time", "max_time", float_or_none,

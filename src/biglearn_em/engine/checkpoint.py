@@ -24,7 +24,7 @@ _SCALARS = ("phase", "n_iter", "n_polish", "lower_bound", "converged", "best_ll"
             "n_moves", "moves_ll", "move_queue", "search_seed")
 #: Fields added after version 2 was first written: a checkpoint without them
 #: (an interrupted fit of an earlier release) resumes with their defaults.
-_LATER_SCALARS = ("origin_ll", "n_steps")
+_LATER_SCALARS = ("origin_ll", "n_steps", "converged_runs", "agreed", "took")
 #: The parameter sets a state may hold besides its current ones.
 _PARAM_SETS = ("params", "best", "candidate", "origin")
 

@@ -278,11 +278,16 @@ class Settings:
     update: str
     max_iter: int
     tol: float
-    patience: int | None
+    #: Outer iterations of the views without improvement before the polish
+    #: (None: none; "auto": as :func:`biglearn_em.engine.loop._patience` says).
+    patience: int | str | None
     verbose: int = 0
     #: Short EM runs from new k-means++ starts, besides the fit's own start,
     #: before the views (0: the views start from the fit's start, as in the paper).
     restarts: int = 0
+    #: Converged short runs at the best optimum that end the restarts early
+    #: (None: all ``restarts`` run).
+    restart_agreement: int | None = None
     #: EM steps of each short run, the start's included.
     restart_iter: int = 10
     #: Outer iterations of the views over which the weight smoothing fades

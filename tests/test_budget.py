@@ -1,0 +1,74 @@
+"""The budget that follows the data: restarts that end once converged runs
+agree on the best optimum, and the views' patience under ``patience="auto"``
+(``engine.loop``)."""
+
+import numpy as np
+import pytest
+
+from biglearn_em import BigLearnGaussianMixture
+from biglearn_em.engine import State
+from biglearn_em.engine.loop import AGREED_PATIENCE, PATIENCE, PATIENCE_GROWTH, _patience
+from conftest import blobs
+
+
+def _kinds(model, *kinds):
+    return sum(r["kind"] in kinds for r in model.history_)
+
+
+@pytest.fixture(scope="module")
+def easy():
+    """Two far-apart clusters: every start converges to the same optimum."""
+    return blobs(np.random.default_rng(0), 2, 2, 150, spread=8.0)[0]
+
+
+def test_restarts_that_agree_end_early_at_the_same_optimum(easy):
+    auto = BigLearnGaussianMixture(2, random_state=0).fit(easy)
+    every = BigLearnGaussianMixture(2, random_state=0, restart_agreement=None).fit(easy)
+    assert _kinds(every, "restart") == 21
+    # three converged runs at one optimum: the first three
+    assert _kinds(auto, "restart") == 3
+    assert auto.n_em_steps_ < every.n_em_steps_ / 2
+    assert auto.lower_bound_ == pytest.approx(every.lower_bound_, abs=1e-6)
+
+
+def test_only_converged_runs_count(easy):
+    # one step per run: no run can show it converged, so every restart runs
+    model = BigLearnGaussianMixture(2, random_state=0, restart_iter=1).fit(easy)
+    assert _kinds(model, "restart") == 21
+
+
+@pytest.mark.parametrize("agreement", [1, 5])
+def test_the_agreement_is_the_number_of_runs_asked(easy, agreement):
+    model = BigLearnGaussianMixture(2, random_state=0, restart_agreement=agreement).fit(easy)
+    assert _kinds(model, "restart") == agreement
+
+
+def test_after_agreement_the_views_stop_sooner(easy):
+    auto = BigLearnGaussianMixture(2, random_state=0).fit(easy)
+    fixed = BigLearnGaussianMixture(2, random_state=0, patience=PATIENCE).fit(easy)
+    views = ("joint", "marginal", "rotated")
+    # nothing to improve on one dominant optimum: the views run their patience out
+    assert _kinds(auto, *views) == AGREED_PATIENCE
+    assert _kinds(fixed, *views) == PATIENCE
+
+
+def test_auto_patience_grows_with_the_last_improvement():
+    state = State(params=None, phase="views")
+    settings = type("S", (), {"patience": "auto"})()
+    assert _patience(state, settings) == PATIENCE
+    state.agreed = True
+    assert _patience(state, settings) == AGREED_PATIENCE
+    state.took = 40  # an improvement that took 40 iterations buys the next one 80
+    assert _patience(state, settings) == PATIENCE_GROWTH * 40
+    settings.patience = 7  # a number is kept as given
+    assert _patience(state, settings) == 7
+
+
+@pytest.mark.parametrize("name,value,error", [
+    ("restart_agreement", 0, ValueError), ("restart_agreement", 1.5, TypeError),
+    ("restart_agreement", "auto", TypeError), ("patience", "sometimes", ValueError),
+    ("patience", 0, ValueError), ("patience", 1.5, TypeError)])
+def test_bad_values_are_one_line_errors_naming_the_parameter(easy, name, value, error):
+    with pytest.raises(error, match=f"The '{name}' parameter .* must be") as caught:
+        BigLearnGaussianMixture(2, **{name: value}).fit(easy)
+    assert "\n" not in str(caught.value)
