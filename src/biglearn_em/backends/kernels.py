@@ -34,6 +34,7 @@ number of components K:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import lapack
@@ -44,6 +45,20 @@ LOG_2PI = np.log(2.0 * np.pi)
 WORK_SIZE = 1 << 21
 #: View size from which the per-component triangular/symmetric kernels are used.
 TRIANGULAR_FROM = 48
+
+
+@lru_cache(maxsize=64)
+def triangle(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Of an m x m matrix: the rows and columns of its upper triangle (i <= j,
+    ``np.triu_indices(m)``) and the masks of the upper triangle with and
+    without the diagonal (m, m), read-only and computed once per m (building
+    them costs more than a small view step's arithmetic on them)."""
+    rows, cols = np.triu_indices(m)
+    upper = np.triu(np.ones((m, m), dtype=bool))
+    strict = np.triu(np.ones((m, m), dtype=bool), 1)
+    for a in (rows, cols, upper, strict):
+        a.flags.writeable = False
+    return rows, cols, upper, strict
 
 
 def uses_features(m: int, K: int) -> bool:
@@ -64,6 +79,17 @@ def quadratic_features(Yt: np.ndarray) -> np.ndarray:
         np.multiply(Yt[i], Yt[i:], out=F[row : row + m - i])
         row += m - i
     return F
+
+
+@lru_cache(maxsize=64)
+def _half_triangle(m: int) -> np.ndarray:
+    """-1/2 on the diagonal, -1 off it, in the order of :func:`triangle`: the
+    weights that turn the upper triangle of a precision into the coefficients
+    of the quadratic features in ``-0.5 y'Py``."""
+    rows, cols = triangle(m)[:2]
+    out = np.where(rows == cols, -0.5, -1.0)
+    out.flags.writeable = False
+    return out
 
 
 def default_chunk_size(n_features: int) -> int:
@@ -163,10 +189,12 @@ class Whitener:
     ``y`` for all components at once; both, and ``prec_chol_c``, are in
     ``dtype``, the dtype of the chunks they multiply. ``const`` (K, 1) is
     float64. For the quadratic-feature kernel (``features``): ``center`` (m,)
-    the mean of the means, ``Pt`` (K, m(m+1)/2) the upper triangles of the
-    precisions ``P_k`` (off-diagonal entries doubled), ``Pmu`` (K, m) the
-    products ``P_k (mu_k - center)`` and ``quad`` (K, 1) the forms
-    ``(mu_k - center)' P_k (mu_k - center)``.
+    the mean of the means, ``Pt`` (K, m(m+1)/2) minus half the upper
+    triangles of the precisions ``P_k`` (off-diagonal entries counted twice),
+    ``Pmu`` (K, m) the products ``P_k (mu_k - center)`` and ``quad`` (K, 1)
+    minus half the forms ``(mu_k - center)' P_k (mu_k - center)``: the
+    factor -1/2 of the log-density is folded into them (exactly: a power of
+    two), which saves two passes over the (K, n) result.
     """
 
     weights: np.ndarray
@@ -192,12 +220,12 @@ class Whitener:
         self.features = self.allow_features and uses_features(m, K)
         if self.features:
             prec = self.prec_chol @ np.swapaxes(self.prec_chol, 1, 2)
-            rows, cols = np.triu_indices(m)
+            rows, cols = triangle(m)[:2]
             self.center = self.means.mean(axis=0)
             shifted = self.means - self.center
-            self.Pt = (prec[:, rows, cols] * np.where(rows == cols, 1.0, 2.0)).astype(self.dtype)
-            self.Pmu = np.einsum("kij,kj->ki", prec, shifted).astype(self.dtype)
-            self.quad = np.einsum("ki,kij,kj->k", shifted, prec, shifted)[:, None]
+            self.Pt = (prec[:, rows, cols] * _half_triangle(m)).astype(self.dtype, copy=False)
+            self.Pmu = np.einsum("kij,kj->ki", prec, shifted).astype(self.dtype, copy=False)
+            self.quad = -0.5 * np.einsum("ki,kij,kj->k", shifted, prec, shifted)[:, None]
             return
         self.Wt = np.ascontiguousarray(self.prec_chol.transpose(2, 0, 1), dtype=self.dtype)
         b = np.einsum("ki,kij->jk", self.means, self.prec_chol)[:, :, None]
@@ -213,11 +241,12 @@ class Whitener:
     def log_prob_features(self, Yt: np.ndarray, F: np.ndarray) -> np.ndarray:
         """``log pi_k + log N(y_n; mu_k, Sigma_k)``, (K, n) float64, from the
         shifted chunk ``Yt`` (m, n) and its features ``F``."""
-        maha = self.Pt @ F
-        maha -= 2.0 * (self.Pmu @ Yt)
-        out = np.asarray(maha, dtype=np.float64)
+        # -0.5 (y'Py - 2 y'P mu + mu'P mu) + const, bit for bit as if the
+        # factor -0.5 were applied to the sum: scaling by a power of two is exact
+        out = self.Pt @ F
+        out += self.Pmu @ Yt
+        out = np.asarray(out, dtype=np.float64)
         out += self.quad
-        out *= -0.5
         out += self.const
         return out
 
@@ -424,7 +453,7 @@ class SuffStats:
         moments about ``center`` by two products, then moved to ``centers``
         (only the upper triangle of ``s2`` is kept up to date)."""
         m, n = Yt.shape
-        rows, cols = np.triu_indices(m)
+        rows, cols = triangle(m)[:2]
         nk = resp_t.sum(axis=1)
         r = resp_t.astype(Yt.dtype, copy=False)
         first = np.asarray(r @ Yt.T, dtype=np.float64)             # sum r (y - center)
@@ -460,8 +489,11 @@ class SuffStats:
         the large-view and feature kernels fill)."""
         if self.diagonal:
             return
-        upper = np.triu(self.s2)
-        self.s2 = upper + np.swapaxes(np.triu(upper, 1), -1, -2)
+        # np.triu is np.where with a mask it builds anew each call: the same
+        # values, with the masks built once per m
+        _, _, on_upper, above = triangle(self.s2.shape[-1])
+        upper = np.where(on_upper, self.s2, 0.0)
+        self.s2 = upper + np.swapaxes(np.where(above, upper, 0.0), -1, -2)
 
 
 def _feature_blocks(Y: np.ndarray, wh: Whitener, work_size: int):
