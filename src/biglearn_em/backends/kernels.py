@@ -613,14 +613,33 @@ def positive_definite(covs: np.ndarray, min_eig: float = 0.0) -> np.ndarray:
     -------
     ndarray of shape (K,), bool
     """
+    return positive_definite_factors(covs, min_eig)[0]
+
+
+def positive_definite_factors(covs: np.ndarray, min_eig: float = 0.0
+                              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`positive_definite`, and the precision factors of ``covs`` (of
+    :func:`precision_cholesky`) when the test computed them on the way: when
+    ``min_eig`` is positive, every matrix is finite and factorises, and m is
+    below ``TRIANGULAR_FROM`` (else None)."""
     if covs.ndim < 3:  # variances: the diagonal of a diagonal matrix is its spectrum
         v = covs.reshape(len(covs), -1)
         ok = np.isfinite(v).all(axis=1) & (v > 0).all(axis=1)
         if min_eig > 0:
             with np.errstate(divide="ignore", invalid="ignore"):
                 ok &= (1.0 / v).sum(axis=1) <= v.shape[1] / min_eig
-        return ok
+        return ok, None
     ok = np.isfinite(covs).all(axis=(1, 2))
+    if min_eig > 0 and covs.shape[-1] < TRIANGULAR_FROM and ok.all():
+        # the common case: the factors that the trace test needs are the proof
+        # that every matrix factorises (one factorisation, not two)
+        try:
+            prec_chol = precision_cholesky(covs)
+        except np.linalg.LinAlgError:
+            pass
+        else:
+            trace_of_inverse = np.einsum("kij,kij->k", prec_chol, prec_chol)
+            return trace_of_inverse <= covs.shape[-1] / min_eig, prec_chol
     if covs.shape[-1] >= TRIANGULAR_FROM:
         ok &= np.array([lapack.dpotrf(c, lower=0, clean=0)[1] == 0 for c in covs], dtype=bool)
     elif ok.all() and _factorises(covs):
@@ -633,7 +652,7 @@ def positive_definite(covs: np.ndarray, min_eig: float = 0.0) -> np.ndarray:
         prec_chol = precision_cholesky(covs[factorised])
         trace_of_inverse = np.einsum("kij,kij->k", prec_chol, prec_chol)
         ok[factorised] = trace_of_inverse <= covs.shape[-1] / min_eig
-    return ok
+    return ok, None
 
 
 def _factorises(covs: np.ndarray) -> bool:
