@@ -125,8 +125,9 @@ def precision_cholesky(covariances: np.ndarray) -> np.ndarray:
     m = covariances.shape[-1]
     if m < TRIANGULAR_FROM:
         lower = np.linalg.cholesky(covariances)
-        # one batched LAPACK call; the inverse of a triangular factor is triangular
-        return np.swapaxes(np.tril(np.linalg.inv(lower)), -1, -2)
+        # one batched LAPACK call; the inverse of a triangular factor is
+        # triangular (np.tril's values, without building its mask each call)
+        return np.where(triangle(m)[2], np.swapaxes(np.linalg.inv(lower), -1, -2), 0.0)
     out = np.empty_like(covariances, dtype=float)
     for k, cov in enumerate(covariances):
         # a C-ordered symmetric matrix is its own F-ordered transpose: the
@@ -212,7 +213,7 @@ class Whitener:
 
     def __post_init__(self) -> None:
         K, m = self.means.shape
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore"):  # a weight of 0: log 0 = -inf, no warning
             log_w = np.log(self.weights)
         self.const = (log_w + log_det_precision_cholesky(self.prec_chol) - 0.5 * m * LOG_2PI)[
             :, None
@@ -557,6 +558,15 @@ def posteriors(log_prob: np.ndarray) -> np.ndarray:
     component explains get uniform posteriors and ``-inf``."""
     top = log_prob.max(axis=0)
     lost = ~np.isfinite(top)
+    if not lost.any():
+        # every row's largest term is exp(0) = 1: its total is at least 1
+        log_prob -= top
+        np.exp(log_prob, out=log_prob)
+        total = log_prob.sum(axis=0)
+        log_prob /= total
+        norm = np.log(total)
+        norm += top
+        return norm
     top[lost] = 0.0
     log_prob -= top
     np.exp(log_prob, out=log_prob)
@@ -565,9 +575,8 @@ def posteriors(log_prob: np.ndarray) -> np.ndarray:
         log_prob /= total
         norm = np.log(total)
     norm += top
-    if lost.any():
-        log_prob[:, lost] = 1.0 / log_prob.shape[0]
-        norm[lost] = -np.inf
+    log_prob[:, lost] = 1.0 / log_prob.shape[0]
+    norm[lost] = -np.inf
     return norm
 
 
