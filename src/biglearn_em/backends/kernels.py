@@ -34,6 +34,7 @@ number of components K:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import lapack
@@ -44,6 +45,20 @@ LOG_2PI = np.log(2.0 * np.pi)
 WORK_SIZE = 1 << 21
 #: View size from which the per-component triangular/symmetric kernels are used.
 TRIANGULAR_FROM = 48
+
+
+@lru_cache(maxsize=64)
+def triangle(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Of an m x m matrix: the rows and columns of its upper triangle (i <= j,
+    ``np.triu_indices(m)``) and the masks of the upper triangle with and
+    without the diagonal (m, m), read-only and computed once per m (building
+    them costs more than a small view step's arithmetic on them)."""
+    rows, cols = np.triu_indices(m)
+    upper = np.triu(np.ones((m, m), dtype=bool))
+    strict = np.triu(np.ones((m, m), dtype=bool), 1)
+    for a in (rows, cols, upper, strict):
+        a.flags.writeable = False
+    return rows, cols, upper, strict
 
 
 def uses_features(m: int, K: int) -> bool:
@@ -64,6 +79,17 @@ def quadratic_features(Yt: np.ndarray) -> np.ndarray:
         np.multiply(Yt[i], Yt[i:], out=F[row : row + m - i])
         row += m - i
     return F
+
+
+@lru_cache(maxsize=64)
+def _half_triangle(m: int) -> np.ndarray:
+    """-1/2 on the diagonal, -1 off it, in the order of :func:`triangle`: the
+    weights that turn the upper triangle of a precision into the coefficients
+    of the quadratic features in ``-0.5 y'Py``."""
+    rows, cols = triangle(m)[:2]
+    out = np.where(rows == cols, -0.5, -1.0)
+    out.flags.writeable = False
+    return out
 
 
 def default_chunk_size(n_features: int) -> int:
@@ -99,8 +125,9 @@ def precision_cholesky(covariances: np.ndarray) -> np.ndarray:
     m = covariances.shape[-1]
     if m < TRIANGULAR_FROM:
         lower = np.linalg.cholesky(covariances)
-        # one batched LAPACK call; the inverse of a triangular factor is triangular
-        return np.swapaxes(np.tril(np.linalg.inv(lower)), -1, -2)
+        # one batched LAPACK call; the inverse of a triangular factor is
+        # triangular (np.tril's values, without building its mask each call)
+        return np.where(triangle(m)[2], np.swapaxes(np.linalg.inv(lower), -1, -2), 0.0)
     out = np.empty_like(covariances, dtype=float)
     for k, cov in enumerate(covariances):
         # a C-ordered symmetric matrix is its own F-ordered transpose: the
@@ -163,10 +190,12 @@ class Whitener:
     ``y`` for all components at once; both, and ``prec_chol_c``, are in
     ``dtype``, the dtype of the chunks they multiply. ``const`` (K, 1) is
     float64. For the quadratic-feature kernel (``features``): ``center`` (m,)
-    the mean of the means, ``Pt`` (K, m(m+1)/2) the upper triangles of the
-    precisions ``P_k`` (off-diagonal entries doubled), ``Pmu`` (K, m) the
-    products ``P_k (mu_k - center)`` and ``quad`` (K, 1) the forms
-    ``(mu_k - center)' P_k (mu_k - center)``.
+    the mean of the means, ``Pt`` (K, m(m+1)/2) minus half the upper
+    triangles of the precisions ``P_k`` (off-diagonal entries counted twice),
+    ``Pmu`` (K, m) the products ``P_k (mu_k - center)`` and ``quad`` (K, 1)
+    minus half the forms ``(mu_k - center)' P_k (mu_k - center)``: the
+    factor -1/2 of the log-density is folded into them (exactly: a power of
+    two), which saves two passes over the (K, n) result.
     """
 
     weights: np.ndarray
@@ -184,7 +213,7 @@ class Whitener:
 
     def __post_init__(self) -> None:
         K, m = self.means.shape
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore"):  # a weight of 0: log 0 = -inf, no warning
             log_w = np.log(self.weights)
         self.const = (log_w + log_det_precision_cholesky(self.prec_chol) - 0.5 * m * LOG_2PI)[
             :, None
@@ -192,12 +221,12 @@ class Whitener:
         self.features = self.allow_features and uses_features(m, K)
         if self.features:
             prec = self.prec_chol @ np.swapaxes(self.prec_chol, 1, 2)
-            rows, cols = np.triu_indices(m)
+            rows, cols = triangle(m)[:2]
             self.center = self.means.mean(axis=0)
             shifted = self.means - self.center
-            self.Pt = (prec[:, rows, cols] * np.where(rows == cols, 1.0, 2.0)).astype(self.dtype)
-            self.Pmu = np.einsum("kij,kj->ki", prec, shifted).astype(self.dtype)
-            self.quad = np.einsum("ki,kij,kj->k", shifted, prec, shifted)[:, None]
+            self.Pt = (prec[:, rows, cols] * _half_triangle(m)).astype(self.dtype, copy=False)
+            self.Pmu = np.einsum("kij,kj->ki", prec, shifted).astype(self.dtype, copy=False)
+            self.quad = -0.5 * np.einsum("ki,kij,kj->k", shifted, prec, shifted)[:, None]
             return
         self.Wt = np.ascontiguousarray(self.prec_chol.transpose(2, 0, 1), dtype=self.dtype)
         b = np.einsum("ki,kij->jk", self.means, self.prec_chol)[:, :, None]
@@ -213,11 +242,12 @@ class Whitener:
     def log_prob_features(self, Yt: np.ndarray, F: np.ndarray) -> np.ndarray:
         """``log pi_k + log N(y_n; mu_k, Sigma_k)``, (K, n) float64, from the
         shifted chunk ``Yt`` (m, n) and its features ``F``."""
-        maha = self.Pt @ F
-        maha -= 2.0 * (self.Pmu @ Yt)
-        out = np.asarray(maha, dtype=np.float64)
+        # -0.5 (y'Py - 2 y'P mu + mu'P mu) + const, bit for bit as if the
+        # factor -0.5 were applied to the sum: scaling by a power of two is exact
+        out = self.Pt @ F
+        out += self.Pmu @ Yt
+        out = np.asarray(out, dtype=np.float64)
         out += self.quad
-        out *= -0.5
         out += self.const
         return out
 
@@ -424,7 +454,7 @@ class SuffStats:
         moments about ``center`` by two products, then moved to ``centers``
         (only the upper triangle of ``s2`` is kept up to date)."""
         m, n = Yt.shape
-        rows, cols = np.triu_indices(m)
+        rows, cols = triangle(m)[:2]
         nk = resp_t.sum(axis=1)
         r = resp_t.astype(Yt.dtype, copy=False)
         first = np.asarray(r @ Yt.T, dtype=np.float64)             # sum r (y - center)
@@ -460,8 +490,11 @@ class SuffStats:
         the large-view and feature kernels fill)."""
         if self.diagonal:
             return
-        upper = np.triu(self.s2)
-        self.s2 = upper + np.swapaxes(np.triu(upper, 1), -1, -2)
+        # np.triu is np.where with a mask it builds anew each call: the same
+        # values, with the masks built once per m
+        _, _, on_upper, above = triangle(self.s2.shape[-1])
+        upper = np.where(on_upper, self.s2, 0.0)
+        self.s2 = upper + np.swapaxes(np.where(above, upper, 0.0), -1, -2)
 
 
 def _feature_blocks(Y: np.ndarray, wh: Whitener, work_size: int):
@@ -525,6 +558,15 @@ def posteriors(log_prob: np.ndarray) -> np.ndarray:
     component explains get uniform posteriors and ``-inf``."""
     top = log_prob.max(axis=0)
     lost = ~np.isfinite(top)
+    if not lost.any():
+        # every row's largest term is exp(0) = 1: its total is at least 1
+        log_prob -= top
+        np.exp(log_prob, out=log_prob)
+        total = log_prob.sum(axis=0)
+        log_prob /= total
+        norm = np.log(total)
+        norm += top
+        return norm
     top[lost] = 0.0
     log_prob -= top
     np.exp(log_prob, out=log_prob)
@@ -533,9 +575,8 @@ def posteriors(log_prob: np.ndarray) -> np.ndarray:
         log_prob /= total
         norm = np.log(total)
     norm += top
-    if lost.any():
-        log_prob[:, lost] = 1.0 / log_prob.shape[0]
-        norm[lost] = -np.inf
+    log_prob[:, lost] = 1.0 / log_prob.shape[0]
+    norm[lost] = -np.inf
     return norm
 
 
@@ -581,14 +622,33 @@ def positive_definite(covs: np.ndarray, min_eig: float = 0.0) -> np.ndarray:
     -------
     ndarray of shape (K,), bool
     """
+    return positive_definite_factors(covs, min_eig)[0]
+
+
+def positive_definite_factors(covs: np.ndarray, min_eig: float = 0.0
+                              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`positive_definite`, and the precision factors of ``covs`` (of
+    :func:`precision_cholesky`) when the test computed them on the way: when
+    ``min_eig`` is positive, every matrix is finite and factorises, and m is
+    below ``TRIANGULAR_FROM`` (else None)."""
     if covs.ndim < 3:  # variances: the diagonal of a diagonal matrix is its spectrum
         v = covs.reshape(len(covs), -1)
         ok = np.isfinite(v).all(axis=1) & (v > 0).all(axis=1)
         if min_eig > 0:
             with np.errstate(divide="ignore", invalid="ignore"):
                 ok &= (1.0 / v).sum(axis=1) <= v.shape[1] / min_eig
-        return ok
+        return ok, None
     ok = np.isfinite(covs).all(axis=(1, 2))
+    if min_eig > 0 and covs.shape[-1] < TRIANGULAR_FROM and ok.all():
+        # the common case: the factors that the trace test needs are the proof
+        # that every matrix factorises (one factorisation, not two)
+        try:
+            prec_chol = precision_cholesky(covs)
+        except np.linalg.LinAlgError:
+            pass
+        else:
+            trace_of_inverse = np.einsum("kij,kij->k", prec_chol, prec_chol)
+            return trace_of_inverse <= covs.shape[-1] / min_eig, prec_chol
     if covs.shape[-1] >= TRIANGULAR_FROM:
         ok &= np.array([lapack.dpotrf(c, lower=0, clean=0)[1] == 0 for c in covs], dtype=bool)
     elif ok.all() and _factorises(covs):
@@ -601,7 +661,7 @@ def positive_definite(covs: np.ndarray, min_eig: float = 0.0) -> np.ndarray:
         prec_chol = precision_cholesky(covs[factorised])
         trace_of_inverse = np.einsum("kij,kij->k", prec_chol, prec_chol)
         ok[factorised] = trace_of_inverse <= covs.shape[-1] / min_eig
-    return ok
+    return ok, None
 
 
 def _factorises(covs: np.ndarray) -> bool:

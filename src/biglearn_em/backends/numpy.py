@@ -13,6 +13,12 @@ class NumpyBackend(Backend):
 
     name = "numpy"
     device = "cpu"
+    #: Covariances of at most this many entries remember their precision
+    #: factors (see :meth:`positive_definite`).
+    FACTOR_MEMO_SIZE = 1 << 12
+    #: (covariances, a copy of their bytes, their read-only precision factors)
+    #: of the last small covariances that :meth:`positive_definite` factorised.
+    _factors: tuple | None = None
 
     def __init__(self, dtype: str = "float64") -> None:
         self.dtype = dtype
@@ -49,7 +55,7 @@ class NumpyBackend(Backend):
         return np.flatnonzero(mask)
 
     def count(self, mask) -> int:
-        return int(mask.sum())
+        return int(np.count_nonzero(mask))
 
     def copy(self, a):
         return a.copy()
@@ -89,11 +95,17 @@ class NumpyBackend(Backend):
     def standardize(self, raw, shift, scale: float):
         if shift is None:
             return np.asarray(raw, dtype=self._np_dtype)
-        Z = (raw - shift) / scale
+        Z = raw - shift
+        Z /= scale  # in place: one temporary fewer, the same values
         return Z if self.dtype == "float64" else Z.astype(self._np_dtype)
 
     # numerics
     def precision_cholesky(self, covs):
+        memo = self._factors
+        # the same array with the same contents: the factors are those computed
+        # (the contents are compared, in case the array was written to since)
+        if memo is not None and memo[0] is covs and memo[1] == covs.tobytes():
+            return memo[2], np.ones(len(covs), dtype=bool)
         try:  # the common case costs one factorisation
             return kernels.precision_cholesky(covs), np.ones(len(covs), dtype=bool)
         except np.linalg.LinAlgError:
@@ -105,7 +117,15 @@ class NumpyBackend(Backend):
         return prec_chol, ok
 
     def positive_definite(self, covs, min_eig: float = 0.0):
-        return kernels.positive_definite(covs, min_eig)
+        ok, prec_chol = kernels.positive_definite_factors(covs, min_eig)
+        if prec_chol is not None and covs.size <= self.FACTOR_MEMO_SIZE and ok.all():
+            # a step tests its M-step's covariances so (engine.step.ensure_positive_definite)
+            # and the next step, on a joint view, factorises the same ones
+            # again: on small problems remembering them saves a factorisation
+            # (a batched LAPACK call costs more than its arithmetic there)
+            prec_chol.flags.writeable = False
+            self._factors = (covs, covs.tobytes(), prec_chol)
+        return ok
 
     def floor_eigenvalues(self, covs, floor: float):
         return kernels.floor_eigenvalues(covs, floor)
