@@ -12,13 +12,14 @@ from biglearn_em.backends.kernels import (
     SuffStats,
     Whitener,
     e_step_chunk,
+    features,
     floor_eigenvalues,
     log_normalize,
     positive_definite,
     posteriors,
     precision_cholesky,
-    quadratic_features,
     smooth_weights,
+    unnormalized_posteriors,
     uses_features,
     weighted_log_prob_t,
 )
@@ -192,13 +193,13 @@ def test_feature_kernel_gives_the_whitening_kernels_statistics(rng, D, K, offset
     X = means[rng.integers(K, size=400)] + rng.normal(0, 0.3, (400, D))
     before = X.copy()
     stats = {}
-    for features in (True, False):
-        wh = Whitener(weights, means, precision_cholesky(covs), allow_features=features)
-        assert wh.features == (features and uses_features(D, K))
+    for allow in (True, False):
+        wh = Whitener(weights, means, precision_cholesky(covs), allow_features=allow)
+        assert wh.features == (allow and uses_features(D, K))
         s = SuffStats.zeros(means - 0.1)
         e_step_chunk(X, wh, s)
         s.finish()
-        stats[features] = s
+        stats[allow] = s
     np.testing.assert_array_equal(X, before)  # the kernels never write into the chunk
     a, b = stats[True], stats[False]
     np.testing.assert_allclose(a.ll, b.ll, rtol=1e-11)
@@ -208,11 +209,27 @@ def test_feature_kernel_gives_the_whitening_kernels_statistics(rng, D, K, offset
     np.testing.assert_allclose(a.s2, b.s2, rtol=0, atol=1e-9 * scale)
 
 
-def test_quadratic_features_are_the_upper_triangle_products(rng):
+def test_features_are_the_upper_triangle_products_the_rows_and_one(rng):
     Y = rng.normal(size=(7, 4))
-    F = quadratic_features(np.ascontiguousarray(Y.T))
+    center = rng.normal(size=4)
+    G = features(Y, center)
+    Z = Y - center
     rows, cols = np.triu_indices(4)
-    np.testing.assert_array_equal(F, (Y[:, rows] * Y[:, cols]).T)
+    np.testing.assert_array_equal(G[:10], (Z[:, rows] * Z[:, cols]).T)
+    np.testing.assert_array_equal(G[10:14], Z.T)
+    np.testing.assert_array_equal(G[14], 1.0)
+
+
+def test_unnormalized_posteriors_scale_to_the_posteriors(rng):
+    log_prob = rng.normal(0, 30, (5, 200))
+    log_prob[:, 7] = -np.inf  # a row no component explains
+    expected = log_prob.copy()
+    norm_ref = posteriors(expected)
+    got = log_prob.copy()
+    norm, scale = unnormalized_posteriors(got)
+    np.testing.assert_allclose(got * scale, expected, rtol=1e-14, atol=1e-300)
+    np.testing.assert_array_equal(norm, norm_ref)
+    assert scale[7] == 1.0 and np.allclose(got[:, 7], 0.2)
 
 
 def test_posteriors_agree_with_log_normalize(rng):

@@ -16,13 +16,16 @@ Three kernels evaluate the same formulas, chosen by the view size m and the
 number of components K:
 
 - *quadratic features* (small m, enough components: :func:`uses_features`):
-  the products ``y_i y_j`` (i <= j) of a chunk, ``F`` (m(m+1)/2, n), are
-  built once per chunk and serve both steps: the Mahalanobis distances of all
-  components are one product ``P F`` with the stacked upper triangles of the
-  precisions, and the second moments one product ``F R.T`` with the
-  responsibilities. No K x m x n array, and two GEMMs instead of many passes
-  over one; the rows are shifted by the mean of the component means first, so
-  the expansion ``y'Py - 2 y'P mu + mu'P mu`` loses little to cancellation;
+  the features of a chunk, ``G`` (m(m+1)/2 + m + 1, n): the products
+  ``y_i y_j`` (i <= j), the coordinates ``y`` and 1, are built once per chunk
+  and serve both steps: the log-densities of all components are one product
+  ``C G`` (``C`` holds the precisions' upper triangles, their products with
+  the means and the constants), and all three statistics (counts, first and
+  second moments) one product ``E (G / t).T`` with the unnormalised
+  responsibilities ``E`` and the rows' totals ``t``. No K x m x n array and
+  no other pass over a (K, n) array than the exponentials' own; the rows are
+  shifted by the mean of the component means first, so the expansion
+  ``y'Py - 2 y'P mu + mu'P mu`` loses little to cancellation;
 - *batched whitening* (other views below ``TRIANGULAR_FROM`` dimensions): the
   whitening matrices of all components stacked into one GEMM, a group of
   components at a time;
@@ -69,16 +72,26 @@ def uses_features(m: int, K: int) -> bool:
     return m < TRIANGULAR_FROM and (m + 1) <= 4 * K
 
 
-def quadratic_features(Yt: np.ndarray) -> np.ndarray:
-    """The products ``y_i y_j``, i <= j, of the columns of ``Yt`` (m, n), row by
-    row of the upper triangle: shape (m(m+1)/2, n), in the dtype of ``Yt``."""
-    m, n = Yt.shape
-    F = np.empty((m * (m + 1) // 2, n), dtype=Yt.dtype)
+def n_features(m: int) -> int:
+    """Rows of the features of an m-dimensional chunk (:func:`features`)."""
+    return m * (m + 1) // 2 + m + 1
+
+
+def features(Y: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """The features of the rows of ``Y`` (n, m) less ``center`` (m,), in the
+    dtype of ``Y``: (m(m+1)/2 + m + 1, n), the products ``y_i y_j`` (i <= j,
+    row by row of the upper triangle), then the coordinates ``y``, then 1."""
+    n, m = Y.shape
+    f = m * (m + 1) // 2
+    G = np.empty((f + m + 1, n), dtype=Y.dtype)
+    Yt = G[f : f + m]
+    np.subtract(Y.T, center.astype(Y.dtype)[:, None], out=Yt)
     row = 0
     for i in range(m):
-        np.multiply(Yt[i], Yt[i:], out=F[row : row + m - i])
+        np.multiply(Yt[i], Yt[i:], out=G[row : row + m - i])
         row += m - i
-    return F
+    G[-1] = 1.0
+    return G
 
 
 @lru_cache(maxsize=64)
@@ -190,12 +203,12 @@ class Whitener:
     ``y`` for all components at once; both, and ``prec_chol_c``, are in
     ``dtype``, the dtype of the chunks they multiply. ``const`` (K, 1) is
     float64. For the quadratic-feature kernel (``features``): ``center`` (m,)
-    the mean of the means, ``Pt`` (K, m(m+1)/2) minus half the upper
-    triangles of the precisions ``P_k`` (off-diagonal entries counted twice),
-    ``Pmu`` (K, m) the products ``P_k (mu_k - center)`` and ``quad`` (K, 1)
-    minus half the forms ``(mu_k - center)' P_k (mu_k - center)``: the
-    factor -1/2 of the log-density is folded into them (exactly: a power of
-    two), which saves two passes over the (K, n) result.
+    the mean of the means and ``coef`` (K, m(m+1)/2 + m + 1), in ``dtype``,
+    the coefficients of the features (:func:`features`) in
+    ``log pi_k + log N(y; mu_k, Sigma_k)``: minus half the upper triangle of
+    the precision ``P_k`` (off-diagonal entries counted twice), then
+    ``P_k (mu_k - center)``, then ``const`` less half
+    ``(mu_k - center)' P_k (mu_k - center)``.
     """
 
     weights: np.ndarray
@@ -224,32 +237,23 @@ class Whitener:
             rows, cols = triangle(m)[:2]
             self.center = self.means.mean(axis=0)
             shifted = self.means - self.center
-            self.Pt = (prec[:, rows, cols] * _half_triangle(m)).astype(self.dtype, copy=False)
-            self.Pmu = np.einsum("kij,kj->ki", prec, shifted).astype(self.dtype, copy=False)
-            self.quad = -0.5 * np.einsum("ki,kij,kj->k", shifted, prec, shifted)[:, None]
+            f = len(rows)
+            coef = np.empty((K, f + m + 1))
+            np.multiply(prec[:, rows, cols], _half_triangle(m), out=coef[:, :f])
+            np.einsum("kij,kj->ki", prec, shifted, out=coef[:, f : f + m])
+            coef[:, -1] = self.const[:, 0] - 0.5 * np.einsum("ki,kij,kj->k", shifted, prec,
+                                                             shifted)
+            self.coef = coef.astype(self.dtype, copy=False)
             return
         self.Wt = np.ascontiguousarray(self.prec_chol.transpose(2, 0, 1), dtype=self.dtype)
         b = np.einsum("ki,kij->jk", self.means, self.prec_chol)[:, :, None]
         self.b = b.astype(self.dtype, copy=False)
         self.prec_chol_c = self.prec_chol.astype(self.dtype, copy=False)
 
-    def shifted_t(self, Y: np.ndarray) -> np.ndarray:
-        """The chunk (n, m) less ``center``, transposed: a new (m, n) C-ordered array."""
-        Yt = np.empty(Y.shape[::-1], dtype=Y.dtype)
-        np.subtract(Y.T, self.center.astype(Y.dtype)[:, None], out=Yt)
-        return Yt
-
-    def log_prob_features(self, Yt: np.ndarray, F: np.ndarray) -> np.ndarray:
+    def log_prob_features(self, G: np.ndarray) -> np.ndarray:
         """``log pi_k + log N(y_n; mu_k, Sigma_k)``, (K, n) float64, from the
-        shifted chunk ``Yt`` (m, n) and its features ``F``."""
-        # -0.5 (y'Py - 2 y'P mu + mu'P mu) + const, bit for bit as if the
-        # factor -0.5 were applied to the sum: scaling by a power of two is exact
-        out = self.Pt @ F
-        out += self.Pmu @ Yt
-        out = np.asarray(out, dtype=np.float64)
-        out += self.quad
-        out += self.const
-        return out
+        features ``G`` of a chunk (:func:`features` about ``center``)."""
+        return np.asarray(self.coef @ G, dtype=np.float64)
 
 
 @dataclass
@@ -330,8 +334,8 @@ def weighted_log_prob_t(Y: np.ndarray, wh: Whitener, work_size: int = WORK_SIZE)
     n, m = Y.shape
     K = wh.means.shape[0]
     if wh.features:
-        return np.concatenate([wh.log_prob_features(Yt, quadratic_features(Yt))
-                               for _, Yt in _feature_blocks(Y, wh, work_size)], axis=1)
+        return np.concatenate([wh.log_prob_features(G)
+                               for _, G in _feature_blocks(Y, wh, work_size)], axis=1)
     out = np.empty((K, n))
     if m >= TRIANGULAR_FROM:
         (trmm,) = get_blas_funcs(("trmm",), (Y,))
@@ -447,24 +451,34 @@ class SuffStats:
             self.s1[k0:k1] += (diff @ sqrt_r[k0:k1, :, None])[:, :, 0]
             self.s2[k0:k1] += diff @ np.swapaxes(diff, 1, 2)
 
-    def add_features(self, resp_t: np.ndarray, Yt: np.ndarray, F: np.ndarray,
-                     center: np.ndarray, count: float | None = None) -> None:
-        """Add a chunk from its rows less ``center``, ``Yt`` (m, n), their
-        quadratic features ``F`` and the responsibilities ``resp_t`` (K, n):
-        moments about ``center`` by two products, then moved to ``centers``
-        (only the upper triangle of ``s2`` is kept up to date)."""
-        m, n = Yt.shape
+    def add_features(self, exps: np.ndarray, G: np.ndarray, center: np.ndarray,
+                     scale: np.ndarray, count: float) -> None:
+        """Add a chunk from the features ``G`` of its rows (:func:`features`
+        about ``center``) and its responsibilities ``exps * scale``: ``exps``
+        (K, n) up to a factor per row, ``scale`` (n,), those factors (times
+        the rows' weights). One product gives the counts and the moments about
+        ``center`` (only the upper triangle of ``s2`` is kept up to date), which
+        are then moved to ``centers``; ``count``: what the chunk adds to ``n``."""
+        m = center.shape[0]
+        f = m * (m + 1) // 2
         rows, cols = triangle(m)[:2]
-        nk = resp_t.sum(axis=1)
-        r = resp_t.astype(Yt.dtype, copy=False)
-        first = np.asarray(r @ Yt.T, dtype=np.float64)             # sum r (y - center)
+        r = exps.astype(G.dtype, copy=False)
+        scale_c = scale.astype(G.dtype, copy=False)
+        if len(G) < len(r):  # scale whichever of the two has fewer rows
+            moments = r @ (G * scale_c).T
+        else:
+            moments = (r * scale_c) @ G.T
+        moments = np.asarray(moments, dtype=np.float64)
+        # in float32 the counts are summed in float64 (as the statistics are)
+        nk = moments[:, -1] if G.dtype == np.float64 else exps @ scale
+        first = moments[:, f : f + m]                              # sum r (y - center)
         second = np.zeros((len(nk), m, m))
-        second[:, rows, cols] = r @ F.T                            # sum r (y - c)(y - c)'
+        second[:, rows, cols] = moments[:, :f]                     # sum r (y - c)(y - c)'
         d = self.centers - center
         second -= d[:, :, None] * first[:, None, :] + first[:, :, None] * d[:, None, :]
         second += nk[:, None, None] * d[:, :, None] * d[:, None, :]
         self.nk += nk
-        self.n += n if count is None else count
+        self.n += count
         self.s1 += first - nk[:, None] * d
         self.s2 += second
 
@@ -498,13 +512,12 @@ class SuffStats:
 
 
 def _feature_blocks(Y: np.ndarray, wh: Whitener, work_size: int):
-    """The chunk in row blocks whose quadratic features fit in ``work_size``
-    elements: each block's rows (a slice) and the block shifted and
-    transposed (:meth:`Whitener.shifted_t`)."""
-    m = Y.shape[1]
-    rows = max(1, work_size // (m * (m + 1) // 2))
+    """The chunk in row blocks whose features fit in ``work_size`` elements:
+    each block's rows (a slice) and its features about ``wh.center``
+    (:func:`features`)."""
+    rows = max(1, work_size // n_features(Y.shape[1]))
     for s in range(0, Y.shape[0], rows):
-        yield slice(s, s + rows), wh.shifted_t(Y[s : s + rows])
+        yield slice(s, s + rows), features(Y[s : s + rows], wh.center)
 
 
 def weighted_total(norm: np.ndarray, w: np.ndarray) -> float:
@@ -530,16 +543,16 @@ def e_step_chunk(Y: np.ndarray, wh: Whitener, stats: SuffStats, w: np.ndarray | 
         stats.add_diagonal(resp, Yc, wh.center, squares, count=float(w.sum()))
         return
     if wh.features:
-        for rows, Yt in _feature_blocks(Y, wh, work_size):
-            F = quadratic_features(Yt)
-            resp = wh.log_prob_features(Yt, F)
+        for rows, G in _feature_blocks(Y, wh, work_size):
+            exps = wh.log_prob_features(G)
+            norm, scale = unnormalized_posteriors(exps)
             if w is None:
-                stats.ll += float(posteriors(resp).sum())
-                stats.add_features(resp, Yt, F, wh.center)
+                stats.ll += float(norm.sum())
+                stats.add_features(exps, G, wh.center, scale, G.shape[1])
                 continue
-            stats.ll += weighted_total(posteriors(resp), w[rows])
-            resp *= w[rows]
-            stats.add_features(resp, Yt, F, wh.center, count=float(w[rows].sum()))
+            stats.ll += weighted_total(norm, w[rows])
+            scale *= w[rows]
+            stats.add_features(exps, G, wh.center, scale, float(w[rows].sum()))
         return
     log_resp = weighted_log_prob_t(Y, wh)
     if w is None:
@@ -578,6 +591,31 @@ def posteriors(log_prob: np.ndarray) -> np.ndarray:
     log_prob[:, lost] = 1.0 / log_prob.shape[0]
     norm[lost] = -np.inf
     return norm
+
+
+def unnormalized_posteriors(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`posteriors` up to a factor per row: turn ``log_prob`` (K, n) in
+    place into ``exp(log_prob - max_k log_prob)`` and return the
+    log-normalisers (n,) and the factors (n,) that make those posteriors, the
+    inverse row totals. A product of the posteriors with features then scales
+    the features (a few rows) instead of the (K, n) array. Rows no component
+    explains get uniform posteriors (factor 1) and ``-inf``."""
+    top = log_prob.max(axis=0)
+    lost = ~np.isfinite(top)
+    any_lost = bool(lost.any())
+    if any_lost:
+        top[lost] = 0.0
+    log_prob -= top
+    np.exp(log_prob, out=log_prob)
+    total = log_prob.sum(axis=0)
+    if any_lost:
+        total[lost] = 1.0
+        log_prob[:, lost] = 1.0 / log_prob.shape[0]
+    norm = np.log(total)
+    norm += top
+    if any_lost:
+        norm[lost] = -np.inf
+    return norm, np.divide(1.0, total, out=total)
 
 
 def log_normalize(log_prob: np.ndarray) -> np.ndarray:
