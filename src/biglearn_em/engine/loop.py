@@ -21,7 +21,7 @@ import numpy as np
 from ..backends.base import Backend
 from . import moves
 from .data import Data, Params, Settings
-from .step import score, view_step
+from .step import ensure_positive_definite, score, view_step
 from .views import draw_view, joint_view
 
 #: The views' patience under ``patience="auto"``: outer iterations without an
@@ -446,11 +446,11 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
         _survey_cuts(search, state, settings)
     weights, means, covs = moves.apply(*_host_dense(be, state.params, settings), move,
                                         state.cuts[move[2]])
-    # the halves are their rows' raw covariances: floored like every M-step's
-    # (a proposal's start can be kept as it is, see _move_em)
-    covs = be.floor_eigenvalues(be.asarray(settings.covariance.from_dense(weights, covs)),
-                                settings.eig_floor)
-    start = Params(be.asarray(weights), be.asarray(means), covs)
+    # the halves are their rows' raw covariances: floored and repaired like
+    # every M-step's (a proposal's start can be kept as it is, see _move_em)
+    start = _floored(be, Params(be.asarray(weights), be.asarray(means),
+                                be.asarray(settings.covariance.from_dense(weights, covs))),
+                     settings)
     params, ll, repaired, accepted, steps = _move_em(search, start, settings, state.moves_ll)
     state.n_steps += steps
     record = Record(state.n_moves, "move", search.n_features, ll, repaired, list(move), accepted)
@@ -466,10 +466,17 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
 
 
 def _floored(be: Backend, params: Params, settings: Settings) -> Params:
-    """``params`` with their covariances floored as every M-step's are (the same
-    arrays when they already are)."""
-    return Params(params.weights, params.means,
-                  be.floor_eigenvalues(params.covs, settings.eig_floor))
+    """``params`` with their covariances floored and, where still not positive
+    definite, repaired, as every M-step's are (the same arrays when they
+    already are). Parameters that may end a fit pass through here (a start, a
+    proposal's start, a snapshot): an E-step scores them with repaired
+    covariances, so they must be what it scored. Without a floor a proposal's
+    half of duplicated rows has a singular covariance, which a kept move then
+    handed to the end of the fit (a Dask fit of duplicated rows ended on
+    eigenvalues of 0 and -2e-17, and its precisions could not be computed)."""
+    covs = be.floor_eigenvalues(params.covs, settings.eig_floor)
+    covs, _ = ensure_positive_definite(be, covs, settings.eig_floor)
+    return Params(params.weights, params.means, covs)
 
 
 def _exact_iteration(data: Data, state: State, settings: Settings) -> Record:
