@@ -57,7 +57,7 @@ def test_bic_chooses_the_true_number_of_components(data, covariance_type):
 @pytest.mark.parametrize("covariance_type", COVARIANCE)
 def test_criteria_are_the_estimators_own(data, covariance_type):
     found = select_model(data, [2, 4, 6], covariance_type, criterion="aic", random_state=7,
-                         **FAST)
+                         search="independent", **FAST)
     assert found.random_state == 7
     for c in found.candidates:
         alone = fit_alone(data, c.n_components, covariance_type, 7)
@@ -74,7 +74,8 @@ def test_criteria_are_the_estimators_own(data, covariance_type):
 
 
 def test_heldout_is_the_mean_of_kfold_scores(data):
-    found = select_model(data, [1, 3, 4], cv=3, criterion="heldout", random_state=5, **FAST)
+    found = select_model(data, [1, 3, 4], cv=3, criterion="heldout", random_state=5,
+                         search="independent", **FAST)
     folds = list(KFold(3, shuffle=True, random_state=5).split(data))
     for c in found.candidates:
         scores = [fit_alone(data[train], c.n_components, "full", 5).score(data[test])
@@ -119,7 +120,8 @@ def test_a_failing_fit_is_reported_in_its_row(data, monkeypatch):
 
     monkeypatch.setattr(BigLearnGaussianMixture, "fit", failing)
     with pytest.warns(RuntimeWarning, match=r"1 of 3 candidates failed.*K=3"):
-        found = select_model(data, [2, 3, 4], cv=2, random_state=0, **FAST)
+        found = select_model(data, [2, 3, 4], cv=2, random_state=0, search="independent",
+                             **FAST)
     bad = found.candidates[1]
     assert bad.n_components == 3 and found.failed == (bad,)
     assert bad.error.startswith("all data: FloatingPointError: no positive definite")
@@ -129,10 +131,11 @@ def test_a_failing_fit_is_reported_in_its_row(data, monkeypatch):
 
     with pytest.raises(RuntimeError, match=r"K=3, covariance_type='full' \(all data\) "
                                            r"failed: FloatingPointError"):
-        select_model(data, [2, 3, 4], random_state=0, on_error="raise", **FAST)
+        select_model(data, [2, 3, 4], random_state=0, on_error="raise", search="independent",
+                     **FAST)
     with pytest.raises(RuntimeError, match="no candidate could be chosen.*K=3.*"
                                            "FloatingPointError"):
-        select_model(data, [3], random_state=0, **FAST)
+        select_model(data, [3], random_state=0, search="independent", **FAST)
 
 
 BAD = [
@@ -288,7 +291,7 @@ def test_select_model_compares_all_covariance_types():
     the spherical model has the fewest parameters and the same likelihood."""
     X, _ = blobs(np.random.default_rng(1), 3, 5, 100, spread=8.0)
     types = ("full", "diag", "spherical", "tied")
-    found = select_model(X, [2, 3, 4], types, random_state=0, **FAST)
+    found = select_model(X, [2, 3, 4], types, random_state=0, search="independent", **FAST)
     assert [(c.covariance_type, c.n_components) for c in found.candidates] == \
         [(t, K) for t in types for K in (2, 3, 4)]
     for c in found.candidates:
