@@ -1,15 +1,17 @@
 """Model selection: the number of components K and the covariance type.
 
-:func:`select_model` fits one :class:`~biglearn_em.BigLearnGaussianMixture` per
-candidate (K, covariance type) on all of X, and with ``cv`` also one per
-candidate and fold, in parallel with joblib, and returns a
+:func:`select_model` fits one model per candidate (K, covariance type) on all
+of X, and with ``cv`` also one per candidate and fold, in parallel with
+joblib, and returns a
 :class:`ModelSelection`: one :class:`Candidate` per row (BIC, AIC, training and
 held-out mean log-likelihood, fit time, EM steps), the chosen candidate and
 its estimator fitted on all of X.
 
-This module drives the estimator through its public API only (``fit``,
-``score``, ``bic``, ``aic``), so it is the same for every covariance type the
-estimator implements.
+The nested search (the default) grows each K of a covariance type from the
+K - 1 solution with plain EM on the engine's public face
+(:mod:`biglearn_em.engine`), and fits one estimator, the chosen one; the
+independent search drives the estimator through its public API only
+(``fit``, ``score``, ``bic``, ``aic``), one default fit per candidate.
 """
 
 from __future__ import annotations
@@ -854,8 +856,25 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
     each k-1 folds of a shuffled k-fold split and scored on the held-out fold.
     Every fit has the same ``random_state``, so the candidates start alike and
     the selection is reproducible. The chosen candidate's estimator, fitted on
-    all of X, is kept as ``best_estimator_``; the other estimators are dropped
-    as soon as they lose, so memory holds about one model per running fit.
+    all of X, is kept as ``best_estimator_``; the other models are dropped as
+    soon as they lose, so memory holds about one model per running fit.
+
+    The nested search (``search="nested"``) runs, per covariance type (and
+    fold), K = 1, 2, ... up to the largest K of the grid: the starts of K are
+    the K - 1 solution with one component cut in two (the ``NESTED_SPLITS``
+    components whose two-way cut gains most) and ``NESTED_SEEDS`` starts of
+    ``init_params`` shared by every type; each runs ``NESTED_SHORT_STEPS``
+    plain EM steps, the best ``NESTED_CONTINUED`` continue to convergence,
+    and the best of them is K's model. A K that would score below K - 1 is
+    the K - 1 model with a component duplicated at half weight each (the same
+    likelihood) continued, so that within a type the training log-likelihood
+    never falls as K grows. Its EM follows the estimator parameters
+    ``eig_floor``, ``reg_covar``, ``tol``, ``max_iter`` (a cap per
+    continuation), ``init_params``, ``chunk_size`` and ``dtype``, on the
+    host; ``best_estimator_`` is the estimator of plain EM
+    (``view_probs=(1, 0, 0)``, ``n_inner=1``, ``weight_smoothing=0``) from
+    the start its row continued, with the other parameters as given, which
+    repeats that row's fit.
 
     Parameters
     ----------
@@ -877,7 +896,8 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
         random_state=seed)``, with ``seed`` the recorded ``random_state``.
         None: no held-out scores.
     n_jobs : int or None, default=None
-        Fits run at once, in joblib's worker processes (joblib's meaning: None
+        Fits (nested: chains, one per covariance type and fold) run at once,
+        in joblib's worker processes (joblib's meaning: None
         is 1 unless inside ``joblib.parallel_config``, -1 is every CPU). Each
         worker's BLAS gets ``cpu_count // workers`` threads. The results do
         not depend on ``n_jobs``.
@@ -899,6 +919,14 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
         :meth:`BigLearnGaussianMixture.fit <biglearn_em.BigLearnGaussianMixture.fit>`):
         every fit, score, BIC and AIC counts a row that many times, and each
         fold keeps its rows' weights.
+    search : {"nested", "independent"}, default="nested"
+        "nested": each K grown from the K - 1 model of its covariance type
+        (above); the table's ``n_iter`` is then the EM steps of the
+        continuation kept, ``n_em_steps`` all the EM steps spent on K and
+        ``fit_time`` its seconds in the chain. "independent": every candidate
+        by a default fit of the estimator from scratch, as releases before
+        issue 22 did (their results, at about ten times the cost on small
+        data; the likelihood may fall as K grows).
     **estimator_params
         Other parameters of every :class:`~biglearn_em.BigLearnGaussianMixture`
         (``max_iter``, ``restarts``, ``eig_floor``, ...), validated before any
