@@ -118,3 +118,15 @@ def test_missing_cost_benchmark_runs_small():
     assert lines[-3].startswith("time per EM step ratio ")
     assert lines[-1].endswith(("(target <= 3: met)", "(target <= 3: not met)"))
     assert lines[-2].startswith("memory ratio ")
+
+
+def test_model_search_benchmark_runs_and_prints_its_table():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "model_search.py"), "--quick", "--jobs", "1",
+         "--designs", "3,5,3,3"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "| scikit-learn n_init=10 | " in out and "| biglearn-em nested, 1 process | " in out
+    assert "R not installed here" in out and "| 3,5,3,3 | " in out
+    # K = 1..4: the nested rows never fall in K
+    assert out.count("| 0.0e+00 |") >= 3

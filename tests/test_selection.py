@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from sklearn.model_selection import KFold
 
-from biglearn_em import BigLearnGaussianMixture, ModelSelection, load, select_model
+from biglearn_em import BigLearnGaussianMixture, ModelSelection, load, select_model, selection
 from biglearn_em.cli import main
 from biglearn_em.commands.select import component_grid
+from biglearn_em.datasets import load_faithful
 from biglearn_em.selection import COLUMNS, Candidate
 from conftest import blobs
 
@@ -57,7 +58,7 @@ def test_bic_chooses_the_true_number_of_components(data, covariance_type):
 @pytest.mark.parametrize("covariance_type", COVARIANCE)
 def test_criteria_are_the_estimators_own(data, covariance_type):
     found = select_model(data, [2, 4, 6], covariance_type, criterion="aic", random_state=7,
-                         **FAST)
+                         search="independent", **FAST)
     assert found.random_state == 7
     for c in found.candidates:
         alone = fit_alone(data, c.n_components, covariance_type, 7)
@@ -74,7 +75,8 @@ def test_criteria_are_the_estimators_own(data, covariance_type):
 
 
 def test_heldout_is_the_mean_of_kfold_scores(data):
-    found = select_model(data, [1, 3, 4], cv=3, criterion="heldout", random_state=5, **FAST)
+    found = select_model(data, [1, 3, 4], cv=3, criterion="heldout", random_state=5,
+                         search="independent", **FAST)
     folds = list(KFold(3, shuffle=True, random_state=5).split(data))
     for c in found.candidates:
         scores = [fit_alone(data[train], c.n_components, "full", 5).score(data[test])
@@ -119,7 +121,8 @@ def test_a_failing_fit_is_reported_in_its_row(data, monkeypatch):
 
     monkeypatch.setattr(BigLearnGaussianMixture, "fit", failing)
     with pytest.warns(RuntimeWarning, match=r"1 of 3 candidates failed.*K=3"):
-        found = select_model(data, [2, 3, 4], cv=2, random_state=0, **FAST)
+        found = select_model(data, [2, 3, 4], cv=2, random_state=0, search="independent",
+                             **FAST)
     bad = found.candidates[1]
     assert bad.n_components == 3 and found.failed == (bad,)
     assert bad.error.startswith("all data: FloatingPointError: no positive definite")
@@ -129,10 +132,11 @@ def test_a_failing_fit_is_reported_in_its_row(data, monkeypatch):
 
     with pytest.raises(RuntimeError, match=r"K=3, covariance_type='full' \(all data\) "
                                            r"failed: FloatingPointError"):
-        select_model(data, [2, 3, 4], random_state=0, on_error="raise", **FAST)
+        select_model(data, [2, 3, 4], random_state=0, on_error="raise", search="independent",
+                     **FAST)
     with pytest.raises(RuntimeError, match="no candidate could be chosen.*K=3.*"
                                            "FloatingPointError"):
-        select_model(data, [3], random_state=0, **FAST)
+        select_model(data, [3], random_state=0, search="independent", **FAST)
 
 
 BAD = [
@@ -157,6 +161,8 @@ BAD = [
     ({"random_state": -1}, ValueError, r"'random_state'"),
     ({"progress": "yes"}, TypeError, r"'progress'"),
     ({"on_error": "ignore"}, ValueError, r"'on_error'.*'report', 'raise'"),
+    ({"search": "greedy"}, ValueError, r"^The 'search' parameter of select_model must be one "
+                                       r"of 'nested', 'independent'; got 'greedy'\.$"),
     ({"covariance_type": "full"}, TypeError, r"'covariance_type'.*'covariance_types'"),
     ({"colour": "red"}, TypeError, r"unknown estimator parameter\(s\) \['colour'\]"),
     ({"max_iter": -1}, ValueError, r"'max_iter' parameter of BigLearnGaussianMixture"),
@@ -179,6 +185,132 @@ def test_bad_data_is_refused(data):
         select_model(np.where(data > 5, np.inf, data), [2])
     with pytest.raises(ValueError, match="2D array"):
         select_model(data[:, 0], [2])
+
+
+# ----------------------------------------------------------- nested search
+TYPES = ("full", "tied", "diag", "spherical")
+
+
+def train_lls(found: ModelSelection, ctype: str) -> list[float]:
+    return [c.train_log_likelihood for c in found.candidates if c.covariance_type == ctype]
+
+
+def test_nested_search_never_falls_as_k_grows_where_the_independent_one_does():
+    X = load_faithful()
+    # default fits from scratch: K = 8 ends below K = 7 (issue 22)
+    alone = select_model(X, [7, 8], "full", random_state=0, search="independent")
+    assert train_lls(alone, "full")[1] < train_lls(alone, "full")[0] - 1e-3
+    found = select_model(X, range(1, 9), TYPES, random_state=0)
+    assert found.search == "nested"
+    for ctype in TYPES:
+        lls = train_lls(found, ctype)
+        assert all(b >= a - 1e-6 for a, b in zip(lls, lls[1:])), (ctype, lls)
+    # and the full K = 8 beats the independent search's
+    assert train_lls(found, "full")[7] > train_lls(alone, "full")[1]
+
+
+def test_nested_search_equals_the_independent_one_on_a_known_mixture(data):
+    grid = range(1, TRUE_K + 1)
+    nested = select_model(data, grid, TYPES, random_state=0, **FAST)
+    alone = select_model(data, grid, TYPES, random_state=0, search="independent", **FAST)
+    for a, b in zip(alone.candidates, nested.candidates):
+        assert (a.n_components, a.covariance_type) == (b.n_components, b.covariance_type)
+        # the same optimum, each converged to tol = 1e-3 (the independent fit polishes
+        # further: 2e-6 nats higher at K = 4, full)
+        assert b.train_log_likelihood >= a.train_log_likelihood - 1e-4, b.label
+    assert (nested.best_n_components, nested.best_covariance_type) == \
+        (alone.best_n_components, alone.best_covariance_type)
+
+
+def test_nested_rows_are_the_chosen_estimators_own(data):
+    found = select_model(data, range(1, 7), ("full", "diag"), random_state=3, **FAST)
+    best = found.best_estimator_
+    assert (best.n_components, best.covariance_type) == (TRUE_K, found.best_covariance_type)
+    assert best.get_params()["random_state"] == 3 and best.converged_
+    assert best.score(data) == pytest.approx(found.best.train_log_likelihood, abs=1e-9)
+    assert best.bic(data) == pytest.approx(found.best.bic, abs=1e-6)
+    assert best.aic(data) == pytest.approx(found.best.aic, abs=1e-6)
+    assert found.best.n_iter == best.n_iter_
+    assert all(c.n_em_steps >= c.n_iter > 0 and c.converged for c in found.candidates)
+
+
+def test_a_k_below_the_one_before_falls_back_to_it(data, monkeypatch):
+    """Every start at K = 3 made to end 1 nat below K = 2: K = 3 is K = 2 with a
+    component duplicated (the same likelihood), and K = 4 grows from it."""
+    duplicates = []
+    duplicated, continued = selection._duplicated, selection._continued
+
+    def recorded(params, be):
+        duplicates.append(duplicated(params, be))
+        return duplicates[-1]
+
+    def worse(data_, start, settings):
+        solution, steps = continued(data_, start, settings)
+        if len(start.weights) == 3 and not any(start is d for d in duplicates):
+            solution.ll -= 1.0
+        return solution, steps
+
+    monkeypatch.setattr(selection, "_duplicated", recorded)
+    monkeypatch.setattr(selection, "_continued", worse)
+    found = select_model(data, [2, 3, 4], random_state=0, **FAST)
+    two, three, four = train_lls(found, "full")
+    assert len(duplicates) == 1
+    assert three == pytest.approx(two, abs=1e-9) and three >= two - 1e-9
+    assert four > three + 0.1  # the fourth blob, found from K = 3
+    # the K = 3 model is the K = 2 one: two of its components coincide
+    start = found.candidates[1]
+    assert start.n_iter >= 1 and start.error is None
+
+
+def test_nested_search_with_missing_values_and_weights(data):
+    X = data.copy()
+    X[::7, 0] = np.nan
+    weights = np.random.default_rng(0).integers(1, 4, len(X)).astype(float)
+    found = select_model(X, range(1, 6), ("full", "spherical"), random_state=0,
+                         sample_weight=weights, cv=2, **FAST)
+    assert not found.failed and found.best_n_components == TRUE_K
+    for ctype in ("full", "spherical"):
+        lls = train_lls(found, ctype)
+        assert all(np.isfinite(lls)) and all(b >= a - 1e-6 for a, b in zip(lls, lls[1:]))
+    best = found.best_estimator_
+    assert best.score(X, sample_weight=weights) == pytest.approx(
+        found.best.train_log_likelihood, abs=1e-9)
+    assert all(np.isfinite(c.heldout_log_likelihood) for c in found.candidates)
+
+
+def test_a_failing_step_of_a_nested_search_ends_its_chain(data, monkeypatch):
+    grown = selection._grown
+
+    def failing(data_, previous, settings):
+        if len(previous.weights) == 2 and settings.covariance_type == "full":
+            raise FloatingPointError("no positive definite covariance")
+        return grown(data_, previous, settings)
+
+    monkeypatch.setattr(selection, "_grown", failing)
+    with pytest.warns(RuntimeWarning, match=r"3 of 8 candidates failed.*K=3"):
+        found = select_model(data, [2, 3, 4, 5], ("full", "diag"), random_state=0, **FAST)
+    errors = [c.error for c in found.candidates]
+    # full's K = 2 and every diag row are found; full ends at K = 3
+    assert errors[0] is None and errors[4:] == [None] * 4
+    assert errors[1] == "all data: FloatingPointError: no positive definite covariance"
+    for error in errors[2:4]:
+        assert error.startswith("all data: not searched: an earlier K failed (Floating")
+    assert all(math.isnan(c.bic) for c in found.candidates[1:4])
+    assert (found.best_n_components, found.best_covariance_type) == (TRUE_K, "diag")
+    with pytest.raises(RuntimeError, match=r"K=3, covariance_type='full' \(all data\) "
+                                           r"failed: FloatingPointError"):
+        select_model(data, [2, 3], random_state=0, on_error="raise", **FAST)
+
+
+def test_select_command_runs_the_independent_search(csv_file, data, capsys, tmp_path):
+    code, out, err = run(["select", csv_file, "-k", "3,4", "--seed", "2", "--search",
+                          "independent", "--out", tmp_path / "sel", *CLI_FAST], capsys)
+    assert code == 0, err
+    assert "- search: independent" in (tmp_path / "sel" / "selection.md").read_text()
+    model = load(tmp_path / "sel" / "model.npz")
+    expected = select_model(data, [3, 4], random_state=2, search="independent",
+                            **FAST).best_estimator_
+    np.testing.assert_allclose(model.means_, expected.means_, rtol=1e-10)
 
 
 # ------------------------------------------------------------ table, plot
@@ -288,7 +420,7 @@ def test_select_model_compares_all_covariance_types():
     the spherical model has the fewest parameters and the same likelihood."""
     X, _ = blobs(np.random.default_rng(1), 3, 5, 100, spread=8.0)
     types = ("full", "diag", "spherical", "tied")
-    found = select_model(X, [2, 3, 4], types, random_state=0, **FAST)
+    found = select_model(X, [2, 3, 4], types, random_state=0, search="independent", **FAST)
     assert [(c.covariance_type, c.n_components) for c in found.candidates] == \
         [(t, K) for t in types for K in (2, 3, 4)]
     for c in found.candidates:
@@ -392,6 +524,7 @@ def test_select_command_refuses_a_bad_grid(csv_file, capsys, value):
     (["--jobs", "0"], "expected a number of jobs >= 1, or -1"),
     (["--seed", "-3"], "expected a seed"),
     (["--criterion", "nll"], "invalid choice"),
+    (["--search", "greedy"], "invalid choice"),
 ])
 def test_select_command_refuses_bad_options(csv_file, capsys, args, message):
     with pytest.raises(SystemExit) as exc:

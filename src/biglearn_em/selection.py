@@ -1,15 +1,17 @@
 """Model selection: the number of components K and the covariance type.
 
-:func:`select_model` fits one :class:`~biglearn_em.BigLearnGaussianMixture` per
-candidate (K, covariance type) on all of X, and with ``cv`` also one per
-candidate and fold, in parallel with joblib, and returns a
+:func:`select_model` fits one model per candidate (K, covariance type) on all
+of X, and with ``cv`` also one per candidate and fold, in parallel with
+joblib, and returns a
 :class:`ModelSelection`: one :class:`Candidate` per row (BIC, AIC, training and
 held-out mean log-likelihood, fit time, EM steps), the chosen candidate and
 its estimator fitted on all of X.
 
-This module drives the estimator through its public API only (``fit``,
-``score``, ``bic``, ``aic``), so it is the same for every covariance type the
-estimator implements.
+The nested search (the default) grows each K of a covariance type from the
+K - 1 solution with plain EM on the engine's public face
+(:mod:`biglearn_em.engine`), and fits one estimator, the chosen one; the
+independent search drives the estimator through its public API only
+(``fit``, ``score``, ``bic``, ``aic``), one default fit per candidate.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from sklearn.model_selection import KFold
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_array
 
+from . import engine
 from ._inputs import validate_weights
 from ._validation import Boolean, Integer, NoneValue, Options, RandomState, validate_params
+from .backends import select_backend
 from .engine.covariance import NAMES as COVARIANCE_TYPES
+from .fitting import AUTO_FLOOR
 from .io import install_hint, plural
 from .mixture import BigLearnGaussianMixture
 from .progress import Progress
@@ -43,6 +48,29 @@ CRITERIA = ("bic", "aic", "heldout")
 
 #: What to do when a fit raises: a row with the error, or raise at once.
 ON_ERROR = ("report", "raise")
+
+#: How the candidates are fitted: each K grown from the K - 1 solution of its
+#: covariance type ("nested"), or every candidate by a default fit from scratch
+#: ("independent", the search of releases before issue 22).
+SEARCHES = ("nested", "independent")
+
+#: The nested search's starts at each K: the K - 1 solution with one component
+#: cut in two, for the components whose two-way cut gains most (at most this
+#: many) ...
+NESTED_SPLITS = 3
+#: ... and this many starts of the estimator's ``init_params`` (k-means by
+#: default) at K, the same for every covariance type.
+NESTED_SEEDS = 5
+#: Plain EM steps run from every start, after which ...
+NESTED_SHORT_STEPS = 3
+#: ... the best this many are continued with plain EM to convergence.
+NESTED_CONTINUED = 3
+
+#: What the nested search's plain EM is, as estimator parameters: the chosen
+#: model (``best_estimator_``) is refitted with them from the start its row
+#: continued, which repeats that continuation.
+_PLAIN_EM = {"view_probs": (1.0, 0.0, 0.0), "n_inner": 1, "weight_smoothing": 0.0,
+             "n_init": 1, "warm_start": False}
 
 #: Estimator parameters that ``select_model`` sets itself (each has its own argument)
 #: or that cannot be shared by many fits.
@@ -58,6 +86,7 @@ _SPEC = {
     "random_state": (RandomState(),),
     "progress": (NoneValue(), Boolean()),
     "on_error": (Options(ON_ERROR),),
+    "search": (Options(SEARCHES),),
 }
 
 #: Columns of :meth:`ModelSelection.to_rows` (and of the CSV file), in order.
@@ -160,6 +189,8 @@ class ModelSelection:
         Index of the chosen candidate in ``candidates``.
     best_estimator_ : BigLearnGaussianMixture
         The chosen candidate's estimator, fitted on all of X.
+    search : {"nested", "independent"}
+        How the candidates were fitted (see :func:`select_model`).
     """
 
     candidates: tuple[Candidate, ...]
@@ -171,6 +202,7 @@ class ModelSelection:
     estimator_params: dict[str, Any]
     best_index: int
     best_estimator_: BigLearnGaussianMixture = field(repr=False)
+    search: str = "independent"
 
     @property
     def best(self) -> Candidate:
@@ -508,11 +540,315 @@ def _results(tasks: list[_Task], X, folds, seed: int, params: dict[str, Any],
         run(task, X, folds, seed, params, parent, threads, weights) for task in tasks)
 
 
+# ------------------------------------------------------------ nested search
+# The nested search runs plain EM itself, on the engine's public face
+# (biglearn_em.engine): a chain of 15 values of K costs about as many EM steps
+# as one default fit, and an estimator per step of the chain (validation, data
+# placement, the result's write-back and labels, ~7 ms on 272 rows) would cost
+# more than its EM. The engine also gives the cuts that grow K - 1 into K
+# (engine.owners and engine.splits, those of the split-and-merge moves).
+@dataclass(frozen=True)
+class _Chain:
+    """The nested search of one covariance type on all of X (``fold`` None)
+    or on all but one fold: K = 1, 2, ... up to the grid's largest."""
+
+    covariance_type: str
+    fold: int | None = None
+
+
+@dataclass
+class _Solution:
+    """One K of a chain: the start its continuation ran from and where it ended
+    (host arrays, internal units), with its mean log-likelihood."""
+
+    start: engine.Params
+    params: engine.Params
+    ll: float
+    n_iter: int
+    converged: bool
+
+
+def _plain_settings(params: dict[str, Any], data: engine.Data, ctype: str) -> engine.Settings:
+    """The engine's settings of plain EM with the estimator parameters
+    ``params`` (those the estimator's own plain EM would have)."""
+    floor = params["eig_floor"]
+    return engine.Settings(
+        view_probs=(1.0, 0.0, 0.0), subset_beta=(5.0, 1.0), n_inner=1, smoothing=0.0,
+        eig_floor=AUTO_FLOOR if floor == "auto" else float(floor) / data.scale**2,
+        reg_covar=float(params["reg_covar"]) / data.scale**2, update="conditional",
+        max_iter=params["max_iter"], tol=float(params["tol"]), patience=None,
+        covariance_type=ctype)
+
+
+def _em(data: engine.Data, params: engine.Params, settings: engine.Settings, max_steps: int
+        ) -> tuple[engine.Params, float, int, bool]:
+    """Plain EM as the estimator runs it: steps until the mean log-likelihood
+    changes by less than ``tol`` (or ``max_steps``). Returns the last M-step's
+    parameters, the log-likelihood of the parameters before it (the last
+    E-step's), the steps and whether it converged."""
+    view = engine.joint_view(data.n_features)
+    ll, previous, converged, steps = -np.inf, -np.inf, False, 0
+    while steps < max_steps and not converged:
+        params, ll, _ = engine.view_step(data, params, view, settings, 0.0)
+        steps += 1
+        converged = abs(ll - previous) < settings.tol
+        previous = ll
+    return params, ll, steps, converged
+
+
+def _host(params: engine.Params, be) -> engine.Params:
+    return engine.Params(be.to_numpy(params.weights), be.to_numpy(params.means),
+                         be.to_numpy(params.covs))
+
+
+def _of_type(data: engine.Data, settings: engine.Settings, weights: np.ndarray,
+             means: np.ndarray, covs: np.ndarray) -> engine.Params:
+    """Parameters of the settings' covariance type from full covariances
+    (K, D, D): the closest member of the type, floored as every M-step."""
+    be = data.backend
+    stored = settings.covariance.from_dense(weights, covs)
+    return engine.Params(be.asarray(weights), be.asarray(means),
+                         be.floor_eigenvalues(be.asarray(stored), settings.eig_floor))
+
+
+def _seeds(data: engine.Data, K: int, method: str, seed: int, cache: dict
+           ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The ``NESTED_SEEDS`` starts of ``method`` at K as full Gaussians (weights,
+    means, covariances; host, internal units), drawn from (seed, K, i): the
+    same for every covariance type, computed once per process and data."""
+    if K not in cache:
+        full = _plain_settings({"eig_floor": 0.0, "reg_covar": 0.0, "max_iter": 1, "tol": 0.0},
+                               data, "full")
+        out = []
+        for i in range(1 if K == 1 else NESTED_SEEDS):
+            start = _host(engine.initial_params(data, K, method, np.random.default_rng(
+                [seed, K, i]), full), data.backend)
+            out.append((start.weights, start.means, start.covs))
+        cache[K] = out
+    return cache[K]
+
+
+def _grown(data: engine.Data, previous: engine.Params, settings: engine.Settings
+           ) -> list[engine.Params]:
+    """Starts at K from the K - 1 solution: one component cut in two (the
+    best two-way cut of the rows it owns, :func:`biglearn_em.engine.splits`),
+    for the ``NESTED_SPLITS`` components whose cut gains most."""
+    be = data.backend
+    cov = settings.covariance
+    K, D = previous.means.shape
+    owners = engine.owners(data, previous, cov)
+    cuts = engine.splits(lambda: (be.to_numpy(Z) for Z in data.chunks()), owners, K,
+                         settings.eig_floor, weights=data.host_weights())
+    host = _host(previous, be)
+    weights, means = host.weights, host.means
+    covs = cov.dense(host.covs, K, D)
+    out = []
+    for cut in [c for c in cuts if np.isfinite(c.gain)][:NESTED_SPLITS]:
+        k = cut.k
+        w = np.append(weights, 0.0)
+        mu = np.concatenate([means, means[k:k + 1]])
+        S = np.concatenate([covs, covs[k:k + 1]])
+        w[k], w[K] = weights[k] * cut.fractions
+        mu[k], mu[K] = cut.means
+        S[k], S[K] = cut.covs
+        out.append(_of_type(data, settings, w, mu, S))
+    return out
+
+
+def _duplicated(params: engine.Params, be) -> engine.Params:
+    """The K - 1 solution with its heaviest component in two identical halves
+    of half its weight: a K model of exactly the same likelihood."""
+    host = _host(params, be)
+    k = int(np.argmax(host.weights))
+    weights = np.append(host.weights, host.weights[k] / 2)
+    weights[k] /= 2
+    means = np.concatenate([host.means, host.means[k:k + 1]])
+    covs = host.covs if host.covs.ndim == 3 and host.covs.shape[0] == 1 \
+        else np.concatenate([host.covs, host.covs[k:k + 1]])  # tied: (1, D, D), shared
+    return engine.Params(be.asarray(weights), be.asarray(means), be.asarray(covs))
+
+
+def _next_solution(data: engine.Data, previous: _Solution | None, K: int,
+                   settings: engine.Settings, method: str, seed: int, cache: dict
+                   ) -> tuple[_Solution, int]:
+    """The solution at K from the one at K - 1 (None for K = 1), and the EM
+    steps it cost.
+
+    Every start (the K - 1 solution cut, the seeds) runs ``NESTED_SHORT_STEPS``
+    plain EM steps; the best ``NESTED_CONTINUED`` continue to convergence and
+    the best of them is the solution, unless it scores below the K - 1
+    solution: then the K - 1 solution with a component duplicated (the same
+    likelihood) continues instead, so that the likelihood never falls as K
+    grows."""
+    be = data.backend
+    starts = [] if previous is None else _grown(data, previous.params, settings)
+    starts += [_of_type(data, settings, *seed_) for seed_ in _seeds(data, K, method, seed, cache)]
+    steps = 0
+    short = []
+    for start in starts:
+        params, ll, n, _ = _em(data, start, settings, NESTED_SHORT_STEPS)
+        steps += n
+        short.append((ll, params))
+    short.sort(key=lambda pair: -pair[0])  # stable: ties go to the earlier start
+    best: _Solution | None = None
+    for _, start in short[:NESTED_CONTINUED]:
+        solution, n = _continued(data, start, settings)
+        steps += n
+        if best is None or solution.ll > best.ll:
+            best = solution
+    if previous is not None and best.ll < previous.ll:
+        best, n = _continued(data, _duplicated(previous.params, be), settings)
+        steps += n
+        if best.ll < previous.ll:  # a binding floor lowered it: the duplicate itself
+            start = _duplicated(previous.params, be)
+            best = _Solution(start, start, previous.ll, 0, previous.converged)
+    return best, steps
+
+
+def _continued(data: engine.Data, start: engine.Params, settings: engine.Settings
+               ) -> tuple[_Solution, int]:
+    """Plain EM from ``start`` to convergence (at most ``max_iter`` steps), the
+    result scored on the data (one more pass)."""
+    params, _, n, converged = _em(data, start, settings, settings.max_iter)
+    ll = engine.score(data, params, settings)
+    return _Solution(start, params, ll, n, converged), n + 1
+
+
+def _run_chain(chain: _Chain, keys: dict, X, folds: list | None, seed: int,
+               params: dict[str, Any], grid: list[int], parent: int, threads: int,
+               weights: np.ndarray | None = None, cache: dict | None = None
+               ) -> Iterator[dict[str, Any]]:
+    """The results of one chain, one per K of the grid as :func:`_run_task`'s,
+    as each is found (the fit of K on all of X, or of a fold's K); a K that
+    raises ends the chain, its error on every K left."""
+    if os.getpid() != parent:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=threads):
+            return list(_run_chain(chain, keys, X, folds, seed, params, grid, os.getpid(),
+                                   threads, weights, {}))
+    return _chain_results(chain, keys, X, folds, seed, params, grid, weights,
+                          {} if cache is None else cache)
+
+
+def _chain_results(chain: _Chain, keys: dict, X, folds: list | None, seed: int,
+                   params: dict[str, Any], grid: list[int], weights: np.ndarray | None,
+                   cache: dict) -> Iterator[dict[str, Any]]:
+    ctype, fold = chain.covariance_type, chain.fold
+    wanted = set(grid)
+    error: str | None = None
+    previous: _Solution | None = None
+    data = test = settings = None
+    n_total = 0.0
+    for K in range(1, grid[-1] + 1):
+        task = _Task(keys.get((K, ctype), -1), K, ctype, fold)
+        out: dict[str, Any] = {"task": task, "error": error, "warnings": []}
+        if error is None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    started = time.perf_counter()
+                    if data is None:
+                        data, test = _chain_data(X, weights, params, folds, fold)
+                        settings = _plain_settings(params, data, ctype)
+                        n_total = data.total_weight()
+                    previous, steps = _next_solution(
+                        data, previous, K, settings, params["init_params"], seed,
+                        cache.setdefault(fold, {}))
+                    out.update(_chain_row(previous, steps, time.perf_counter() - started,
+                                          data, test, settings, n_total))
+                except Exception as exc:  # reported in the row, or raised by the caller
+                    error = out["error"] = f"{type(exc).__name__}: {exc}"
+            out["warnings"] = [(w.category, str(w.message)) for w in caught
+                               if not issubclass(w.category, ConvergenceWarning)]
+        elif K in wanted:
+            out["error"] = f"not searched: an earlier K failed ({error})"
+        if K in wanted:
+            yield out
+
+
+def _chain_data(X, weights: np.ndarray | None, params: dict[str, Any], folds: list | None,
+                fold: int | None) -> tuple[engine.Data, engine.Data | None]:
+    """The chain's data in internal units on the host (all of X, or the
+    training rows of ``fold`` with the held-out rows beside them in the same
+    units)."""
+    backend = select_backend(None, X, params["dtype"])
+    data = engine.Data.from_array(X, params["chunk_size"], backend, 1, weights)
+    if fold is None:
+        return data, None
+    train, test = folds[fold]
+    return data.subset(np.sort(train)), data.subset(np.sort(test))
+
+
+def _chain_row(solution: _Solution, steps: int, seconds: float, data: engine.Data,
+               test: engine.Data | None, settings: engine.Settings, n_total: float
+               ) -> dict[str, Any]:
+    """The fields of :func:`_run_task`'s result for one K of a chain."""
+    if test is not None:
+        return {"heldout": engine.score(test, solution.params, settings)}
+    K, D = solution.params.means.shape
+    n_params = settings.covariance.n_parameters(K, D) + K * D + K - 1
+    total = -2.0 * solution.ll * n_total
+    return {"fit_time": seconds, "train": solution.ll,
+            "bic": total + n_params * math.log(n_total), "aic": total + 2.0 * n_params,
+            "n_iter": solution.n_iter, "n_em_steps": steps, "converged": solution.converged,
+            "start": _user_units(solution.start, data, settings)}
+
+
+def _user_units(params: engine.Params, data: engine.Data, settings: engine.Settings
+                ) -> dict[str, np.ndarray]:
+    """``weights_init``, ``means_init`` and ``precisions_init`` of ``params``
+    (internal units) in the units of X."""
+    be = data.backend
+    host = _host(params, be)
+    cov = settings.covariance
+    covs = cov.public(host.covs) * data.scale**2
+    matrices = settings.covariance_type in ("full", "tied")
+    return {"weights_init": host.weights,
+            "means_init": host.means * data.scale + be.to_numpy(data.shift),
+            "precisions_init": np.linalg.inv(covs) if matrices else 1.0 / covs}
+
+
+def _chain_results_of(chains: list[_Chain], keys: dict, X, folds, seed: int,
+                      params: dict[str, Any], grid: list[int], n_jobs: int | None,
+                      weights: np.ndarray | None = None) -> Iterator[dict[str, Any]]:
+    """The results of every chain, K by K as they are found in this process,
+    or chain by chain from joblib workers when more than one job runs."""
+    from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+
+    workers = min(effective_n_jobs(n_jobs), len(chains))
+    parent = os.getpid()
+    if workers <= 1:
+        cache: dict = {}  # the seeds of each data, shared by the types
+        for chain in chains:
+            yield from _run_chain(chain, keys, X, folds, seed, params, grid, parent, 0,
+                                  weights, cache)
+        return
+    threads = max(1, cpu_count() // workers)
+    run = delayed(_run_chain)
+    for results in Parallel(n_jobs=workers, return_as="generator_unordered")(
+            run(chain, keys, X, folds, seed, params, grid, parent, threads, weights)
+            for chain in chains):
+        yield from results
+
+
+def _refitted(K: int, ctype: str, start: dict[str, np.ndarray], X, seed: int,
+              params: dict[str, Any], weights: np.ndarray | None) -> BigLearnGaussianMixture:
+    """The estimator of a nested search's row: plain EM from the start its
+    row continued (the same steps, hence the same model to rounding)."""
+    model = BigLearnGaussianMixture(n_components=K, covariance_type=ctype, random_state=seed,
+                                    **{**params, **_PLAIN_EM, **start})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the row says 'converged'
+        return model.fit(X, sample_weight=weights)
+
+
 def select_model(X, n_components: int | Iterable[int] = range(2, 31),
                  covariance_types: str | Sequence[str] = ("full",), criterion: str = "bic",
                  cv: int | None = None, n_jobs: int | None = None, random_state=None,
                  progress: bool | None = False, on_error: str = "report",
-                 sample_weight=None, **estimator_params) -> ModelSelection:
+                 sample_weight=None, search: str = "nested",
+                 **estimator_params) -> ModelSelection:
     """Choose the number of components K and the covariance type of a mixture.
 
     Every candidate (K, covariance type) is fitted on all of X, which gives its
@@ -520,8 +856,25 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
     each k-1 folds of a shuffled k-fold split and scored on the held-out fold.
     Every fit has the same ``random_state``, so the candidates start alike and
     the selection is reproducible. The chosen candidate's estimator, fitted on
-    all of X, is kept as ``best_estimator_``; the other estimators are dropped
-    as soon as they lose, so memory holds about one model per running fit.
+    all of X, is kept as ``best_estimator_``; the other models are dropped as
+    soon as they lose, so memory holds about one model per running fit.
+
+    The nested search (``search="nested"``) runs, per covariance type (and
+    fold), K = 1, 2, ... up to the largest K of the grid: the starts of K are
+    the K - 1 solution with one component cut in two (the ``NESTED_SPLITS``
+    components whose two-way cut gains most) and ``NESTED_SEEDS`` starts of
+    ``init_params`` shared by every type; each runs ``NESTED_SHORT_STEPS``
+    plain EM steps, the best ``NESTED_CONTINUED`` continue to convergence,
+    and the best of them is K's model. A K that would score below K - 1 is
+    the K - 1 model with a component duplicated at half weight each (the same
+    likelihood) continued, so that within a type the training log-likelihood
+    never falls as K grows. Its EM follows the estimator parameters
+    ``eig_floor``, ``reg_covar``, ``tol``, ``max_iter`` (a cap per
+    continuation), ``init_params``, ``chunk_size`` and ``dtype``, on the
+    host; ``best_estimator_`` is the estimator of plain EM
+    (``view_probs=(1, 0, 0)``, ``n_inner=1``, ``weight_smoothing=0``) from
+    the start its row continued, with the other parameters as given, which
+    repeats that row's fit.
 
     Parameters
     ----------
@@ -543,7 +896,8 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
         random_state=seed)``, with ``seed`` the recorded ``random_state``.
         None: no held-out scores.
     n_jobs : int or None, default=None
-        Fits run at once, in joblib's worker processes (joblib's meaning: None
+        Fits (nested: chains, one per covariance type and fold) run at once,
+        in joblib's worker processes (joblib's meaning: None
         is 1 unless inside ``joblib.parallel_config``, -1 is every CPU). Each
         worker's BLAS gets ``cpu_count // workers`` threads. The results do
         not depend on ``n_jobs``.
@@ -565,6 +919,14 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
         :meth:`BigLearnGaussianMixture.fit <biglearn_em.BigLearnGaussianMixture.fit>`):
         every fit, score, BIC and AIC counts a row that many times, and each
         fold keeps its rows' weights.
+    search : {"nested", "independent"}, default="nested"
+        "nested": each K grown from the K - 1 model of its covariance type
+        (above); the table's ``n_iter`` is then the EM steps of the
+        continuation kept, ``n_em_steps`` all the EM steps spent on K and
+        ``fit_time`` its seconds in the chain. "independent": every candidate
+        by a default fit of the estimator from scratch, as releases before
+        issue 22 did (their results, at about ten times the cost on small
+        data; the likelihood may fall as K grows).
     **estimator_params
         Other parameters of every :class:`~biglearn_em.BigLearnGaussianMixture`
         (``max_iter``, ``restarts``, ``eig_floor``, ...), validated before any
@@ -592,7 +954,7 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
     """
     validate_params(_OWNER, {"criterion": criterion, "cv": cv, "n_jobs": n_jobs,
                              "random_state": random_state, "progress": progress,
-                             "on_error": on_error}, _SPEC)
+                             "on_error": on_error, "search": search}, _SPEC)
     if n_jobs == 0:
         raise ValueError(f"The 'n_jobs' parameter of {_OWNER} must be None or an int other "
                          "than 0 (-1: every CPU); got 0.")
@@ -629,13 +991,20 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
     keys = [(K, t) for t in types for K in grid]
     tasks = [_Task(i, K, t, fold) for i, (K, t) in enumerate(keys)
              for fold in [None] + list(range(cv or 0))]
+    if search == "nested":
+        chains = [_Chain(t, fold) for t in types for fold in [None] + list(range(cv or 0))]
+        params = {**BigLearnGaussianMixture().get_params(deep=False), **estimator_params}
+        results = _chain_results_of(chains, {key: i for i, key in enumerate(keys)}, X, folds,
+                                    seed, params, grid, n_jobs, weights)
+    else:
+        results = _results(tasks, X, folds, seed, estimator_params, n_jobs, weights)
     pending: dict[int, dict[str, Any]] = {i: {"folds": {}} for i in range(len(keys))}
     candidates: list[Candidate | None] = [None] * len(keys)
     best: tuple[tuple, int, BigLearnGaussianMixture] | None = None
     caught: list[tuple[str, type, str]] = []
     bar = Progress(len(tasks), label="selecting", enabled=progress)
     with bar:
-        for out in _results(tasks, X, folds, seed, estimator_params, n_jobs, weights):
+        for out in results:
             task: _Task = out["task"]
             caught += [(task.label(cv), category, message)
                        for category, message in out["warnings"]]
@@ -672,10 +1041,13 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
                       "were not considered: "
                       + "; ".join(f"{c.label}: {c.error}" for c in failed),
                       RuntimeWarning, stacklevel=2)
+    chosen = best[2]
+    if not isinstance(chosen, BigLearnGaussianMixture):  # a nested search's start
+        chosen = _refitted(*keys[best[1]], chosen, X, seed, estimator_params, weights)
     return ModelSelection(candidates=tuple(candidates), criterion=criterion, cv=cv,
                           random_state=seed, n_samples=N, n_features=D,
                           estimator_params=dict(estimator_params), best_index=best[1],
-                          best_estimator_=best[2])
+                          best_estimator_=chosen, search=search)
 
 
 def _candidate(key: tuple[int, str], state: dict[str, Any], cv: int | None
@@ -701,4 +1073,5 @@ def _candidate(key: tuple[int, str], state: dict[str, Any], cv: int | None
         fields["heldout_log_likelihood"] = float(np.mean(scores))
         fields["heldout_std_error"] = float(np.std(scores, ddof=1) / math.sqrt(cv))
     candidate = Candidate(K, ctype, error=errors[0] if errors else None, **fields)
-    return candidate, full.get("model")
+    # the estimator fitted on all of X, or the start of a nested search's row
+    return candidate, full.get("model", full.get("start"))

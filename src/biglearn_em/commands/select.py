@@ -15,7 +15,14 @@ import numpy as np
 from .. import __version__
 from ..io import install_hint, plural
 from ..persist import save
-from ..selection import COVARIANCE_TYPES, CRITERIA, CRITERION_NAMES, ModelSelection, select_model
+from ..selection import (
+    COVARIANCE_TYPES,
+    CRITERIA,
+    CRITERION_NAMES,
+    SEARCHES,
+    ModelSelection,
+    select_model,
+)
 from .options import (
     DATA_HELP,
     add_data_options,
@@ -90,6 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     select.add_argument("--criterion", choices=CRITERIA, default="bic",
                         help="what chooses: lowest BIC, lowest AIC, or highest held-out mean "
                              "log-likelihood (needs --cv) (default: bic)")
+    select.add_argument("--search", choices=SEARCHES, default="nested",
+                        help="nested: each K starts from the K-1 solution of its covariance "
+                             "type, cut where it fits worst, and from k-means starts shared by "
+                             "the types (the training likelihood never falls as K grows); "
+                             "independent: a default fit from scratch per candidate, as "
+                             "releases before it (default: nested)")
     select.add_argument("--cv", metavar="N", type=_folds, default=None,
                         help="also fit on N-1 of N shuffled folds and score the held-out one "
                              "(default: no held-out scores)")
@@ -137,7 +150,7 @@ def _select(args: argparse.Namespace) -> int:
         found = select_model(X, grid, types, criterion=args.criterion, cv=args.cv,
                              n_jobs=args.jobs, random_state=args.seed,
                              progress=False if args.quiet else None,
-                             sample_weight=weights, **options)
+                             sample_weight=weights, search=args.search, **options)
     print(f"seed: {found.random_state}" + ("" if args.seed is not None else
           f" (drawn; --seed {found.random_state} repeats this selection)"))
     print()
@@ -192,6 +205,7 @@ def _report(args: argparse.Namespace, found: ModelSelection, options: dict,
         f"{', '.join(args.covariance_types)}",
         f"- criterion: {found.criterion}"
         + ("" if found.cv is None else f"; held-out scores: {found.cv}-fold, shuffled"),
+        f"- search: {args.search}",
         f"- seed (every fit and the folds): {found.random_state}",
         f"- jobs: {args.jobs}",
         "- estimator options: " + (", ".join(f"{k}={v!r}" for k, v in options.items())
