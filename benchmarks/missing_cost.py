@@ -91,11 +91,11 @@ def main() -> None:
     with threadpool_limits(limits=args.threads):
         fit(args.k, X[:500])  # imports and first calls outside the timed fits
         full_time, full_peak, full = measured(args.k, X)
-        print(f"complete data:   {full_time:8.2f} s, peak {full_peak / 2**20:8.1f} MiB, "
+        print(f"complete data:   {full_time:8.3f} s, peak {full_peak / 2**20:8.1f} MiB, "
               f"{full.n_em_steps_} EM steps ({1e3 * full_time / full.n_em_steps_:.2f} ms "
               f"each), LL {full.score(X):.4f}", flush=True)
         gap_time, gap_peak, gap = measured(args.k, holes)
-        print(f"incomplete data: {gap_time:8.2f} s, peak {gap_peak / 2**20:8.1f} MiB, "
+        print(f"incomplete data: {gap_time:8.3f} s, peak {gap_peak / 2**20:8.1f} MiB, "
               f"{gap.n_em_steps_} EM steps ({1e3 * gap_time / gap.n_em_steps_:.2f} ms "
               f"each), LL of the complete rows {gap.score(X):.4f}", flush=True)
     ratio = gap_time / full_time

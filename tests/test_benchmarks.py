@@ -112,7 +112,7 @@ def test_missing_cost_benchmark_runs_small():
         seconds[kind] = float(line.split(":")[1].split(" s,")[0])
         assert float(line.split("peak")[1].split("MiB")[0]) > 0
     ratio = float(lines[-1].split("time ratio ")[1].split()[0])
-    # the seconds are printed to 0.01 s: the ratio of the printed values is near the ratio
+    # the seconds are printed to 1 ms: the ratio of the printed values is near the ratio
     assert ratio == pytest.approx(seconds["incomplete data"] / seconds["complete data"],
                                   rel=0.05, abs=0.15)
     assert lines[-3].startswith("time per EM step ratio ")
