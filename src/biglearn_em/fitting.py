@@ -97,7 +97,7 @@ class Fit:
             )
         backend = select_backend(model.device, X, model.dtype, model.device_budget, K)
         data = Data.from_array(X, model.chunk_size, backend, K, weights)
-        return cls(model, X, data, _settings(model, data), _generator(model.random_state), warm,
+        return cls(model, X, data, settings_of(model, data), _generator(model.random_state), warm,
                    weights)
 
     # ------------------------------------------------------------- the search
@@ -263,8 +263,10 @@ class Fit:
         return replace(self.data, shift=None, scale=1.0, gap_cache=None)
 
 
-def _settings(model, data: Data) -> Settings:
-    """The engine's settings from the estimator's parameters, in internal units."""
+def settings_of(model, data: Data) -> Settings:
+    """The engine's settings from the estimator's parameters, in internal units
+    (also those of the nested model search's plain EM, from an estimator it
+    never fits)."""
     K = model.n_components
     a = 1.0 / K if model.weight_smoothing == "auto" else float(model.weight_smoothing)
     floor = AUTO_FLOOR if model.eig_floor == "auto" else float(model.eig_floor) / data.scale**2
