@@ -72,3 +72,26 @@ def test_bad_values_are_one_line_errors_naming_the_parameter(easy, name, value, 
     with pytest.raises(error, match=f"The '{name}' parameter .* must be") as caught:
         BigLearnGaussianMixture(2, **{name: value}).fit(easy)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("settings", [{}, {"reg_covar": 0.1}, {"eig_floor": 0.5}])
+def test_one_component_is_one_pass_scored_in_closed_form(monkeypatch, covariance_type,
+                                                         settings):
+    from biglearn_em.engine import loop
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3)) * [1.0, 2.0, 0.01] + [3.0, -1.0, 5.0]
+    weights = rng.integers(0, 4, 300).astype(float)
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("a K = 1 fit scored its result with another pass")
+
+    monkeypatch.setattr(loop, "score", no_second_pass)
+    model = BigLearnGaussianMixture(1, covariance_type=covariance_type, **settings)
+    model.fit(X, sample_weight=weights)
+    assert model.n_em_steps_ == 1 and model.converged_
+    # the closed form is the mean log-density of the rows under the result,
+    # floor (eig_floor=0.5 binds on the third column) and reg_covar included
+    expected = model.score(X, sample_weight=weights)
+    assert model.lower_bound_ == pytest.approx(expected, rel=1e-12)

@@ -21,7 +21,7 @@ import numpy as np
 from ..backends.base import Backend
 from . import moves
 from .data import Data, Params, Settings
-from .step import ensure_positive_definite, score, view_step
+from .step import ensure_positive_definite, exact_step, score, view_step
 from .views import draw_view, joint_view
 
 #: The views' patience under ``patience="auto"``: outer iterations without an
@@ -480,18 +480,19 @@ def _floored(be: Backend, params: Params, settings: Settings) -> Params:
 
 
 def _exact_iteration(data: Data, state: State, settings: Settings) -> Record:
-    """One component: every row's responsibility is 1, so one EM step from any
-    start gives the maximum likelihood, the mean and covariance of all rows
-    (floored as every M-step); a second pass scores it. Nothing to escape: no
-    restarts, moves or views."""
+    """One component on complete data: every row's responsibility is 1, so one
+    EM step from any start gives the maximum likelihood, the mean and
+    covariance of all rows (floored as every M-step), and the statistics of
+    that one pass score it in closed form (:func:`.step.exact_step`). Nothing
+    to escape: no restarts, moves or views."""
     # the start floored (it competes at the end), and that step's E-step scores it
     state.origin = _floored(data.backend, state.params, settings)
-    state.params, ll, repaired = view_step(data, state.origin, joint_view(data.n_features),
-                                           settings, 0.0)
-    state.origin_ll = ll
+    state.params, state.origin_ll, ll, repaired = exact_step(data, state.origin, settings)
     state.n_iter = state.n_steps = 1
     state.converged = True
-    _end_polish(data, state, settings, ll)
+    state.lower_bound = ll
+    state.lower_bounds.append(ll)
+    _at_least_origin(state)
     _enter(state, Phase.DONE)
     return Record(1, "exact", data.n_features, state.lower_bound, repaired)
 

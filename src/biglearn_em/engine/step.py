@@ -74,6 +74,37 @@ def view_step(
     the units of the original data) under the parameters the step started
     from, and the number of repaired components.
     """
+    return _step(data, params, view, settings, smoothing)[:3]
+
+
+def exact_step(data: Data, params: Params, settings: Settings) -> tuple[Params, float, float, int]:
+    """The one EM step of a single component on complete data, whose result is
+    the maximum likelihood: the new parameters, the mean log-likelihood of
+    ``params`` (the E-step's) and of the new ones, and the repairs.
+
+    The second likelihood is a closed form of the step's own statistics, not
+    a second pass: with every responsibility 1 the statistics hold the rows'
+    mean and scatter ``S``, and the mean log-density of the rows under
+    ``N(mean, Sigma)`` is ``-(D log 2 pi + log det Sigma + tr(Sigma^-1 S)) / 2``,
+    whatever floor or ``reg_covar`` made ``Sigma`` differ from ``S``."""
+    D = data.n_features
+    new, ll, repaired, stats = _step(data, params, joint_view(D), settings, 0.0)
+    be = data.backend
+    nk = float(be.to_numpy(stats.nk)[0]) + 10 * np.finfo(float).eps  # as the M-step's
+    shift = be.to_numpy(stats.s1)[0] / nk
+    s2 = be.to_numpy(stats.s2)[0] / nk
+    scatter = np.diag(s2 - shift * shift) if stats.diagonal else s2 - np.outer(shift, shift)
+    sigma = settings.covariance.dense(be.to_numpy(new.covs), 1, D)[0]
+    lower = np.linalg.cholesky(sigma)
+    log_det = 2.0 * np.log(np.diag(lower)).sum()
+    trace = np.trace(np.linalg.solve(sigma, scatter))
+    new_ll = -0.5 * (D * np.log(2 * np.pi) + log_det + trace) - D * np.log(data.scale)
+    return new, ll, float(new_ll), repaired
+
+
+def _step(data: Data, params: Params, view: View, settings: Settings, smoothing: float
+          ) -> tuple[Params, float, int, Any]:
+    """:func:`view_step`, and the statistics of its E-step."""
     be = data.backend
     cov = settings.covariance
     view = view.on(be)
@@ -105,7 +136,7 @@ def view_step(
     covs, fixed = ensure_positive_definite(be, covs, settings.eig_floor)
     new = Params(smooth_weights(weights, smoothing), means, covs)
     ll = float(be.item(stats.ll) / stats.n - view.m * np.log(data.scale))
-    return new, ll, repaired + fixed
+    return new, ll, repaired + fixed, stats
 
 
 def score(data: Data, params: Params, settings: Settings) -> float:
