@@ -95,3 +95,19 @@ def test_one_component_is_one_pass_scored_in_closed_form(monkeypatch, covariance
     # floor (eig_floor=0.5 binds on the third column) and reg_covar included
     expected = model.score(X, sample_weight=weights)
     assert model.lower_bound_ == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_one_component_from_a_far_start_takes_a_second_step(covariance_type):
+    # moments about a start 1e7 standard deviations away lose digits to
+    # cancellation (the covariance was 0.11 off): a second step recentres them
+    X = np.random.default_rng(0).normal(size=(400, 2))
+    model = BigLearnGaussianMixture(1, covariance_type=covariance_type,
+                                    means_init=np.full((1, 2), 1e7)).fit(X)
+    cov = np.cov(X.T, bias=True)
+    expected = cov if covariance_type == "full" else np.diag(cov)
+    np.testing.assert_allclose(model.covariances_[0], expected, atol=1e-12)
+    assert model.lower_bound_ == pytest.approx(model.score(X), rel=1e-12)
+    assert model.n_em_steps_ == 2
+    near = BigLearnGaussianMixture(1, covariance_type=covariance_type).fit(X)
+    assert near.n_em_steps_ == 1

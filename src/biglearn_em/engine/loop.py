@@ -281,7 +281,7 @@ def stop(state: State, data: Data | None = None, settings: Settings | None = Non
     if data is not None and settings is not None:
         # a snapshot of the views may break the floor (a conditional write-back
         # does not floor): floored as the polish would have started from it
-        params = _floored(data.backend, params, settings)
+        params = floored(data.backend, params, settings)
     state.params, state.lower_bound = params, ll
     if data is not None and settings is not None:
         state.lower_bound = score(data, params, settings)
@@ -312,11 +312,11 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
         # the start, floored as every M-step (a given start or a model refitted
         # with a higher floor may break it, and would then outscore every
         # floored fit) and scored once on all rows: the fit never ends below it
-        floored = _floored(data.backend, state.origin, settings)
+        start = floored(data.backend, state.origin, settings)
         if state.params is state.origin:
-            state.params = floored
-        state.origin = floored
-        state.origin_ll = score(data, floored, settings)
+            state.params = start
+        state.origin = start
+        state.origin_ll = score(data, start, settings)
     if state.phase is Phase.VIEWS and state.best is None:
         # views that begin at the start (a warm start, or restarts=0): the
         # start is their first snapshot, as the refined parameters are otherwise
@@ -448,7 +448,7 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
                                         state.cuts[move[2]])
     # the halves are their rows' raw covariances: floored and repaired like
     # every M-step's (a proposal's start can be kept as it is, see _move_em)
-    start = _floored(be, Params(be.asarray(weights), be.asarray(means),
+    start = floored(be, Params(be.asarray(weights), be.asarray(means),
                                 be.asarray(settings.covariance.from_dense(weights, covs))),
                      settings)
     params, ll, repaired, accepted, steps = _move_em(search, start, settings, state.moves_ll)
@@ -465,7 +465,7 @@ def _move_iteration(search: Data, data: Data, state: State, settings: Settings) 
     return record
 
 
-def _floored(be: Backend, params: Params, settings: Settings) -> Params:
+def floored(be: Backend, params: Params, settings: Settings) -> Params:
     """``params`` with their covariances floored and, where still not positive
     definite, repaired, as every M-step's are (the same arrays when they
     already are). Parameters that may end a fit pass through here (a start, a
@@ -486,9 +486,10 @@ def _exact_iteration(data: Data, state: State, settings: Settings) -> Record:
     that one pass score it in closed form (:func:`.step.exact_step`). Nothing
     to escape: no restarts, moves or views."""
     # the start floored (it competes at the end), and that step's E-step scores it
-    state.origin = _floored(data.backend, state.params, settings)
-    state.params, state.origin_ll, ll, repaired = exact_step(data, state.origin, settings)
-    state.n_iter = state.n_steps = 1
+    state.origin = floored(data.backend, state.params, settings)
+    state.params, state.origin_ll, ll, repaired, state.n_steps = exact_step(data, state.origin,
+                                                                            settings)
+    state.n_iter = 1
     state.converged = True
     state.lower_bound = ll
     state.lower_bounds.append(ll)
@@ -607,7 +608,7 @@ def _views_iteration(
         # would otherwise be an unfloored snapshot where the floor binds
         _enter(state, Phase.POLISH)
         best = state.best if state.best is not None else state.params
-        state.params = _floored(data.backend, best, settings)
+        state.params = floored(data.backend, best, settings)
         state.best, state.best_ll = None, -np.inf  # from now on, the polish's best
         state.lower_bound = -np.inf
     return record

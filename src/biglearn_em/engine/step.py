@@ -77,10 +77,12 @@ def view_step(
     return _step(data, params, view, settings, smoothing)[:3]
 
 
-def exact_step(data: Data, params: Params, settings: Settings) -> tuple[Params, float, float, int]:
+def exact_step(data: Data, params: Params, settings: Settings
+               ) -> tuple[Params, float, float, int, int]:
     """The one EM step of a single component on complete data, whose result is
     the maximum likelihood: the new parameters, the mean log-likelihood of
-    ``params`` (the E-step's) and of the new ones, and the repairs.
+    ``params`` (the E-step's) and of the new ones, the repairs and the steps
+    (2 from a start far from the rows, see :data:`FAR`).
 
     The second likelihood is a closed form of the step's own statistics, not
     a second pass: with every responsibility 1 the statistics hold the rows'
@@ -89,17 +91,38 @@ def exact_step(data: Data, params: Params, settings: Settings) -> tuple[Params, 
     whatever floor or ``reg_covar`` made ``Sigma`` differ from ``S``."""
     D = data.n_features
     new, ll, repaired, stats = _step(data, params, joint_view(D), settings, 0.0)
+    shift, scatter = _mean_and_scatter(data.backend, stats)
+    steps = 1
+    if np.max(shift * shift / np.maximum(np.diag(scatter), np.finfo(float).tiny)) > FAR:
+        # the moments were taken about a start far from the rows: the scatter
+        # lost digits to cancellation (0.11 relative at 1e7 standard deviations),
+        # in the M-step too; one more step takes them about the rows' own mean
+        new, _, more, stats = _step(data, new, joint_view(D), settings, 0.0)
+        repaired, steps = repaired + more, 2
+        shift, scatter = _mean_and_scatter(data.backend, stats)
     be = data.backend
-    nk = float(be.to_numpy(stats.nk)[0]) + 10 * np.finfo(float).eps  # as the M-step's
-    shift = be.to_numpy(stats.s1)[0] / nk
-    s2 = be.to_numpy(stats.s2)[0] / nk
-    scatter = np.diag(s2 - shift * shift) if stats.diagonal else s2 - np.outer(shift, shift)
     sigma = settings.covariance.dense(be.to_numpy(new.covs), 1, D)[0]
     lower = np.linalg.cholesky(sigma)
     log_det = 2.0 * np.log(np.diag(lower)).sum()
     trace = np.trace(np.linalg.solve(sigma, scatter))
     new_ll = -0.5 * (D * np.log(2 * np.pi) + log_det + trace) - D * np.log(data.scale)
-    return new, ll, float(new_ll), repaired
+    return new, ll, float(new_ll), repaired, steps
+
+
+#: A start whose mean is more than ``sqrt(FAR)`` standard deviations from the
+#: rows' (along some coordinate) takes a second step in :func:`exact_step`:
+#: the moments about it would lose more than ``FAR * eps`` to cancellation.
+FAR = 1e4
+
+
+def _mean_and_scatter(be, stats) -> tuple[np.ndarray, np.ndarray]:
+    """Of one component's statistics (host arrays): the offset of the rows'
+    mean from the centre the moments were taken about (D,), and their scatter
+    about their mean (D, D), as the M-step computes them."""
+    nk = float(be.to_numpy(stats.nk)[0]) + 10 * np.finfo(float).eps
+    shift = be.to_numpy(stats.s1)[0] / nk
+    s2 = be.to_numpy(stats.s2)[0] / nk
+    return shift, np.diag(s2 - shift * shift) if stats.diagonal else s2 - np.outer(shift, shift)
 
 
 def _step(data: Data, params: Params, view: View, settings: Settings, smoothing: float
