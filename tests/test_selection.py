@@ -234,32 +234,50 @@ def test_nested_rows_are_the_chosen_estimators_own(data):
     assert all(c.n_em_steps >= c.n_iter > 0 and c.converged for c in found.candidates)
 
 
-def test_a_k_below_the_one_before_falls_back_to_it(data, monkeypatch):
-    """Every start at K = 3 made to end 1 nat below K = 2: K = 3 is K = 2 with a
-    component duplicated (the same likelihood), and K = 4 grows from it."""
+@pytest.mark.parametrize("K", [2, 3])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_a_k_below_the_one_before_falls_back_to_it(data, monkeypatch, K, covariance_type):
+    """Every start at K made to end 1 nat below K - 1: K is K - 1 with a
+    component duplicated (the same likelihood), and K + 1 grows from it."""
     duplicates = []
     duplicated, continued = selection._duplicated, selection._continued
 
-    def recorded(params, be):
-        duplicates.append(duplicated(params, be))
+    def recorded(params, be, settings):
+        duplicates.append(duplicated(params, be, settings))
         return duplicates[-1]
 
     def worse(data_, start, settings):
         solution, steps = continued(data_, start, settings)
-        if len(start.weights) == 3 and not any(start is d for d in duplicates):
+        if len(start.weights) == K and not any(start is d for d in duplicates):
             solution.ll -= 1.0
         return solution, steps
 
     monkeypatch.setattr(selection, "_duplicated", recorded)
     monkeypatch.setattr(selection, "_continued", worse)
-    found = select_model(data, [2, 3, 4], random_state=0, **FAST)
-    two, three, four = train_lls(found, "full")
+    found = select_model(data, [K - 1, K, K + 1], covariance_type, random_state=0, **FAST)
+    before, at, after = train_lls(found, covariance_type)
     assert len(duplicates) == 1
-    assert three == pytest.approx(two, abs=1e-9) and three >= two - 1e-9
-    assert four > three + 0.1  # the fourth blob, found from K = 3
-    # the K = 3 model is the K = 2 one: two of its components coincide
-    start = found.candidates[1]
-    assert start.n_iter >= 1 and start.error is None
+    # a K model of K - 1 components, one in two halves: K means, the type's covariances
+    dup = duplicates[0]
+    assert dup.means.shape == (K, data.shape[1])
+    n_covs = 1 if covariance_type == "tied" else K
+    assert len(dup.covs) == n_covs
+    assert at == pytest.approx(before, abs=1e-9) and at >= before - 1e-9
+    assert after > at + 0.05  # a blob more, found from the duplicate's K
+    # the row's model is an estimator refitted from that start, which scores as its row
+    assert all(c.error is None for c in found.candidates)
+    best = found.best_estimator_
+    row = found.best
+    assert best.score(data) == pytest.approx(row.train_log_likelihood, abs=1e-6)
+
+
+def test_nested_search_of_duplicated_rows_without_a_floor():
+    # cuts of repeated rows are singular: every start is repaired as an M-step's
+    X = np.repeat(np.random.default_rng(0).normal(size=(12, 3)), 8, axis=0)
+    found = select_model(X, range(1, 8), random_state=0, eig_floor=0.0, **FAST)
+    assert all(c.error is None for c in found.candidates)
+    lls = train_lls(found, "full")
+    assert all(b >= a - 1e-6 for a, b in zip(lls, lls[1:]))
 
 
 def test_nested_search_with_missing_values_and_weights(data):

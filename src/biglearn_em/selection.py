@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_array
 from . import engine
 from ._inputs import validate_weights
 from ._validation import Boolean, Integer, NoneValue, Options, RandomState, validate_params
-from .backends import select_backend
+from .backends import precision_cholesky, select_backend
 from .engine.covariance import NAMES as COVARIANCE_TYPES
 from .fitting import settings_of
 from .io import install_hint, plural
@@ -601,11 +601,12 @@ def _host(params: engine.Params, be) -> engine.Params:
 def _of_type(data: engine.Data, settings: engine.Settings, weights: np.ndarray,
              means: np.ndarray, covs: np.ndarray) -> engine.Params:
     """Parameters of the settings' covariance type from full covariances
-    (K, D, D): the closest member of the type, floored as every M-step."""
+    (K, D, D): the closest member of the type, floored and repaired as every
+    M-step (without a floor a cut of duplicated rows is singular)."""
     be = data.backend
     stored = settings.covariance.from_dense(weights, covs)
-    return engine.Params(be.asarray(weights), be.asarray(means),
-                         be.floor_eigenvalues(be.asarray(stored), settings.eig_floor))
+    return engine.floored(be, engine.Params(be.asarray(weights), be.asarray(means),
+                                            be.asarray(stored)), settings)
 
 
 def _seeds(data: engine.Data, K: int, seed: int, cache: dict
@@ -652,7 +653,7 @@ def _grown(data: engine.Data, previous: engine.Params, settings: engine.Settings
     return out
 
 
-def _duplicated(params: engine.Params, be) -> engine.Params:
+def _duplicated(params: engine.Params, be, settings: engine.Settings) -> engine.Params:
     """The K - 1 solution with its heaviest component in two identical halves
     of half its weight: a K model of exactly the same likelihood."""
     host = _host(params, be)
@@ -660,8 +661,9 @@ def _duplicated(params: engine.Params, be) -> engine.Params:
     weights = np.append(host.weights, host.weights[k] / 2)
     weights[k] /= 2
     means = np.concatenate([host.means, host.means[k:k + 1]])
-    covs = host.covs if host.covs.ndim == 3 and host.covs.shape[0] == 1 \
-        else np.concatenate([host.covs, host.covs[k:k + 1]])  # tied: (1, D, D), shared
+    # tied: one covariance shared by every component (a full K = 1 has the same shape)
+    covs = host.covs if settings.covariance_type == "tied" \
+        else np.concatenate([host.covs, host.covs[k:k + 1]])
     return engine.Params(be.asarray(weights), be.asarray(means), be.asarray(covs))
 
 
@@ -694,11 +696,11 @@ def _next_solution(data: engine.Data, previous: _Solution | None, K: int,
         if best is None or solution.ll > best.ll:
             best = solution
     if previous is not None and best.ll < previous.ll:
-        best, n = _continued(data, _duplicated(previous.params, be), settings)
+        duplicate = _duplicated(previous.params, be, settings)
+        best, n = _continued(data, duplicate, settings)
         steps += n
-        if best.ll < previous.ll:  # a binding floor lowered it: the duplicate itself
-            start = _duplicated(previous.params, be)
-            best = _Solution(start, start, previous.ll, 0, previous.converged)
+        if best.ll < previous.ll:  # a binding floor (or rounding) lowered it: the duplicate
+            best = _Solution(duplicate, duplicate, previous.ll, 0, previous.converged)
     return best, steps
 
 
@@ -746,7 +748,7 @@ def _chain_results(chain: _Chain, keys: dict, X, folds: list | None, seed: int,
                 try:
                     started = time.perf_counter()
                     if data is None:
-                        data, test = _chain_data(X, weights, params, folds, fold)
+                        data, test = _chain_data(X, weights, params, folds, fold, grid[-1])
                         settings = _plain_settings(params, data, ctype)
                         n_total = data.total_weight()
                     previous, steps = _next_solution(
@@ -765,16 +767,25 @@ def _chain_results(chain: _Chain, keys: dict, X, folds: list | None, seed: int,
 
 
 def _chain_data(X, weights: np.ndarray | None, params: dict[str, Any], folds: list | None,
-                fold: int | None) -> tuple[engine.Data, engine.Data | None]:
-    """The chain's data in internal units on the host (all of X, or the
-    training rows of ``fold`` with the held-out rows beside them in the same
-    units)."""
+                fold: int | None, n_components: int
+                ) -> tuple[engine.Data, engine.Data | None]:
+    """The chain's data in internal units on the host: all of X, or the
+    training rows of ``fold`` (mapped into internal units by their own means
+    and scale, as a fit of them alone would be: the floor and ``tol`` then
+    mean what they mean there) with the held-out rows beside them in the same
+    units. ``n_components``: the chain's largest K (chunks are sized for it)."""
     backend = select_backend(None, X, params["dtype"])
-    data = engine.Data.from_array(X, params["chunk_size"], backend, 1, weights)
+    chunk = params["chunk_size"]
+    data = engine.Data.from_array(X, chunk, backend, n_components, weights)
     if fold is None:
         return data, None
-    train, test = folds[fold]
-    return data.subset(np.sort(train)), data.subset(np.sort(test))
+    train, test = (np.sort(rows) for rows in folds[fold])
+    fitted = engine.Data.from_array(_safe_indexing(X, train), chunk, backend, n_components,
+                                    None if weights is None else weights[train])
+    # the held-out rows as they are (a column may be all missing there) in the
+    # training rows' units
+    held = replace(data.subset(test), shift=fitted.shift, scale=fitted.scale)
+    return fitted, held
 
 
 def _chain_row(solution: _Solution, steps: int, seconds: float, data: engine.Data,
@@ -800,10 +811,18 @@ def _user_units(params: engine.Params, data: engine.Data, settings: engine.Setti
     host = _host(params, be)
     cov = settings.covariance
     covs = cov.public(host.covs) * data.scale**2
-    matrices = settings.covariance_type in ("full", "tied")
+    if settings.covariance_type in ("full", "tied"):
+        # from the precision's Cholesky factor, as the estimator's precisions_:
+        # symmetric and positive definite by construction, where np.linalg.inv
+        # of a nearly singular covariance (cuts of repeated rows, no floor)
+        # gave a negative eigenvalue, which the estimator refuses
+        chol = precision_cholesky(covs.reshape(-1, *covs.shape[-2:]))  # tied: (D, D)
+        precisions = (chol @ np.swapaxes(chol, -1, -2)).reshape(covs.shape)
+    else:
+        precisions = 1.0 / covs
     return {"weights_init": host.weights,
             "means_init": host.means * data.scale + be.to_numpy(data.shift),
-            "precisions_init": np.linalg.inv(covs) if matrices else 1.0 / covs}
+            "precisions_init": precisions}
 
 
 def _chain_results_of(chains: list[_Chain], keys: dict, X, folds, seed: int,
