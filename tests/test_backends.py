@@ -365,3 +365,21 @@ def test_bad_input_gets_the_same_clear_errors(backend):
         backend.get(model.predict(backend.put(bad)))
     with pytest.raises(ValueError, match="infinity"):
         backend.get(model.predict(backend.put(inf)))
+
+
+def test_remembered_factors_are_those_of_the_covariances_as_they_are_now():
+    from biglearn_em.backends import NumpyBackend, kernels
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(3, 4, 4))
+    covs = A @ np.swapaxes(A, 1, 2) + np.eye(4)
+    be = NumpyBackend()
+    assert be.positive_definite(covs, 1e-10).all()  # as a step tests its M-step: remembered
+    factors, ok = be.precision_cholesky(covs)
+    assert ok.all() and not factors.flags.writeable  # shared: nobody may write to them
+    np.testing.assert_array_equal(factors, kernels.precision_cholesky(covs))
+    covs[1] *= 4.0  # the same array, other contents: factorised again
+    factors, ok = be.precision_cholesky(covs)
+    np.testing.assert_array_equal(factors, kernels.precision_cholesky(covs))
+    other = covs.copy()  # equal contents, another array: not taken from the memo
+    assert be.precision_cholesky(other)[0] is not factors

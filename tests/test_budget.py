@@ -58,7 +58,7 @@ def test_auto_patience_grows_with_the_last_improvement():
     assert _patience(state, settings) == PATIENCE
     state.agreed = True
     assert _patience(state, settings) == AGREED_PATIENCE
-    state.took = 40  # an improvement that took 40 iterations buys the next one 80
+    state.improvement_took = 40  # an improvement that took 40 iterations buys the next one 80
     assert _patience(state, settings) == PATIENCE_GROWTH * 40
     settings.patience = 7  # a number is kept as given
     assert _patience(state, settings) == 7

@@ -49,6 +49,36 @@ def test_resume_gives_the_uninterrupted_model(rng, tmp_path, n_init, stop):
     _same_model(resumed, reference)
 
 
+def _stop_at_record(n):
+    seen = []
+
+    def callback(record):
+        seen.append(record)
+        if len(seen) == n:
+            raise Stop
+    return callback
+
+
+@pytest.mark.parametrize("stop", [2, 3, 6, 12])
+def test_resume_under_the_default_budget_gives_the_uninterrupted_model(rng, tmp_path, stop):
+    # the restarts end when converged runs agree and the views' patience
+    # follows them: what decides both (the converged runs, whether they agreed,
+    # what the last improvement took) is saved, so a fit stopped during the
+    # restarts or the views resumes to the same model
+    X, _ = blobs(rng, 2, 2, 150, spread=8.0)
+    settings = {"n_components": 2, "random_state": 0}
+    reference = BigLearnGaussianMixture(**settings).fit(X)
+    kinds = [r["kind"] for r in reference.history_]
+    assert kinds.count("restart") < 21  # the restarts agreed
+    path = tmp_path / "fit.ckpt"
+    interrupted = BigLearnGaussianMixture(checkpoint=path, checkpoint_interval=0,
+                                          callback=_stop_at_record(stop), **settings)
+    with pytest.raises(Stop):
+        interrupted.fit(X)
+    resumed = BigLearnGaussianMixture(checkpoint=path, **settings).fit(X)
+    _same_model(resumed, reference)
+
+
 def test_checkpoint_of_other_data_or_settings_is_refused(rng, tmp_path):
     X, _ = blobs(rng, 4, 3, 50)
     path = tmp_path / "fit.ckpt"

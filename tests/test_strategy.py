@@ -105,7 +105,9 @@ def test_resuming_in_any_phase_gives_the_uninterrupted_model(tmp_path, stop_kind
 def test_max_time_stops_with_the_best_so_far(rng):
     X, _ = blobs(rng, 6, 4, 300, spread=3.0)
     with pytest.warns(ConvergenceWarning, match=r"max_time \(0\.05 s\) reached"):
-        model = BigLearnGaussianMixture(6, max_time=0.05, random_state=0).fit(X)
+        # patience=None: 1,000 outer iterations of views, far beyond 0.05 s
+        model = BigLearnGaussianMixture(6, max_time=0.05, patience=None,
+                                        random_state=0).fit(X)
     assert not model.converged_
     assert np.all(np.isfinite(model.means_)) and np.isfinite(model.score(X))
     np.testing.assert_allclose(model.weights_.sum(), 1.0)

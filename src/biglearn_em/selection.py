@@ -62,8 +62,8 @@ NESTED_SPLITS = 3
 #: the same for every covariance type. On faithful they reach tied K = 3's
 #: optimum where k-means starts (``init_params``'s default) did not: with
 #: k-means seeds 10 cells ended more than 0.005 below scikit-learn n_init=10's
-#: and the BIC chose full K = 2; with k-means++ seeds 3-8 cells (random_state
-#: 0 and 1) and tied K = 3, scikit-learn's and mclust's choice.
+#: and the BIC chose full K = 2; with k-means++ seeds 5 cells (random_state 0;
+#: 8 with 1) and tied K = 3, scikit-learn's and mclust's choice.
 NESTED_SEEDS = 5
 #: Plain EM steps run from every start, after which ...
 NESTED_SHORT_STEPS = 3
@@ -646,9 +646,7 @@ def _grown(data: engine.Data, previous: engine.Params, settings: engine.Settings
         w = np.append(weights, 0.0)
         mu = np.concatenate([means, means[k:k + 1]])
         S = np.concatenate([covs, covs[k:k + 1]])
-        w[k], w[K] = weights[k] * cut.fractions
-        mu[k], mu[K] = cut.means
-        S[k], S[K] = cut.covs
+        engine.place_halves(w, mu, S, k, K, cut, weights[k])
         out.append(_of_type(data, settings, w, mu, S))
     return out
 

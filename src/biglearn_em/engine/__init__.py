@@ -26,7 +26,7 @@ from .data import Data, Params, Settings
 from .init import METHODS as INIT_METHODS
 from .init import initial_params, sample_rows
 from .loop import NEXT, Phase, Record, Result, Search, State, advance, floored, run, stop
-from .moves import Split, owners, splits
+from .moves import Split, owners, place_halves, splits
 from .step import ensure_positive_definite, score, view_step
 from .views import View, draw_view, haar_frame, joint_view, write_back
 
@@ -34,7 +34,6 @@ __all__ = [
     "COVARIANCE_TYPES", "INIT_METHODS", "NEXT", "CovarianceType", "Data", "Params", "Phase",
     "Record", "Result", "Search", "Settings", "Split", "State", "View", "advance",
     "covariance_type", "draw_view", "ensure_positive_definite", "floored", "haar_frame",
-    "initial_params",
-    "joint_view", "owners", "run", "sample_rows", "score", "splits", "stop", "view_step",
-    "write_back",
+    "initial_params", "joint_view", "owners", "place_halves", "run", "sample_rows", "score",
+    "splits", "stop", "view_step", "write_back",
 ]

@@ -23,8 +23,11 @@ _SCALARS = ("phase", "n_iter", "n_polish", "lower_bound", "converged", "best_ll"
             "since_best", "lower_bounds", "history", "n_restarts", "n_refine", "candidate_ll",
             "n_moves", "moves_ll", "move_queue", "search_seed")
 #: Fields added after version 2 was first written: a checkpoint without them
-#: (an interrupted fit of an earlier release) resumes with their defaults.
-_LATER_SCALARS = ("origin_ll", "n_steps", "converged_runs", "agreed", "took")
+#: resumes with their defaults. (A checkpoint of a release before issue 22 is
+#: refused all the same: its key hashes the estimator's parameters, and
+#: restart_agreement and patience="auto" are new; its fit would go on under
+#: rules it did not start with.)
+_LATER_SCALARS = ("origin_ll", "n_steps", "converged_runs", "agreed", "improvement_took")
 #: The parameter sets a state may hold besides its current ones.
 _PARAM_SETS = ("params", "best", "candidate", "origin")
 

@@ -194,7 +194,7 @@ class State:
     #: best optimum (``restart_agreement``).
     agreed: bool = False
     #: Outer iterations the views' last improvement took (0: none yet).
-    took: int = 0
+    improvement_took: int = 0
     lower_bounds: list[float] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
 
@@ -549,7 +549,7 @@ def _patience(state: State, settings: Settings) -> int | None:
     if settings.patience != "auto":
         return settings.patience
     base = AGREED_PATIENCE if state.agreed else PATIENCE
-    return max(base, PATIENCE_GROWTH * state.took)
+    return max(base, PATIENCE_GROWTH * state.improvement_took)
 
 
 def _begin_views(search: Data, data: Data, state: State, settings: Settings,
@@ -595,7 +595,7 @@ def _views_iteration(
                 state.best, state.best_ll = state.params, ll
             if ll > state.reset_ll + settings.tol:
                 # this improvement took since_best + 1 outer iterations
-                state.took = state.since_best + 1
+                state.improvement_took = state.since_best + 1
                 state.reset_ll, state.since_best = ll, -1
         state.params = new
     state.since_best += 1

@@ -273,7 +273,15 @@ def apply(weights: np.ndarray, means: np.ndarray, covs: np.ndarray,
     di, dj = mu[i] - m, mu[j] - m
     S[i] = (wi * (covs[i] + np.outer(di, di)) + wj * (covs[j] + np.outer(dj, dj))) / total
     w[i], mu[i] = total, m
-    w[k], w[j] = weights[k] * cut.fractions
-    mu[k], mu[j] = cut.means
-    S[k], S[j] = cut.covs
+    place_halves(w, mu, S, k, j, cut, weights[k])
     return w, mu, S
+
+
+def place_halves(weights: np.ndarray, means: np.ndarray, covs: np.ndarray, k: int, slot: int,
+                 cut: Split, weight: float) -> None:
+    """Put ``cut``'s halves of a component of ``weight`` into slots ``k`` and
+    ``slot`` of the host arrays (in place): a move's split, and the nested
+    model search's growth of K - 1 components into K."""
+    weights[k], weights[slot] = weight * cut.fractions
+    means[k], means[slot] = cut.means
+    covs[k], covs[slot] = cut.covs
