@@ -112,3 +112,13 @@ def test_draw_view_kinds_and_sizes(rng):
     assert abs(kinds["marginal"] / 3000 - 0.1) < 0.03
     # E[floor(D B)] with B ~ Beta(5, 1): about D * 5/6 - 1/2
     assert abs(np.mean(sizes) - (D * 5 / 6 - 0.5)) < 0.5
+
+
+def test_view_on_a_backend_is_the_same_object_each_time(rng):
+    # the inner steps of one view then read the chunks kept for that view
+    for view in _views(rng, 6):
+        on = view.on(NP)
+        assert view.on(NP) is on
+        assert view.on(NumpyBackend()) is not on  # another backend: put on it anew
+    joint = joint_view(6)
+    assert joint.on(NP) is joint

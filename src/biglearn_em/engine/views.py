@@ -42,13 +42,23 @@ class View:
     data_basis: Any = None
 
     def on(self, backend: Backend) -> View:
-        """This view with its index or basis as arrays of ``backend``."""
+        """This view with its index or basis as arrays of ``backend``: the same
+        object for every call with the same backend, so that the inner steps
+        of one view read the data's chunks of that view, kept by
+        :class:`biglearn_em.engine.data.Data` for small data, instead of
+        projecting every chunk at every step."""
+        if self.index is None and self.basis is None:
+            return self
+        memo = self.__dict__.get("_on")
+        if memo is not None and memo[0] is backend:
+            return memo[1]
         if self.index is not None:
-            return replace(self, index=backend.index(self.index))
-        if self.basis is not None:
+            out = replace(self, index=backend.index(self.index))
+        else:
             basis = backend.asarray(self.basis)
-            return replace(self, basis=basis, data_basis=backend.data_array(basis))
-        return self
+            out = replace(self, basis=basis, data_basis=backend.data_array(basis))
+        object.__setattr__(self, "_on", (backend, out))  # a memo, not a field
+        return out
 
     @property
     def m(self) -> int:
