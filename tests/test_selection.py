@@ -296,13 +296,38 @@ def test_nested_search_with_missing_values_and_weights(data):
     assert all(np.isfinite(c.heldout_log_likelihood) for c in found.candidates)
 
 
+def test_a_tied_chain_continues_its_one_cut_and_its_best_seeds(data, monkeypatch):
+    continued, grown = selection._continued, selection._grown
+    calls: dict = {}
+
+    def counting(data_, start, settings):
+        K = len(start.weights)
+        key = settings.covariance_type, K
+        calls[key] = calls.get(key, 0) + 1
+        return continued(data_, start, settings)
+
+    def cut(data_, previous, settings, n_splits):
+        out = grown(data_, previous, settings, n_splits)
+        assert len(out) == (1 if settings.covariance_type == "tied" else
+                            min(selection.NESTED_SPLITS, len(previous.weights)))
+        return out
+
+    monkeypatch.setattr(selection, "_continued", counting)
+    monkeypatch.setattr(selection, "_grown", cut)
+    select_model(data, [1, 2, 3, 4], ("tied", "full"), random_state=0, **FAST)
+    for K in (2, 3, 4):  # the duplicate's continuation, when it is needed, is one more
+        assert calls["tied", K] in (1 + selection.NESTED_TIED_SEEDS_CONTINUED,
+                                    2 + selection.NESTED_TIED_SEEDS_CONTINUED)
+        assert calls["full", K] in (selection.NESTED_CONTINUED, selection.NESTED_CONTINUED + 1)
+
+
 def test_a_failing_step_of_a_nested_search_ends_its_chain(data, monkeypatch):
     grown = selection._grown
 
-    def failing(data_, previous, settings):
+    def failing(data_, previous, settings, n_splits):
         if len(previous.weights) == 2 and settings.covariance_type == "full":
             raise FloatingPointError("no positive definite covariance")
-        return grown(data_, previous, settings)
+        return grown(data_, previous, settings, n_splits)
 
     monkeypatch.setattr(selection, "_grown", failing)
     with pytest.warns(RuntimeWarning, match=r"3 of 8 candidates failed.*K=3"):
