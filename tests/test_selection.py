@@ -584,3 +584,14 @@ def test_select_command_errors_are_one_line(csv_file, tmp_path, capsys):
     assert code == 2 and "'n_components'" in err and "320" in err
     code, out, err = run(["select", tmp_path / "missing.csv", "-k", "2:3"], capsys)
     assert code == 2 and "missing.csv" in err
+
+
+def test_a_fold_whose_training_rows_never_observe_a_column(data):
+    # column 2 is observed in 4 rows only: with cv=2 a fold's training rows may
+    # miss it entirely; the fold keeps the units of all of X and is still scored
+    rng = np.random.default_rng(0)
+    X = np.column_stack([data[:60], rng.normal(size=60)])
+    X[4:, 2] = np.nan
+    found = select_model(X, [1, 2], ["diag"], cv=2, random_state=0, **FAST)
+    assert all(c.error is None for c in found.candidates)
+    assert all(np.isfinite(c.heldout_log_likelihood) for c in found.candidates)

@@ -782,22 +782,17 @@ def _chain_data(X, weights: np.ndarray | None, params: dict[str, Any], folds: li
                 fold: int | None, n_components: int
                 ) -> tuple[engine.Data, engine.Data | None]:
     """The chain's data in internal units on the host: all of X, or the
-    training rows of ``fold`` (mapped into internal units by their own means
-    and scale, as a fit of them alone would be: the floor and ``tol`` then
-    mean what they mean there) with the held-out rows beside them in the same
-    units. ``n_components``: the chain's largest K (chunks are sized for it)."""
+    training rows of ``fold`` with the held-out rows beside them. A fold's
+    rows keep the units of all of X (its floor and ``tol`` are those of X's
+    scale, not of the training rows alone): a column observed only in the
+    held-out rows would have no units of its own. ``n_components``: the
+    chain's largest K (chunks are sized for it)."""
     backend = select_backend(None, X, params["dtype"])
-    chunk = params["chunk_size"]
-    data = engine.Data.from_array(X, chunk, backend, n_components, weights)
+    data = engine.Data.from_array(X, params["chunk_size"], backend, n_components, weights)
     if fold is None:
         return data, None
-    train, test = (np.sort(rows) for rows in folds[fold])
-    fitted = engine.Data.from_array(_safe_indexing(X, train), chunk, backend, n_components,
-                                    None if weights is None else weights[train])
-    # the held-out rows as they are (a column may be all missing there) in the
-    # training rows' units
-    held = replace(data.subset(test), shift=fitted.shift, scale=fitted.scale)
-    return fitted, held
+    train, test = folds[fold]
+    return data.subset(np.sort(train)), data.subset(np.sort(test))
 
 
 def _chain_row(solution: _Solution, steps: int, seconds: float, data: engine.Data,
