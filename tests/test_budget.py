@@ -111,3 +111,18 @@ def test_one_component_from_a_far_start_takes_a_second_step(covariance_type):
     assert model.n_em_steps_ == 2
     near = BigLearnGaussianMixture(1, covariance_type=covariance_type).fit(X)
     assert near.n_em_steps_ == 1
+
+
+def test_a_constant_column_takes_one_step_and_float32_recentres_sooner():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=400), rng.normal(size=400), np.full(400, 0.1)])
+    for covariance_type in ("full", "tied", "diag", "spherical"):
+        model = BigLearnGaussianMixture(1, covariance_type=covariance_type).fit(X)
+        assert model.n_em_steps_ == 1  # the constant column's shift is rounding, not distance
+    # float32 moments about a start 99 standard deviations away were 1.6e-3 off
+    X = rng.normal(size=(400, 2))
+    model = BigLearnGaussianMixture(1, dtype="float32", means_init=np.full((1, 2), 99.0)).fit(X)
+    assert model.n_em_steps_ == 2
+    np.testing.assert_allclose(model.covariances_[0], np.cov(X.T, bias=True), rtol=1e-5,
+                               atol=1e-6)
+    assert model.lower_bound_ == pytest.approx(model.score(X), abs=1e-5)

@@ -82,7 +82,7 @@ def exact_step(data: Data, params: Params, settings: Settings
     """The one EM step of a single component on complete data, whose result is
     the maximum likelihood: the new parameters, the mean log-likelihood of
     ``params`` (the E-step's) and of the new ones, the repairs and the steps
-    (2 from a start far from the rows, see :data:`FAR`).
+    (2 from a start far from the rows, see :data:`LOST_DIGITS`).
 
     The second likelihood is a closed form of the step's own statistics, not
     a second pass: with every responsibility 1 the statistics hold the rows'
@@ -93,7 +93,11 @@ def exact_step(data: Data, params: Params, settings: Settings
     new, ll, repaired, stats = _step(data, params, joint_view(D), settings, 0.0)
     shift, scatter = _mean_and_scatter(data.backend, stats)
     steps = 1
-    if np.max(shift * shift / np.maximum(np.diag(scatter), np.finfo(float).tiny)) > FAR:
+    # the digits the scatter lost: eps of the chunks' dtype times shift^2 / spread
+    # (a constant column's spread counts as the repair floor: its shift is rounding)
+    eps = float(np.finfo(np.dtype(data.backend.dtype)).eps)
+    lost = eps * np.max(shift * shift / np.maximum(np.diag(scatter), REPAIR_FLOOR))
+    if lost > max(LOST_DIGITS, FAR_FACTOR * eps):
         # the moments were taken about a start far from the rows: the scatter
         # lost digits to cancellation (0.11 relative at 1e7 standard deviations),
         # in the M-step too; one more step takes them about the rows' own mean
@@ -109,10 +113,14 @@ def exact_step(data: Data, params: Params, settings: Settings
     return new, ll, float(new_ll), repaired, steps
 
 
-#: A start whose mean is more than ``sqrt(FAR)`` standard deviations from the
-#: rows' (along some coordinate) takes a second step in :func:`exact_step`:
-#: the moments about it would lose more than ``FAR * eps`` to cancellation.
-FAR = 1e4
+#: A start far from the rows takes a second step in :func:`exact_step`: when
+#: the moments about it lose more than this relative precision to
+#: cancellation (``eps * shift^2 / variance``; float64: more than about 70
+#: standard deviations away) ...
+LOST_DIGITS = 1e-12
+#: ... or, in float32, more than this many times its own rounding (3 standard
+#: deviations): float32 moments are only that good about the rows' own mean.
+FAR_FACTOR = 10.0
 
 
 def _mean_and_scatter(be, stats) -> tuple[np.ndarray, np.ndarray]:
