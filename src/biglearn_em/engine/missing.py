@@ -172,13 +172,28 @@ def conditionals(be: Backend, observed: np.ndarray, covs, residual: bool = True,
     both = obs[:, :, None] * obs[:, None, :]  # (P, m, m): the observed block
     gap = be.eye(m) * (1.0 - obs)[:, None, :]  # the identity on the missing block
     masked = both[:, None] * covs[None] + gap[:, None]  # (P, K, m, m)
-    inv, log_det = be.spd_inverse(masked.reshape(P * K, m, m))
+    blocks = masked.reshape(P * K, m, m)
+    try:
+        inv, log_det = be.spd_inverse(blocks)
+    except (np.linalg.LinAlgError, RuntimeError):  # torch's LinAlgError is a RuntimeError
+        inv, log_det = be.spd_inverse(_conditioned(be, blocks))
     prec = inv.reshape(P, K, m, m) * both[:, None]
     if not regression:  # the moments kernel needs the precisions only
         return Conditionals(log_det.reshape(P, K), prec, None, None)
     reg = prec @ covs[None]
     res = covs[None] - covs[None] @ reg if residual else None
     return Conditionals(log_det.reshape(P, K), prec, reg, res)
+
+
+def _conditioned(be: Backend, blocks):
+    """``blocks`` (B, m, m) with their eigenvalues clipped at 1e-12 of their
+    size. A whole covariance can pass the repair test and still have observed
+    blocks too ill-conditioned to factorise: without a floor, a component that
+    lost its rows came back with entries near 1e16 (eigenvalues 4 to 4e16),
+    and one 2 x 2 block of it had a computed eigenvalue of -1e-14."""
+    size = be.einsum("bii->b", blocks * blocks) ** 0.5  # the Frobenius norm of the diagonal
+    size = size[:, None, None]
+    return be.floor_eigenvalues(blocks / size, 1e-12) * size
 
 
 def empty_rows(n: int) -> ValueError:
