@@ -74,6 +74,10 @@ class Data:
     #: weights)`` as read, their chunks, then the last view that read them and
     #: its chunks (:meth:`_chunks`). Not an argument: ``replace`` and
     #: :meth:`subset` start without it, and the key is checked at each read.
+    #: The key compares X by identity: X must not be written in place during
+    #: the life of a Data (the estimator and the model search make one per
+    #: fit), and no reader may write into a chunk (NumPy's are read-only;
+    #: torch tensors cannot be made so).
     _chunk_cache: list | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
