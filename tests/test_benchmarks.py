@@ -3,7 +3,8 @@ machine) quickly on the CPU with Fashion-MNIST files the test writes,
 benchmarks/large_fit.py and benchmarks/dask_scale.py on small data (the
 latter end to end from Zarr; its Parquet writer in process: the streamed fit
 of Parquet folders on worker processes is test_dask.py's), and
-benchmarks/missing_cost.py on small data. No time is asserted."""
+benchmarks/missing_cost.py on small data, and issue 22's small-data
+benchmarks (small_data.py, small_steps.py, model_search.py) quickly. No time is asserted."""
 
 import importlib.util
 import subprocess
@@ -130,3 +131,31 @@ def test_model_search_benchmark_runs_and_prints_its_table():
     assert "R not installed here" in out and "| 3,5,3,3 | " in out
     # K = 1..4: the nested rows never fall in K
     assert out.count("| 0.0e+00 |") >= 3
+
+
+@pytest.mark.slow
+def test_small_data_benchmark_prints_one_row_per_k():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "small_data.py"), "--components", "1,2",
+         "--repeat", "1", "--seeds", "1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines()
+            if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r[0]) for r in rows] == [1, 2]
+    # K = 1 is one pass (one EM step) and reaches scikit-learn's likelihood exactly
+    assert rows[0][2].strip() == "1"
+    assert float(rows[0][9]) == pytest.approx(0.0, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_small_steps_benchmark_prints_the_target_and_every_type():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "small_steps.py"), "--repeat", "2"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for kind in ("joint", "rotated", "advance"):
+        assert any(line.strip().startswith(kind) and "ms" in line for line in out.splitlines())
+    assert "target 0.85 ms" in out
+    for covariance_type in ("full", "tied", "diag", "spherical"):
+        assert any(line.strip().startswith(covariance_type) for line in out.splitlines())
