@@ -152,7 +152,7 @@ class GaussianMixtureRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     mixture_ : BigLearnGaussianMixture
-        The fitted mixture of the n_features_in_ columns of X followed by the
+        The fitted mixture of the ``n_features_in_`` columns of X followed by the
         columns of y.
     n_iter_ : int
         The mixture's ``n_iter_``.
