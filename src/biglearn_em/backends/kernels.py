@@ -565,25 +565,34 @@ def e_step_chunk(Y: np.ndarray, wh: Whitener, stats: SuffStats, w: np.ndarray | 
     stats.accumulate(Y, resp, count=float(w.sum()))
 
 
+def _shifted_exp(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Turn ``log_prob`` (K, n) in place into ``exp(log_prob - top)`` with
+    ``top`` each row's largest term (0 where no term is finite), the shared
+    start of :func:`posteriors` and :func:`unnormalized_posteriors`. Returns
+    ``top`` (n,), the rows no component explains (None when there are none)
+    and the row totals (n,)."""
+    top = log_prob.max(axis=0)
+    lost = ~np.isfinite(top)
+    if lost.any():
+        top[lost] = 0.0
+    else:
+        lost = None
+    log_prob -= top
+    np.exp(log_prob, out=log_prob)
+    return top, lost, log_prob.sum(axis=0)
+
+
 def posteriors(log_prob: np.ndarray) -> np.ndarray:
     """Turn ``log_prob`` (K, n) into posterior probabilities in place, with one
     exponential per entry; return the log-normalisers (n,). Rows no
     component explains get uniform posteriors and ``-inf``."""
-    top = log_prob.max(axis=0)
-    lost = ~np.isfinite(top)
-    if not lost.any():
+    top, lost, total = _shifted_exp(log_prob)
+    if lost is None:
         # every row's largest term is exp(0) = 1: its total is at least 1
-        log_prob -= top
-        np.exp(log_prob, out=log_prob)
-        total = log_prob.sum(axis=0)
         log_prob /= total
         norm = np.log(total)
         norm += top
         return norm
-    top[lost] = 0.0
-    log_prob -= top
-    np.exp(log_prob, out=log_prob)
-    total = log_prob.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_prob /= total
         norm = np.log(total)
@@ -600,20 +609,13 @@ def unnormalized_posteriors(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarra
     inverse row totals. A product of the posteriors with features then scales
     the features (a few rows) instead of the (K, n) array. Rows no component
     explains get uniform posteriors (factor 1) and ``-inf``."""
-    top = log_prob.max(axis=0)
-    lost = ~np.isfinite(top)
-    any_lost = bool(lost.any())
-    if any_lost:
-        top[lost] = 0.0
-    log_prob -= top
-    np.exp(log_prob, out=log_prob)
-    total = log_prob.sum(axis=0)
-    if any_lost:
+    top, lost, total = _shifted_exp(log_prob)
+    if lost is not None:
         total[lost] = 1.0
         log_prob[:, lost] = 1.0 / log_prob.shape[0]
     norm = np.log(total)
     norm += top
-    if any_lost:
+    if lost is not None:
         norm[lost] = -np.inf
     return norm, np.divide(1.0, total, out=total)
 
