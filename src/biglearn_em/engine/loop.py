@@ -278,13 +278,12 @@ def stop(state: State, data: Data | None = None, settings: Settings | None = Non
     elif state.phase is Phase.POLISH:
         _keep_best_polished(state)
         params, ll = state.params, state.lower_bound
+    state.params, state.lower_bound = params, ll
     if data is not None and settings is not None:
         # a snapshot of the views may break the floor (a conditional write-back
         # does not floor): floored as the polish would have started from it
-        params = floored(data.backend, params, settings)
-    state.params, state.lower_bound = params, ll
-    if data is not None and settings is not None:
-        state.lower_bound = score(data, params, settings)
+        state.params = floored(data.backend, params, settings)
+        state.lower_bound = score(data, state.params, settings)
         state.lower_bounds.append(state.lower_bound)
         _at_least_origin(state)
     state.best = state.candidate = None
