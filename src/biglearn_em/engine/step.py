@@ -126,11 +126,12 @@ FAR_FACTOR = 10.0
 def _mean_and_scatter(be, stats) -> tuple[np.ndarray, np.ndarray]:
     """Of one component's statistics (host arrays): the offset of the rows'
     mean from the centre the moments were taken about (D,), and their scatter
-    about their mean (D, D), as the M-step computes them."""
-    nk = float(be.to_numpy(stats.nk)[0]) + 10 * np.finfo(float).eps
-    shift = be.to_numpy(stats.s1)[0] / nk
-    s2 = be.to_numpy(stats.s2)[0] / nk
-    return shift, np.diag(s2 - shift * shift) if stats.diagonal else s2 - np.outer(shift, shift)
+    about their mean (D, D): the backend's M-step without ``reg_covar`` or a
+    floor."""
+    _, means, raw = be.m_step(stats, 0.0, 0.0)
+    shift = be.to_numpy(means)[0] - be.to_numpy(stats.centers)[0]
+    raw = be.to_numpy(raw)[0]
+    return shift, np.diag(raw) if stats.diagonal else raw
 
 
 def _step(data: Data, params: Params, view: View, settings: Settings, smoothing: float
