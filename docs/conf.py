@@ -5,6 +5,11 @@ Build (offline; warnings are errors)::
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 """
 
+import inspect
+import sys
+
+from sphinx.pycode import ModuleAnalyzer
+
 import biglearn_em
 
 project = "biglearn-em"
@@ -34,6 +39,8 @@ exclude_patterns = ["_build", "_templates", "figures", "Thumbs.db", ".DS_Store"]
 # the API pages: one page per public name, generated at each build into docs/api/generated
 autosummary_generate = True
 autosummary_imported_members = True
+# a public submodule's page lists the names of its __all__ (its face), not everything it imports
+autosummary_ignore_module_all = False
 autodoc_typehints = "none"  # the numpydoc Parameters sections carry the types
 numpydoc_show_class_members = False  # the class template lists the members itself
 numpydoc_class_members_toctree = False
@@ -62,5 +69,27 @@ def _skip_metadata_requests(app, what, name, obj, skip, options):
     return None
 
 
+def _comment_of_a_reexported_constant(app, what, name, obj, options, lines):
+    """A constant that a face re-exports (``biglearn_em.engine.COVARIANCE_TYPES``) is documented
+    by the ``#:`` comment where it is defined. autodoc reads comments only in the face, finds
+    none and falls back to the docstring of the value's type (tuple's, frozenset's): take the
+    comment from the package's module that defines the constant instead."""
+    if what != "data" or inspect.cleandoc(type(obj).__doc__ or "") != "\n".join(lines).strip():
+        return
+    short = name.rsplit(".", 1)[-1]
+    del lines[:]
+    # the defining module may name it otherwise (engine's COVARIANCE_TYPES is covariance.NAMES)
+    homes = [(module_name, attribute) for module_name, module in sorted(sys.modules.items())
+             if module_name.startswith("biglearn_em.")
+             for attribute, value in list(vars(module).items()) if value is obj]
+    for module_name, attribute in sorted(homes, key=lambda home: home[1] != short):
+        comment = ModuleAnalyzer.for_module(module_name).find_attr_docs().get(("", attribute))
+        if comment:
+            lines.extend(comment)
+            return
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_metadata_requests)
+    # before numpydoc (priority 500), which reformats the lines this compares
+    app.connect("autodoc-process-docstring", _comment_of_a_reexported_constant, priority=400)

@@ -10,6 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = [
+    "DATA_ENV", "GRID25_SEEDS", "SKLEARN_SETS", "UCI_FILES", "bundled_data_dir", "grid25_params",
+    "load_faithful", "load_mat", "load_sklearn", "load_uci", "make_grid25", "minmax_fit",
+    "minmax_scale", "resolve_data_dir", "sample_gmm", "stratified_split",
+]
+
 #: The paper's ten seeds for grid25.
 GRID25_SEEDS = (5079, 6395, 3325, 2580, 5755, 2488, 4515, 6607, 2432, 6064)
 

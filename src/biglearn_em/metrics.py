@@ -6,6 +6,8 @@ import numpy as np
 
 from .backends.kernels import Whitener, log_normalize, precision_cholesky, weighted_log_prob_t
 
+__all__ = ["clustering_accuracy", "clustering_scores", "gmm_log_density", "test_kl"]
+
 
 def gmm_log_density(
     X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndarray

@@ -19,6 +19,7 @@ from .numpy import NumpyBackend
 #: 17.4 ms, device 2.8 ms).
 AUTO_GPU_MIN_WORK = 2e7
 
+#: The error a torch device or tensor meets when PyTorch is not installed: how to install it.
 TORCH_MISSING = ("PyTorch is not installed; install it with pip install torch (the CPU "
                  "build, without gigabytes of CUDA libraries: pip install torch --index-url "
                  "https://download.pytorch.org/whl/cpu; from a biglearn-em clone: "

@@ -21,6 +21,7 @@ from .covariance import CovarianceType
 from .data import Data, Params, Settings
 from .views import joint_view
 
+#: The initialisations, as ``init_params`` names them.
 METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
 #: A sample of max(SAMPLE_ROWS_MIN, SAMPLE_ROWS_PER_KD * K * D) rows (about

@@ -129,6 +129,9 @@ class View:
 
 
 def joint_view(n_features: int) -> View:
+    """The joint view on all ``n_features`` coordinates, in the original basis: a
+    ``view_step`` on it is one plain EM step (scores, restarts, the polish, and the joint
+    draws of ``draw_view``)."""
     return View("joint", n_features)
 
 

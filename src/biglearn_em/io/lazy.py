@@ -45,6 +45,7 @@ from .tables import (
 #: Target size of one block of a ``.npy`` file (float64 rows).
 BLOCK_BYTES = 64 << 20
 
+#: Formats a fit can stream as lazy dask arrays, block by block, instead of reading them whole.
 LAZY_FORMATS = ("npy", "parquet", "zarr")
 
 
