@@ -25,6 +25,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "myst_parser",
+    "matplotlib.sphinxext.plot_directive",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -45,6 +46,12 @@ autodoc_typehints = "none"  # the numpydoc Parameters sections carry the types
 numpydoc_show_class_members = False  # the class template lists the members itself
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+
+# figures drawn at build time from the scripts in docs/figures/ (a few seconds each, fixed seeds):
+# the image only, no link to the script or other formats
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 100)]
 
 # Markdown: heading anchors for the in-page links ([Installing](#installing)), $...$ maths
 myst_heading_anchors = 4
