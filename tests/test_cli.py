@@ -1,8 +1,9 @@
+import argparse
 import subprocess
 import sys
 
 import biglearn_em
-from biglearn_em.cli import main
+from biglearn_em.cli import build_parser, main
 
 
 def test_version(capsys):
@@ -17,6 +18,23 @@ def test_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "biglearn_em.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "reproduce" in out and "--version" in out
+
+
+def _parsers(parser, prog=()):
+    """Every parser under ``parser``: itself and its sub-commands', recursively."""
+    yield prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*prog, name))
+
+
+def test_every_command_has_a_help_that_formats():
+    # argparse %-formats each help text when --help asks for it: a literal % there (a rate
+    # written with :.0%) raised TypeError in `reproduce missing --help`
+    found = {prog: parser.format_help() for prog, parser in _parsers(build_parser())}
+    assert ("reproduce", "missing") in found and ("fit",) in found
+    assert "10% and 30%" in found[("reproduce", "missing")]
 
 
 def test_reproduce_grid25_small(capsys, tmp_path):

@@ -591,7 +591,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"{' and '.join(QUICK_DATASETS)} ({QUICK_TRAIN} training rows), "
                         f"seed {QUICK_SEEDS[0]}, rates "
-                        f"{' and '.join(f'{r:.0%}' for r in QUICK_RATES)} (seconds)")
+                        # argparse %-formats help: the rates' % signs doubled
+                        f"{' and '.join(f'{r:.0%}%' for r in QUICK_RATES)} (seconds)")
     parser.add_argument("--datasets", type=dataset_list, default=None, metavar="NAME,...|all",
                         help=f"comma list of {', '.join(DATASETS)}, or all (default: "
                         f"{','.join(DEFAULT_DATASETS)})")
