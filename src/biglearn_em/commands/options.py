@@ -172,7 +172,7 @@ def index_column_option(text: str) -> str | int | None:
     return text
 
 
-#: What ``--missing`` reads as a missing value, for its help and the README.
+#: What ``--missing`` reads as a missing value, for its help and the CLI guide (docs/guide/cli.md).
 MISSING_HELP = ("read missing values as NaN, for the model to handle: empty cells and NA, NaN, "
                 "N/A, null, ?, ... (in any case) in text files, NaN in .npy, .mat and Zarr "
                 "arrays, nulls and NaN in Parquet (default: a missing value is an error)")
