@@ -5,7 +5,16 @@ Build (offline; warnings are errors)::
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 """
 
+import os
+import re
+
+import matplotlib
+from sphinx_gallery.sorting import ExplicitOrder
+
 import biglearn_em
+
+# the gallery's examples draw off-screen: a build machine has no display
+matplotlib.use("Agg")
 
 project = "biglearn-em"
 author = "the biglearn-em authors"
@@ -20,6 +29,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "myst_parser",
+    "sphinx_gallery.gen_gallery",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -38,6 +48,34 @@ autodoc_typehints = "none"  # the numpydoc Parameters sections carry the types
 numpydoc_show_class_members = False  # the class template lists the members itself
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+
+# the gallery (issue 23): the scripts of examples/ at the repository root (scikit-learn's
+# layout), run at each build into pages, figures and downloads under docs/auto_examples
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    # run the plot_*.py scripts; any other (gpu_fit.py: the build machines have no GPU) is
+    # rendered without being run
+    "filename_pattern": re.escape(os.sep) + "plot_",
+    # an example that raises stops the build at once, as a failure (the CI runs the build)
+    "abort_on_example_error": True,
+    # offline: no Binder or JupyterLite buttons, and no links from the code into other
+    # projects' documentation (they would need those projects' inventories)
+    "binder": {},
+    "jupyterlite": None,
+    "doc_module": (),
+    "backreferences_dir": None,
+    # no "computation times" pages: they load scripts and styles from CDNs (the site must work
+    # offline); the build's log lists each example's time, and each page ends with its own
+    "write_computation_times": False,
+    # the order of the gallery: the paper's case first, measurements last; an example not
+    # named here goes at the end
+    "within_subsection_order": ExplicitOrder([
+        "plot_grid25_bad_start.py", "plot_fit_views.py", "plot_select_k.py",
+        "plot_covariance_types.py", "plot_faithful.py", "plot_conditional.py",
+        "plot_missing_values.py", "plot_dask_fit.py", "gpu_fit.py",
+        "plot_speed_vs_sklearn.py", "plot_hard_mixtures.py", "*"]),
+}
 
 # Markdown: heading anchors for the in-page links ([Installing](#installing)), $...$ maths
 myst_heading_anchors = 4
