@@ -6,11 +6,18 @@ Build (offline; warnings are errors)::
 """
 
 import inspect
+import os
+import re
 import sys
 
+import matplotlib
 from sphinx.pycode import ModuleAnalyzer
+from sphinx_gallery.sorting import ExplicitOrder
 
 import biglearn_em
+
+# the gallery's examples draw off-screen: a build machine has no display
+matplotlib.use("Agg")
 
 project = "biglearn-em"
 author = "the biglearn-em authors"
@@ -26,6 +33,7 @@ extensions = [
     "numpydoc",
     "myst_parser",
     "matplotlib.sphinxext.plot_directive",
+    "sphinx_gallery.gen_gallery",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -37,7 +45,7 @@ exclude_patterns = ["_build", "_templates", "figures", "Thumbs.db", ".DS_Store"]
 
 # offline: no intersphinx, nothing is fetched
 
-# the API pages: one page per public name, generated at each build into docs/api/generated
+# the API pages: one page per public name, generated at each build into docs/generated
 autosummary_generate = True
 autosummary_imported_members = True
 # a public submodule's page lists the names of its __all__ (its face), not everything it imports
@@ -52,6 +60,34 @@ numpydoc_xref_param_type = False
 plot_html_show_source_link = False
 plot_html_show_formats = False
 plot_formats = [("png", 100)]
+
+# the gallery (issue 23): the scripts of examples/ at the repository root (scikit-learn's
+# layout), run at each build into pages, figures and downloads under docs/auto_examples
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    # run the plot_*.py scripts; any other (gpu_fit.py: the build machines have no GPU) is
+    # rendered without being run
+    "filename_pattern": re.escape(os.sep) + "plot_",
+    # an example that raises stops the build at once, as a failure (the CI runs the build)
+    "abort_on_example_error": True,
+    # offline: no Binder or JupyterLite buttons, and no links from the code into other
+    # projects' documentation (they would need those projects' inventories)
+    "binder": {},
+    "jupyterlite": None,
+    "doc_module": (),
+    "backreferences_dir": None,
+    # no "computation times" pages: they load scripts and styles from CDNs (the site must work
+    # offline); the build's log lists each example's time, and each page ends with its own
+    "write_computation_times": False,
+    # the order of the gallery: the paper's case first, measurements last; an example not
+    # named here goes at the end
+    "within_subsection_order": ExplicitOrder([
+        "plot_grid25_bad_start.py", "plot_fit_views.py", "plot_select_k.py",
+        "plot_covariance_types.py", "plot_faithful.py", "plot_conditional.py",
+        "plot_missing_values.py", "plot_dask_fit.py", "gpu_fit.py",
+        "plot_speed_vs_sklearn.py", "plot_hard_mixtures.py", "*"]),
+}
 
 # Markdown: heading anchors for the in-page links ([Installing](#installing)), $...$ maths
 myst_heading_anchors = 4

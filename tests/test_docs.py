@@ -1,10 +1,12 @@
 """The documentation site builds, offline and with warnings as errors, as the README's docs
-command builds it; the built HTML has a page for every public name, and every internal link
-and image in it resolves (external http(s) links are not followed).
+command builds it; the built HTML has a page for every public name and every example of the
+gallery (each one that runs with a figure), and every internal link and image in it resolves
+(external http(s) links are not followed).
 
-The docs packages (sphinx, pydata-sphinx-theme, numpydoc, myst-parser) are in the ``test``
-extra as well as the ``docs`` one, so that this test runs wherever the tests are installed as
-the README says; without them it fails (sphinx cannot be imported) rather than skips."""
+The docs packages (sphinx, pydata-sphinx-theme, numpydoc, sphinx-gallery, myst-parser, and
+what the gallery's examples import) are in the ``test`` extra as well as the ``docs`` one, so
+that this test runs wherever the tests are installed as the README says; without them it
+fails (sphinx cannot be imported) rather than skips."""
 
 import importlib
 import os
@@ -51,14 +53,18 @@ def _parse(path: Path) -> _Links:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """The site built from a copy of docs/ (and README.md, which Getting started includes), so
-    that autosummary's generated pages do not land in the source tree."""
+    """The site built from a copy of docs/ (and README.md, which Getting started includes, and
+    examples/, the gallery's scripts, which conf.py finds at ../examples), so that
+    autosummary's generated pages and the gallery's do not land in the source tree."""
     import sphinx  # noqa: F401  (the docs packages must be installed: see the module docstring)
 
     tmp = tmp_path_factory.mktemp("docs")
-    shutil.copytree(ROOT / "docs", tmp / "docs",
-                    ignore=shutil.ignore_patterns("_build", "generated"))
+    # left out: what a local build wrote into docs/ (the gallery is built afresh here)
+    shutil.copytree(ROOT / "docs", tmp / "docs", ignore=shutil.ignore_patterns(
+        "_build", "generated", "auto_examples", "sg_execution_times.rst"))
     shutil.copy(ROOT / "README.md", tmp / "README.md")
+    shutil.copytree(ROOT / "examples", tmp / "examples",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp / "html"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -159,6 +165,33 @@ def test_every_internal_link_and_image_resolves(site):
                     broken.append(where + " (no such anchor)")
     assert n_checked > 100
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+@pytest.mark.slow
+def test_every_executed_example_drew_a_figure(site):
+    """Each ``examples/plot_*.py`` ran in the build (sphinx-gallery's filename_pattern) and its
+    page shows its first figure, ``sphx_glr_<name>_001.png`` (the HTML builder copies it to
+    _images/); each other script (the GPU example) has a page, rendered without a run."""
+    gallery = site / "auto_examples"
+    scripts = sorted((ROOT / "examples").glob("*.py"))
+    executed = [f for f in scripts if f.name.startswith("plot_")]
+    assert len(executed) >= 8 and len(scripts) > len(executed)
+    problems = []
+    for script in scripts:
+        page = gallery / f"{script.stem}.html"
+        if not page.is_file():
+            problems.append(f"{script.name}: no page {page.relative_to(site)}")
+            continue
+        images = {(page.parent / unquote(urlsplit(url).path)).resolve()
+                  for tag, url in _parse(page).urls if tag == "img"}
+        figure = (site / "_images" / f"sphx_glr_{script.stem}_001.png").resolve()
+        if script in executed and not (figure.is_file() and figure in images):
+            problems.append(f"{script.name}: its page shows no {figure.name}")
+        if script not in executed and figure.exists():
+            problems.append(f"{script.name} was run (it should only be shown)")
+    assert not problems, problems
+    linked = {unquote(urlsplit(url).path) for _, url in _parse(gallery / "index.html").urls}
+    assert {f"{script.stem}.html" for script in scripts} <= linked
 
 
 def test_the_test_extra_holds_the_docs_extra():
