@@ -361,9 +361,9 @@ def find_index_column(path: Path, index_column: str | int | None, names: list[st
     if columns is not None or label_j == 0 or others < 1:
         return None
     # pandas writes a named index as this column of a Parquet file, after the others
-    pandas = [j for j, n in enumerate(names or ()) if n.startswith("__index_level_")]
-    if pandas and pandas[0] != label_j:
-        return IndexColumn(pandas[0], names[pandas[0]], "a pandas index")
+    pandas = [(j, n) for j, n in enumerate(names or ()) if n.startswith("__index_level_")]
+    if pandas and pandas[0][0] != label_j:
+        return IndexColumn(*pandas[0], "a pandas index")
     name = None if names is None else names[0]
     if name == "":
         return IndexColumn(0, name, "an empty header")
@@ -409,7 +409,7 @@ def _check_finite(path: Path, X: np.ndarray, names: list[str] | None,
 
 def _check_observed(X: np.ndarray, where: Callable[[int], str]) -> None:
     """Refuse a row of X with no observed value; ``where(r)`` names row r."""
-    empty = np.flatnonzero(np.isnan(X).all(axis=1)) if X.shape[1] else ()
+    empty = np.flatnonzero(np.isnan(X).all(axis=1)) if X.shape[1] else np.array([], dtype=np.intp)
     if len(empty):
         more = "" if len(empty) == 1 else f" (and {plural(len(empty) - 1, 'other row')})"
         raise ValueError(f"{where(int(empty[0]))}: every feature is missing{more}; a row needs "
