@@ -1,8 +1,11 @@
+import importlib.util
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,6 +16,17 @@ def test_ruff_clean():
     assert ruff, "ruff is a test dependency: pip install -e '.[test]'"
     result = subprocess.run([ruff, "check", "src", "tests", "benchmarks", "examples"], cwd=ROOT,
                             capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_mypy_clean():
+    # the mypy of this interpreter, which finds the packages installed beside it (numpy's and
+    # torch's types); pyproject's [tool.mypy] names the package and the settings. About 30 s
+    # with a cold cache (mostly reading torch's and numpy's types), 1 s with .mypy_cache
+    assert importlib.util.find_spec("mypy"), "mypy is a test dependency: pip install -e '.[test]'"
+    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

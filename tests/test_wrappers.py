@@ -4,6 +4,11 @@ with the conditional laws of their mixture."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.impute import SimpleImputer
@@ -11,6 +16,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import biglearn_em
 from biglearn_em import BigLearnGaussianMixture, GaussianMixtureImputer, GaussianMixtureRegressor
 
 #: No restarts or moves: the checks fit hundreds of small models.
@@ -156,3 +162,12 @@ def test_regressor_predicts_the_conditional_mixture(rng, targets):
         variance = law.weights_ @ (np.diagonal(covs, axis1=1, axis2=2) + spread**2)
         np.testing.assert_allclose(m, law.weights_ @ law.means_, rtol=0, atol=1e-10)
         np.testing.assert_allclose(s, np.sqrt(variance), rtol=0, atol=1e-10)
+
+
+def test_imports_without_docstrings():
+    # python -OO strips docstrings (cls.__doc__ is None): the wrappers' shared
+    # parameter text is then left out, and the package still imports
+    env = {**os.environ, "PYTHONPATH": str(Path(biglearn_em.__file__).parents[1])}
+    result = subprocess.run([sys.executable, "-OO", "-c", "import biglearn_em.wrappers"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -19,7 +20,9 @@ def write_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            # the entries by name: none is "allow_pickle" (numpy >= 2.1's flag, which the
+            # type stubs would match against an ndarray)
+            np.savez(fh, **cast(dict[str, Any], arrays))
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
@@ -57,7 +60,8 @@ def npz_error(exc: BaseException) -> str:
     return text
 
 
-def load_npy(path: str | os.PathLike, mmap_mode: str | None = None) -> np.ndarray:
+def load_npy(path: str | os.PathLike, mmap_mode: Literal["r+", "r", "w+", "c"] | None = None
+             ) -> np.ndarray:
     """A ``.npy`` data file (memory-mapped with ``mmap_mode``), with one-line
     errors that never suggest unpickling it."""
     with open(path, "rb") as fh:

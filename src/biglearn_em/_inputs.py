@@ -90,10 +90,10 @@ class Returns:
         if self.namespace == "torch":
             import torch
 
-            out = a if is_torch_tensor(a) else torch.as_tensor(np.asarray(a))
+            tensor = a if is_torch_tensor(a) else torch.as_tensor(np.asarray(a))
             if dtype is not None:
-                out = out.to(getattr(torch, np.dtype(dtype).name))
-            return out.to(self.device)
+                tensor = tensor.to(getattr(torch, np.dtype(dtype).name))
+            return tensor.to(self.device)
         host = to_host(a)
         host = host if dtype is None else host.astype(dtype, copy=False)
         return self.xp.asarray(host, device=self.device)

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -51,7 +52,9 @@ class Integer(Kind):
         return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
     def accepts(self, value: object) -> bool:
-        return self.fits_type(value) and (self.low is None or value >= self.low)
+        # a numbers.Integral once fits_type holds, compared as the int it is (the
+        # type stubs of the numbers ABCs define no comparisons with int or float)
+        return self.fits_type(value) and (self.low is None or cast(int, value) >= self.low)
 
     def describe(self) -> str:
         return "an int" + ("" if self.low is None else f" >= {self.low}")
@@ -69,10 +72,13 @@ class Real(Kind):
         return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
     def accepts(self, value: object) -> bool:
-        if not self.fits_type(value) or np.isnan(value):
+        if not self.fits_type(value):
             return False
-        above = value > self.low if self.strict else value >= self.low
-        return above and (not self.finite or bool(np.isfinite(value)))
+        real = cast(float, value)  # a numbers.Real, typed as the float it acts as (Integer)
+        if np.isnan(real):
+            return False
+        above = real > self.low if self.strict else real >= self.low
+        return above and (not self.finite or bool(np.isfinite(real)))
 
     def describe(self) -> str:
         return (("a finite float" if self.finite else "a float")
@@ -171,7 +177,7 @@ class RandomState(Kind):
         # an int seeds both numpy.random.default_rng and RandomState, which
         # takes only [0, 2**32)
         if isinstance(value, numbers.Integral):
-            return self.fits_type(value) and 0 <= value < 2**32
+            return self.fits_type(value) and 0 <= cast(int, value) < 2**32  # see Integer
         return self.fits_type(value)
 
     def describe(self) -> str:

@@ -202,6 +202,8 @@ class Fit:
             warnings.warn("fit interrupted: keeping the best model found so far",
                           ConvergenceWarning, stacklevel=3)
             return best.result()
+        # every initialisation sets it (n_init >= 1, and a checkpoint resumes before the last)
+        assert best is not None
         if deadline is not None and time.monotonic() >= deadline:
             warnings.warn(f"max_time ({model.max_time:g} s) reached: keeping the best model "
                           "found so far", ConvergenceWarning, stacklevel=3)
@@ -271,9 +273,10 @@ def settings_of(model, data: Data) -> Settings:
     a = 1.0 / K if model.weight_smoothing == "auto" else float(model.weight_smoothing)
     floor = AUTO_FLOOR if model.eig_floor == "auto" else float(model.eig_floor) / data.scale**2
     probs = np.asarray(model.view_probs, dtype=float)
+    beta_a, beta_b = model.subset_beta  # a pair (validated)
     return Settings(
         view_probs=tuple(probs / probs.sum()),
-        subset_beta=tuple(float(b) for b in model.subset_beta),
+        subset_beta=(float(beta_a), float(beta_b)),
         n_inner=model.n_inner,
         smoothing=a,
         eig_floor=floor,

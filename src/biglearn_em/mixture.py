@@ -461,7 +461,7 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         return self.bic_from_score(self.score(X, sample_weight=sample_weight),
                                    total_weight(X, sample_weight))
 
-    def bic_from_score(self, mean_log_density: float, n_samples: int) -> float:
+    def bic_from_score(self, mean_log_density: float, n_samples: float) -> float:
         """The BIC of ``n_samples`` rows whose mean log-density (``score``) is
         already known: ``bic(X)`` without another pass over X (a large or
         streamed X, scored once for several purposes)."""

@@ -34,7 +34,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -243,7 +243,7 @@ def _array_entry(path: Path, archive, name: str) -> np.ndarray:
     return arr
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -321,7 +321,7 @@ class ModelSelection:
         fig = Figure(figsize=(6.4, 4.6), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.subplots()
-        curves = {}
+        curves: dict[str, list[tuple[int, float, float]]] = {}
         for c in self.candidates:
             value = c.value(criterion)
             if c.error is None and math.isfinite(value):
@@ -336,7 +336,8 @@ class ModelSelection:
                 top = max if heldout else min
                 k_top, v_top = top(zip(k, v), key=lambda p: p[1])
                 where = f" (off the plot; best {v_top:.6g} at K = {k_top})"
-            style = {"color": f"C{i}", "marker": "o", "markersize": 3, "label": ctype + where}
+            style: dict[str, Any] = {"color": f"C{i}", "marker": "o", "markersize": 3,
+                                     "label": ctype + where}
             if heldout:
                 ax.errorbar(k, v, yerr=se, capsize=2, **style)
             else:
@@ -518,6 +519,7 @@ def _run_task(task: _Task, X, folds: list | None, seed: int, params: dict[str, A
                 out["converged"] = bool(model.converged_)
                 out["model"] = model
             else:
+                assert folds is not None  # a task of a fold comes with the folds
                 train, test = folds[task.fold]
                 model.fit(_safe_indexing(X, train),
                           sample_weight=None if weights is None else weights[train])
@@ -707,6 +709,7 @@ def _next_solution(data: engine.Data, previous: _Solution | None, K: int,
         steps += n
         if best is None or solution.ll > best.ll:
             best = solution
+    assert best is not None  # continued holds a start at least: there is always a seed
     if previous is not None and best.ll < previous.ll:
         duplicate = _duplicated(previous.params, be, settings)
         best, n = _continued(data, duplicate, settings)
@@ -728,10 +731,11 @@ def _continued(data: engine.Data, start: engine.Params, settings: engine.Setting
 def _run_chain(chain: _Chain, keys: dict, X, folds: list | None, seed: int,
                params: dict[str, Any], grid: list[int], parent: int, threads: int,
                weights: np.ndarray | None = None, cache: dict | None = None
-               ) -> Iterator[dict[str, Any]]:
+               ) -> Iterable[dict[str, Any]]:
     """The results of one chain, one per K of the grid as :func:`_run_task`'s,
     as each is found (the fit of K on all of X, or of a fold's K); a K that
-    raises ends the chain, its error on every K left."""
+    raises ends the chain, its error on every K left. A worker process returns
+    them all at once, as a list."""
     if os.getpid() != parent:
         from threadpoolctl import threadpool_limits
 
@@ -763,6 +767,7 @@ def _chain_results(chain: _Chain, keys: dict, X, folds: list | None, seed: int,
                         data, test = _chain_data(X, weights, params, folds, fold, grid[-1])
                         settings = _plain_settings(params, data, ctype)
                         n_total = data.total_weight()
+                    assert settings is not None  # set with the data
                     previous, steps = _next_solution(
                         data, previous, K, settings, seed,
                         cache.setdefault(fold, {}))
@@ -791,6 +796,7 @@ def _chain_data(X, weights: np.ndarray | None, params: dict[str, Any], folds: li
     data = engine.Data.from_array(X, params["chunk_size"], backend, n_components, weights)
     if fold is None:
         return data, None
+    assert folds is not None  # a chain of a fold comes with the folds
     train, test = folds[fold]
     return data.subset(np.sort(train)), data.subset(np.sort(test))
 
@@ -1023,8 +1029,8 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
     else:
         results = _results(tasks, X, folds, seed, estimator_params, n_jobs, weights)
     pending: dict[int, dict[str, Any]] = {i: {"folds": {}} for i in range(len(keys))}
-    candidates: list[Candidate | None] = [None] * len(keys)
-    best: tuple[tuple, int, BigLearnGaussianMixture] | None = None
+    found: dict[int, Candidate] = {}
+    best: tuple[tuple, int, BigLearnGaussianMixture | dict[str, np.ndarray] | None] | None = None
     caught: list[tuple[str, type, str]] = []
     bar = Progress(len(tasks), label="selecting", enabled=progress)
     with bar:
@@ -1044,7 +1050,7 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
             if "all" not in state or len(state["folds"]) < (cv or 0):
                 continue
             candidate, model = _candidate(keys[task.index], state, cv)
-            candidates[task.index] = candidate
+            found[task.index] = candidate
             del pending[task.index]  # drops the estimator unless it wins below
             value = candidate.value(criterion)
             if candidate.error is None and not math.isnan(value):
@@ -1055,6 +1061,7 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
                     best = (key, task.index, model)
     for label, category, message in caught:
         warnings.warn(f"{label}: {message}", category, stacklevel=2)
+    candidates = [found[i] for i in range(len(keys))]  # every task reports (errors as values)
     failed = [c for c in candidates if c.error is not None]
     if best is None:
         first = failed[0] if failed else candidates[0]
@@ -1067,6 +1074,7 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
                       RuntimeWarning, stacklevel=2)
     chosen = best[2]
     if not isinstance(chosen, BigLearnGaussianMixture):  # a nested search's start
+        assert chosen is not None  # a candidate without an error has its model or start
         chosen = _refitted(*keys[best[1]], chosen, X, seed, estimator_params, weights)
     return ModelSelection(candidates=tuple(candidates), criterion=criterion, cv=cv,
                           random_state=seed, n_samples=N, n_features=D,
@@ -1075,8 +1083,9 @@ def select_model(X, n_components: int | Iterable[int] = range(2, 31),
 
 
 def _candidate(key: tuple[int, str], state: dict[str, Any], cv: int | None
-               ) -> tuple[Candidate, BigLearnGaussianMixture | None]:
-    """The row of one candidate from the results of its fits, and its estimator."""
+               ) -> tuple[Candidate, BigLearnGaussianMixture | dict[str, np.ndarray] | None]:
+    """The row of one candidate from the results of its fits, and its estimator
+    (or a nested search's start for it; None when the fit on all data failed)."""
     K, ctype = key
     full = state["all"]
     folds = [state["folds"][f] for f in range(cv or 0)]

@@ -50,9 +50,11 @@ def _mixture(wrapper) -> BigLearnGaussianMixture:
 
 
 def _shared_parameters(cls: type) -> type:
-    """``cls`` with the parameters both wrappers share written into its docstring."""
-    cls.__doc__ = cls.__doc__.replace("{parameters}", _PARAMETERS).replace(
-        "{mixture_params}", _MIXTURE_PARAMS)
+    """``cls`` with the parameters both wrappers share written into its docstring
+    (none under ``python -OO``, which strips docstrings)."""
+    if cls.__doc__ is not None:
+        cls.__doc__ = cls.__doc__.replace("{parameters}", _PARAMETERS).replace(
+            "{mixture_params}", _MIXTURE_PARAMS)
     return cls
 
 

@@ -72,7 +72,7 @@ class Backend:
         """A float64 array of this backend in the compute dtype (to multiply chunks)."""
         raise NotImplementedError
 
-    def zeros(self, shape: tuple[int, ...]) -> Any:
+    def zeros(self, shape: int | tuple[int, ...]) -> Any:
         raise NotImplementedError
 
     def eye(self, m: int) -> Any:

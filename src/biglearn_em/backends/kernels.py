@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
@@ -48,6 +49,9 @@ LOG_2PI = np.log(2.0 * np.pi)
 WORK_SIZE = 1 << 21
 #: View size from which the per-component triangular/symmetric kernels are used.
 TRIANGULAR_FROM = 48
+#: An array of a backend, as :class:`SuffStats` holds them: a NumPy array (the
+#: NumPy and Dask backends) or a torch tensor (the torch backend).
+BackendArray = Any
 
 
 @lru_cache(maxsize=64)
@@ -370,16 +374,19 @@ class SuffStats:
     ``nk`` (K,) = sum_n r_nk; ``s1`` (K, m) = sum_n r_nk (y_n - c_k);
     ``s2`` (K, m, m) = sum_n r_nk (y_n - c_k)(y_n - c_k)^T, or only its
     diagonal (K, m) for diagonal covariances (``diagonal``); ``ll`` = sum_n log p(y_n);
-    ``n`` = rows seen. Two ``SuffStats`` with the same centres add up, which is
-    what a chunk loop, a Dask reduction or a GPU reduction needs.
+    ``n`` = rows seen (the sum of their weights for weighted rows). Two
+    ``SuffStats`` with the same centres add up, which is what a chunk loop, a
+    Dask reduction or a GPU reduction needs. The arrays are those of the
+    backend that accumulates them (NumPy arrays, or torch tensors, ``ll`` and
+    ``n`` then 0-dimensional ones).
     """
 
-    centers: np.ndarray
-    nk: np.ndarray
-    s1: np.ndarray
-    s2: np.ndarray
-    ll: float = 0.0
-    n: int = 0
+    centers: BackendArray
+    nk: BackendArray
+    s1: BackendArray
+    s2: BackendArray
+    ll: BackendArray | float = 0.0
+    n: BackendArray | float = 0
 
     @classmethod
     def zeros(cls, centers: np.ndarray, diagonal: bool = False) -> SuffStats:

@@ -194,17 +194,19 @@ class TorchBackend(Backend):
             self._pinned = {key: [torch.empty((rows, X.shape[1]), dtype=stored,
                                               pin_memory=True) for _ in range(2)]}
         buffers = self._pinned[key]
-        done = [None, None]
+        done: list[torch.cuda.Event | None] = [None, None]
         for i, s in enumerate(range(0, X.shape[0], chunk_size)):
             j = i % 2
-            if done[j] is not None:
-                done[j].synchronize()
+            previous = done[j]
+            if previous is not None:
+                previous.synchronize()
             part = X[s : s + chunk_size]
             staged = buffers[j][: len(part)]
             staged.numpy()[...] = part  # a host copy (and cast) into pinned memory
             chunk = staged.to(self.torch_device, non_blocking=True)
-            done[j] = torch.cuda.Event()
-            done[j].record()
+            event = torch.cuda.Event()
+            event.record()
+            done[j] = event
             yield chunk
 
     def default_chunk_size(self, n_features: int, n_components: int) -> int:

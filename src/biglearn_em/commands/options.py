@@ -84,7 +84,8 @@ def float_triple(text: str) -> tuple[float, float, float]:
         values = ()
     if len(values) != 3:
         raise argparse.ArgumentTypeError(f"expected three numbers a,b,c; got {text!r}")
-    return values  # type: ignore[return-value]
+    a, b, c = values
+    return a, b, c
 
 
 def device_option(text: str) -> str | None:
@@ -269,6 +270,7 @@ def read_weighted_data(args: argparse.Namespace):
         args.data, fmt=args.format, label_column=column, columns=args.columns,
         header=args.header, index_column=args.index_column, return_index=True,
         missing=reads_missing(args))
+    assert weights is not None  # a label column's values: read_table returns them
     if weights.dtype.kind not in "biuf":
         # a label column keeps its text when one cell is not a number (an empty
         # cell, NA): name that cell, not the column's first value

@@ -9,6 +9,7 @@ import json
 import os
 import zipfile
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,7 @@ def _get(arrays: dict, prefix: str, scalars: dict, asarray: Callable) -> State:
     def params(name: str) -> Params:
         return Params(*(asarray(arrays[f"{prefix}.{name}.{f}"]) for f in _PARAM_FIELDS))
 
-    values = {name: scalars[name] for name in _SCALARS}
+    values: dict[str, Any] = {name: scalars[name] for name in _SCALARS}
     values.update({name: scalars[name] for name in _LATER_SCALARS if name in scalars})
-    held = {name: params(name) for name in scalars["held"] if name != "params"}
+    held: dict[str, Any] = {name: params(name) for name in scalars["held"] if name != "params"}
     return State(params("params"), **held, **values)

@@ -13,7 +13,7 @@ import itertools
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -335,7 +335,7 @@ class Settings:
     tol: float
     #: Outer iterations of the views without improvement before the polish
     #: (None: none; "auto": as :func:`biglearn_em.engine.loop._patience` says).
-    patience: int | str | None
+    patience: int | Literal["auto"] | None
     verbose: int = 0
     #: Short EM runs from new k-means++ starts, besides the fit's own start,
     #: before the views (0: the views start from the fit's start, as in the paper).

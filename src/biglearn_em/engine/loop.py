@@ -69,7 +69,10 @@ class Phase(str, Enum):
 
     # the value, not "Phase.VIEWS", in messages and records
     __str__ = str.__str__
-    __format__ = str.__format__
+
+    def __format__(self, format_spec: str) -> str:
+        # str.__format__ itself takes format_spec only by position, Enum's by name too
+        return str.__format__(self, format_spec)
 
 
 #: The phases each phase may hand over to (besides DONE, where every phase may stop).
@@ -304,9 +307,9 @@ def advance(data: Data, state: State, settings: Settings, rng: np.random.Generat
         # parameters, so one step is not the maximum; plain EM to convergence
         _enter(state, Phase.POLISH)
     if state.phase is Phase.EXACT:
-        record = _exact_iteration(data, state, settings).as_dict()
-        state.history.append(record)
-        return record
+        exact = _exact_iteration(data, state, settings).as_dict()
+        state.history.append(exact)
+        return exact
     if state.origin_ll is None and state.origin is not None and state.phase is not Phase.EM:
         # the start, floored as every M-step (a given start or a model refitted
         # with a higher floor may break it, and would then outscore every
@@ -520,6 +523,8 @@ def _explore_iteration(search: Search, state: State, settings: Settings,
     if state.n_restarts > settings.restarts or search.starter is None or state.agreed:
         # plain EM to convergence from the best short run, on all of the data
         _enter(state, Phase.REFINE)
+        # the first run set it: its (finite) log-likelihood beats the initial -inf
+        assert state.candidate is not None
         state.params, state.candidate = state.candidate, None
         state.lower_bound = -np.inf
     return record
@@ -640,7 +645,9 @@ def _end_polish(data: Data, state: State, settings: Settings, last_ll: float) ->
 def _at_least_origin(state: State) -> None:
     """End on the fit's start when it scored higher on all rows than the
     parameters ending the fit (more than rounding: 1e-10 nats per sample)."""
-    if state.origin_ll is not None and state.origin_ll > state.lower_bound + 1e-10:
+    # (an origin_ll is that of an origin the state holds)
+    if (state.origin is not None and state.origin_ll is not None
+            and state.origin_ll > state.lower_bound + 1e-10):
         state.params, state.lower_bound = state.origin, state.origin_ll
 
 

@@ -204,7 +204,7 @@ def _log_det(cov: np.ndarray, floor: float) -> float:
     return float(np.log(np.maximum(values, max(floor, 1e-300))).sum())
 
 
-def merge_costs(weights: np.ndarray, means: np.ndarray, covs: np.ndarray, n_rows: int,
+def merge_costs(weights: np.ndarray, means: np.ndarray, covs: np.ndarray, n_rows: float,
                 floor: float) -> np.ndarray:
     """What merging each pair would cost, in nats: the Gaussian log-likelihood of
     the pair's share of ``n_rows`` rows under the two components (with their

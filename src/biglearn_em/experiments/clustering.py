@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -113,9 +114,10 @@ TOL = 1e-4
 #: Pendigits' *training* log-likelihood: from seeds 42, 43 and 44 at 400 outer
 #: iterations they reach 10.814 on all three (the paper's views: 10.798,
 #: 10.773, 10.745), and higher training likelihood went with better clusters.
-VIEWS = {"view_probs": (0.2, 0.3, 0.5), "subset_beta": (2.0, 1.0), "update": "block",
-         # the paper's algorithm, as measured in docs/reproduction.md: no restarts or moves
-         "restarts": 0, "moves": 0}
+VIEWS: dict[str, Any] = {
+    "view_probs": (0.2, 0.3, 0.5), "subset_beta": (2.0, 1.0), "update": "block",
+    # the paper's algorithm, as measured in docs/reproduction.md: no restarts or moves
+    "restarts": 0, "moves": 0}
 
 DATASETS = tuple(SETTINGS)
 
@@ -168,7 +170,7 @@ def load_split(name: str, seed: int, data_dir=None, test_fraction: float = 0.2) 
         (X_train, y_train), X_test, y_test = load_sklearn(name), None, None
     else:
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
-    if X_test is None:
+    if X_test is None or y_test is None:  # both or neither
         X_train, y_train, X_test, y_test = stratified_split(X_train, y_train, test_fraction, seed)
     X_train, X_test = minmax_scale(X_train, X_test)
     return Split(X_train, y_train, X_test, y_test)
@@ -215,7 +217,7 @@ def sklearn_one_start(s: Setting, seed: int) -> GaussianMixture:
                            random_state=seed)
 
 
-MAKERS: dict[str, Callable[[Setting, int], object]] = {
+MAKERS: dict[str, Callable[[Setting, int], Any]] = {
     "EM": plain_em,
     "BigLearn-EM": biglearn,
     "scikit-learn GMM": sklearn_gmm,
@@ -224,7 +226,7 @@ MAKERS: dict[str, Callable[[Setting, int], object]] = {
 
 #: The two methods of ``--covariance-types``; each is given the shared start
 #: (and the covariance type) with ``set_params``.
-FROM_START: dict[str, Callable[[Setting, int], object]] = {
+FROM_START: dict[str, Callable[[Setting, int], Any]] = {
     "BigLearn-EM": biglearn_one_start,
     "scikit-learn GMM": sklearn_one_start,
 }
@@ -463,7 +465,7 @@ def _dataset_method(row) -> tuple:
     return row.dataset, row.method
 
 
-def summary(rows: Sequence, metric: str, key: Callable[[object], tuple] = _dataset_method
+def summary(rows: Sequence, metric: str, key: Callable[[Any], tuple] = _dataset_method
             ) -> dict[tuple, tuple[float, float]]:
     """``key(row)`` (default (dataset, method)) -> (mean, sample sd; 0 for one
     seed) of ``metric`` over the rows of that key."""

@@ -13,6 +13,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -32,9 +33,10 @@ DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 #: The original script's settings: K = 10, 70 outer x 5 inner, eps = 0.05, a = 1/K.
-ORIGINAL = {"n_components": 10, "max_iter": 70, "n_inner": 5, "eig_floor": 0.05,
-            "weight_smoothing": 0.1, "patience": None, "view_probs": (0.4, 0.1, 0.5),
-            "update": "block", "restarts": 0, "moves": 0}
+ORIGINAL: dict[str, Any] = {
+    "n_components": 10, "max_iter": 70, "n_inner": 5, "eig_floor": 0.05,
+    "weight_smoothing": 0.1, "patience": None, "view_probs": (0.4, 0.1, 0.5),
+    "update": "block", "restarts": 0, "moves": 0}
 
 #: The covariance types of ``--covariance-types``, and what full and tied cost.
 TYPES = COVARIANCE_TYPES

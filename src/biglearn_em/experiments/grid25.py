@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -70,7 +71,7 @@ class Row:
 
 
 def run(
-    methods: dict[str, Callable[[int], object]],
+    methods: dict[str, Callable[[int], Any]],
     seeds: Sequence[int] = GRID25_SEEDS,
     keep_models: Sequence[int] = (),
 ) -> list[Row] | tuple[list[Row], dict]:
@@ -159,7 +160,8 @@ def main(args) -> int:
     compared = methods(max_iter)
     print(f"grid25: {len(seeds)} seeds, {max_iter} outer iterations; test KL(q || p) of the "
           "final model (lower is better; EM from the true parameters reaches about 0.03-0.06)")
-    rows, models = run(compared, seeds, keep_models=seeds[:3])
+    # with models to keep (the first seeds), run returns them beside the rows
+    rows, models = cast(tuple[list[Row], dict], run(compared, seeds, keep_models=seeds[:3]))
     summary = summarize(rows, list(compared))
     per_seed = [[str(seed)] + [f"{r.kl:.3f} ({r.seconds:.1f} s)" for name in compared
                                for r in rows if r.method == name and r.seed == seed]

@@ -34,6 +34,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -273,9 +274,10 @@ def make_data(family: Family, seed: int) -> tuple[Mixture, np.ndarray, np.ndarra
 # ------------------------------------------------------------------ methods
 #: BigLearn-EM's defaults of release 0.1.0, spelled out so that the tuning
 #: table keeps its meaning when the shipped defaults change.
-DEFAULTS_0_1 = {"max_iter": 1000, "n_inner": 5, "view_probs": (0.4, 0.1, 0.5),
-                "weight_smoothing": "auto", "eig_floor": "auto", "update": "block",
-                "patience": 100, "tol": 1e-3, "restarts": 0, "moves": 0}
+DEFAULTS_0_1: dict[str, Any] = {
+    "max_iter": 1000, "n_inner": 5, "view_probs": (0.4, 0.1, 0.5),
+    "weight_smoothing": "auto", "eig_floor": "auto", "update": "block",
+    "patience": 100, "tol": 1e-3, "restarts": 0, "moves": 0}
 
 #: The setting this suite supports (docs/hard_mixtures.md): changes from
 #: :data:`DEFAULTS_0_1`. Once they ship as the defaults, ``BigLearn-EM`` in the
@@ -360,7 +362,7 @@ def reference_fit(truth: Mixture, X_train: np.ndarray) -> BigLearnGaussianMixtur
 
 
 def biglearn_model(n_components: int, seed: int, X_train: np.ndarray,
-                   setting: Mapping[str, object] | None = None,
+                   setting: Mapping[str, Any] | None = None,
                    start: Mapping[str, np.ndarray] | None = None) -> BigLearnGaussianMixture:
     """BigLearn-EM with the shipped defaults (``setting=None``) or with
     :data:`DEFAULTS_0_1` updated by ``setting`` (unfitted).
@@ -380,10 +382,10 @@ def biglearn_model(n_components: int, seed: int, X_train: np.ndarray,
         ``weights_init``, ``means_init`` and ``precisions_init``: where the
         fit begins (families with a given start).
     """
-    start = dict(start or {})
+    start_params: dict[str, Any] = dict(start or {})
     if setting is None:
-        return BigLearnGaussianMixture(n_components, random_state=seed, **start)
-    params = dict(DEFAULTS_0_1, **start)
+        return BigLearnGaussianMixture(n_components, random_state=seed, **start_params)
+    params = dict(DEFAULTS_0_1, **start_params)
     for key, value in setting.items():
         if key == "eig_floor_rel":
             params["eig_floor"] = float(value) * float(X_train.var(axis=0).mean())

@@ -45,6 +45,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -290,7 +291,7 @@ def run_methods(data: DataSet, seed: int, X_train: np.ndarray, X_test: np.ndarra
     return rows, ours
 
 
-def regressors(seed: int) -> dict[str, object]:
+def regressors(seed: int) -> dict[str, Any]:
     """scikit-learn's regressors of the regression part, unfitted: each takes
     NaN in x (mean imputation in front, but for gradient boosting)."""
     from sklearn.dummy import DummyRegressor
@@ -357,7 +358,8 @@ def run(names: Sequence[str], seeds: Sequence[int], rates: Sequence[float],
     """Every data set, seed, mechanism and rate: the LL and RMSE rows, the
     regression rows, and the mean test LL of the true mixture per known data
     set. ``n_train`` cuts the known mixtures' training rows (quick runs)."""
-    rows, reg_rows, truth_ll = [], [], {}
+    rows, reg_rows = [], []
+    truth_ll: dict[str, list[float]] = {}
     for name in names:
         data = DATASETS[name]
         for seed in seeds:
@@ -395,8 +397,8 @@ def run(names: Sequence[str], seeds: Sequence[int], rates: Sequence[float],
 
 # ------------------------------------------------------------------ summaries
 def _mean(values: Sequence[float]) -> float:
-    values = np.asarray(values, dtype=float)
-    return float(values.mean()) if len(values) else np.nan
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()) if len(array) else np.nan
 
 
 def averages(rows: Sequence[Row], field: str) -> dict[tuple[str, str, float, str], float]:
@@ -483,9 +485,9 @@ def targets(rows: Sequence[Row], known_sets: Sequence[str]) -> list[Target]:
     found = []
     for name in known_sets:
         key = (name, "MCAR", TARGET_RATE)
-        if (*key, OURS) in avg:
-            found.append(Target(name, avg[(*key, OURS)], ref[name],
-                                {m: avg[(*key, m)] for m in BASELINES}))
+        if key + (OURS,) in avg:
+            found.append(Target(name, avg[key + (OURS,)], ref[name],
+                                {m: avg[key + (m,)] for m in BASELINES}))
     return found
 
 

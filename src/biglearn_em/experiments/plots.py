@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -31,7 +32,7 @@ def box_plot(values: Mapping[str, Sequence[float]], ylabel: str, path: Path, tit
     return _save(fig, path)
 
 
-def density_contours(truth: tuple, fits: Mapping[str, object], path: Path, title: str) -> Path:
+def density_contours(truth: tuple, fits: Mapping[str, Any], path: Path, title: str) -> Path:
     """The true density and each fitted one as contours, with the means drawn
     as dots whose area is proportional to the weight."""
     grid = np.linspace(-6, 6, 200)

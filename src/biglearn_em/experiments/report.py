@@ -9,8 +9,12 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 NO_MATPLOTLIB = ("matplotlib is not installed, so no figures were drawn: "
                  "pip install matplotlib (from a biglearn-em clone: pip install -e '.[plot]')")
@@ -67,7 +71,7 @@ def _cpus() -> int:
     return os.cpu_count() or 1
 
 
-def write_csv(rows: Sequence[object], path: Path) -> Path:
+def write_csv(rows: Sequence[DataclassInstance], path: Path) -> Path:
     """Rows (dataclass instances of one type) as a CSV file with a header of
     their field names."""
     with open(path, "w", newline="") as fh:

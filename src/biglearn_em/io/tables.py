@@ -23,7 +23,7 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import Literal, NamedTuple, TextIO, overload
 
 import numpy as np
 
@@ -48,6 +48,9 @@ FORMATS = ("csv", "tsv", "txt", "npy", "parquet", "mat", "libsvm")
 TEXT_FORMATS = ("csv", "tsv", "txt")
 
 Table = tuple[np.ndarray, "list[str] | None", "np.ndarray | None"]
+#: What ``read_table(..., return_index=True)`` returns: a :data:`Table` and the
+#: column left out as an index (None when none was).
+IndexedTable = tuple[np.ndarray, "list[str] | None", "np.ndarray | None", "IndexColumn | None"]
 
 #: Cell texts read as a missing value, in lower case: what R, pandas and
 #: spreadsheets write for one, '?' (UCI files) and '.' (SAS and Stata exports).
@@ -95,6 +98,33 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+@overload
+def read_table(
+    path: str | Path, *, fmt: str | None = ..., label_column: str | int | None = ...,
+    columns: Sequence[str | int] | None = ..., header: bool | None = ...,
+    n_features: int | None = ..., index_column: str | int | None = ...,
+    return_index: Literal[False] = ..., missing: bool = ...,
+) -> Table: ...
+
+
+@overload
+def read_table(
+    path: str | Path, *, fmt: str | None = ..., label_column: str | int | None = ...,
+    columns: Sequence[str | int] | None = ..., header: bool | None = ...,
+    n_features: int | None = ..., index_column: str | int | None = ...,
+    return_index: Literal[True], missing: bool = ...,
+) -> IndexedTable: ...
+
+
+@overload
+def read_table(
+    path: str | Path, *, fmt: str | None = ..., label_column: str | int | None = ...,
+    columns: Sequence[str | int] | None = ..., header: bool | None = ...,
+    n_features: int | None = ..., index_column: str | int | None = ...,
+    return_index: bool = ..., missing: bool = ...,
+) -> Table | IndexedTable: ...
+
+
 def read_table(
     path: str | Path,
     *,
@@ -106,7 +136,7 @@ def read_table(
     index_column: str | int | None = "auto",
     return_index: bool = False,
     missing: bool = False,
-) -> Table | tuple[np.ndarray, list[str] | None, np.ndarray | None, IndexColumn | None]:
+) -> Table | IndexedTable:
     """Read a data file as a float64 matrix.
 
     Parameters
@@ -361,9 +391,9 @@ def find_index_column(path: Path, index_column: str | int | None, names: list[st
     if columns is not None or label_j == 0 or others < 1:
         return None
     # pandas writes a named index as this column of a Parquet file, after the others
-    pandas = [j for j, n in enumerate(names or ()) if n.startswith("__index_level_")]
-    if pandas and pandas[0] != label_j:
-        return IndexColumn(pandas[0], names[pandas[0]], "a pandas index")
+    pandas = [(j, n) for j, n in enumerate(names or ()) if n.startswith("__index_level_")]
+    if pandas and pandas[0][0] != label_j:
+        return IndexColumn(*pandas[0], "a pandas index")
     name = None if names is None else names[0]
     if name == "":
         return IndexColumn(0, name, "an empty header")
@@ -409,7 +439,7 @@ def _check_finite(path: Path, X: np.ndarray, names: list[str] | None,
 
 def _check_observed(X: np.ndarray, where: Callable[[int], str]) -> None:
     """Refuse a row of X with no observed value; ``where(r)`` names row r."""
-    empty = np.flatnonzero(np.isnan(X).all(axis=1)) if X.shape[1] else ()
+    empty = np.flatnonzero(np.isnan(X).all(axis=1)) if X.shape[1] else np.array([], dtype=np.intp)
     if len(empty):
         more = "" if len(empty) == 1 else f" (and {plural(len(empty) - 1, 'other row')})"
         raise ValueError(f"{where(int(empty[0]))}: every feature is missing{more}; a row needs "
