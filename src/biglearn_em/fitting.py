@@ -338,7 +338,7 @@ def _user_init(model, data: Data):
 
 
 def _iteration_callback(model, init: int):
-    """What runs after each outer or polish iteration: ``callback`` and the
+    """What runs after each history record is made (every phase's): ``callback`` and the
     ``verbose=2`` line."""
     if model.verbose < 2 and model.callback is None:
         return None

@@ -70,7 +70,8 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         see ``docs/design.md``.
     max_iter : int, default=1000
         Outer iterations (EM iterations in plain-EM mode); also the cap of the
-        final polish.
+        refinement's steps, of the split-and-merge proposals tried in all and
+        of the final polish.
     n_inner : int, default=5
         EM steps on each drawn view (paper: 5).
     view_probs : tuple of 3 floats, default=(0.1, 0.1, 0.8)
@@ -98,8 +99,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         of the shape of ``precisions_``: (K, D, D) "full", (D, D) "tied",
         (K, D) "diag", (K,) "spherical".
     tol : float >= 0 (inf allowed), default=1e-3
-        Convergence threshold on the mean log-likelihood of plain EM and of
-        the polish; also the improvement that resets ``patience``.
+        Convergence threshold on the mean log-likelihood of plain EM, of the
+        short runs, of the refinement and of the polish; also the improvement
+        that resets ``patience``.
     patience : "auto", int >= 1 or None, default="auto"
         Stop the views when the best joint log-likelihood has not improved by
         ``tol`` for this many outer iterations (None: run ``max_iter``).
@@ -129,8 +131,9 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
     checkpoint_interval : float >= 0, default=60.0
         Seconds between checkpoints (0: after every outer iteration).
     callback : callable or None, default=None
-        Called after every outer and polish iteration with that iteration's
-        ``history_`` record plus ``init`` (e.g. to draw a progress bar).
+        Called with every ``history_`` record as it is made (short runs,
+        refinement steps, moves, outer iterations of the views, the polish),
+        plus ``init`` (e.g. to draw a progress bar).
     keep_best_on_interrupt : bool, default=False
         On KeyboardInterrupt during ``fit``, keep the best model found so far
         (with ``converged_ = False`` and a warning) instead of re-raising. By
@@ -155,9 +158,10 @@ class BigLearnGaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
         linearly to 0 (None: it stays constant, as in the paper).
     moves : int >= 0, default=5
         Split-and-merge proposals tried per round after the refinement: merge
-        the two components whose posteriors overlap most, split a heavy, long
-        one, run plain EM and keep the result if the likelihood rises; rounds
-        continue while a proposal is kept. 0: none.
+        the pair of components that costs least to merge (in nats), split the
+        component whose rows' 2-means cut gains most, run plain EM and keep the
+        result if the likelihood rises; rounds continue while a proposal is
+        kept. 0: none.
     search_rows : "auto", int >= 1 or None, default="auto"
         Rows on which the restarts, moves and views run: a random subsample of
         this size (drawn once per initialisation), the refinement and the

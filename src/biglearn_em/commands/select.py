@@ -99,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "log-likelihood (needs --cv) (default: bic)")
     select.add_argument("--search", choices=SEARCHES, default="nested",
                         help="nested: each K starts from the K-1 solution of its covariance "
-                             "type, cut where it fits worst, and from k-means starts shared by "
+                             "type, cut where it fits worst, and from k-means++ seeds shared by "
                              "the types (the training likelihood never falls as K grows); "
                              "independent: a default fit from scratch per candidate, as "
                              "releases before it (default: nested)")
