@@ -249,6 +249,29 @@ def test_predict_into_a_closed_pipe_is_quiet(tmp_path, capsys):
     proc.stderr.close()
 
 
+def test_any_command_into_a_closed_pipe_is_quiet(tmp_path):
+    # cli.main, not each command, meets a reader that went away: a command that prints more
+    # than a pipe holds (info stands in for any, its output made long) ends quietly with 0
+    script = tmp_path / "flood.py"
+    script.write_text(
+        "import sys\n"
+        "import biglearn_em.commands.model as commands\n"
+        "from biglearn_em.cli import main\n"
+        "def flood(args):\n"
+        "    for i in range(100_000):\n"
+        "        print(f'line {i}')\n"
+        "    return 0\n"
+        "commands._info = flood\n"
+        "sys.exit(main(['info', 'model.npz']))\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"line 0\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
+
+
 def test_predict_progress_bar_only_on_a_terminal(tmp_path, csv_file, capsys, monkeypatch):
     model, _ = fit_model(tmp_path, csv_file, capsys)
     code, _, err = run(["predict", model, csv_file], capsys)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("biglearn-em: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of the output stopped early (| head): not an error, for any command;
+        # what Python still flushes at exit goes to /dev/null, not into a second broken pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # one clear line unless --debug
         if args.debug:
             raise

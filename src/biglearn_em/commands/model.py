@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import time
 import warnings
@@ -315,13 +314,8 @@ def _predict(args: argparse.Namespace) -> int:
             bar.update(1)
 
     if args.output is None:
-        try:
-            _write_csv(sys.stdout, labels, proba)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # the reader stopped early (``| head``): not an error; send what Python
-            # still flushes at exit to /dev/null instead of a second broken pipe
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _write_csv(sys.stdout, labels, proba)
+        sys.stdout.flush()  # a reader gone (| head) is met here, inside cli.main
     else:
         with open(args.output, "w", newline="") as fh:
             _write_csv(fh, labels, proba)
