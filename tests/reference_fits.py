@@ -115,13 +115,23 @@ def fit(case: Case) -> dict[str, np.ndarray]:
 
 
 def versions() -> dict[str, str]:
-    """The numeric libraries whose rounding the references carry."""
+    """The numeric libraries whose rounding the references carry, and the kernels they
+    picked for this CPU: OpenBLAS chooses its kernels by CPU (Haswell, SkylakeX, ...) and
+    PyTorch its vector width, and the same library versions round differently on another
+    CPU (up to 2e-13 relative on these fits)."""
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, so that its kernels are listed)
+    from threadpoolctl import threadpool_info
+
     found = {"python": sys.version.split()[0], "numpy": np.__version__,
              "scipy": scipy.__version__, "scikit-learn": sklearn.__version__}
+    found["blas"] = "; ".join(sorted(
+        {f"{info['internal_api']} {info['version']} {info.get('architecture')}"
+         for info in threadpool_info() if info["user_api"] == "blas"}))
     try:
         import torch
 
         found["torch"] = torch.__version__
+        found["torch-cpu"] = torch.backends.cpu.get_cpu_capability()
     except ImportError:
         pass
     return found
