@@ -8,7 +8,8 @@ middle of the grid, identity covariances). Plain EM from that start settles in a
 components stay shared between clusters. BigLearn-EM, from the very same start, runs its EM
 steps on random views of the data (one-dimensional projections here) and gets out.
 
-Three fits from one start, all from :mod:`biglearn_em.experiments.grid25`:
+Three fits from one start, all made by ``biglearn_em.experiments.grid25`` (the module behind
+``biglearn-em reproduce grid25``):
 
 * plain EM (joint views only, ``tol=1e-6``);
 * BigLearn-EM with the paper's settings (block write-back, views (0.4, 0.1, 0.5)), cut to 500
@@ -21,7 +22,7 @@ Three fits from one start, all from :mod:`biglearn_em.experiments.grid25`:
 # The data and the start
 # ----------------------
 # :func:`~biglearn_em.datasets.make_grid25` draws the paper's training and test sets for
-# one of its ten seeds; :func:`~biglearn_em.experiments.grid25.paper_init` gives the start.
+# one of its ten seeds; ``grid25.paper_init`` gives the start.
 import warnings
 
 import matplotlib.pyplot as plt
@@ -47,7 +48,7 @@ print(np.round(start["means_init"][:5], 2), "...")
 # at ``max_iter`` by design; its ``ConvergenceWarning`` says only that and is silenced here.
 # Each model is scored by the test ``KL(q || p)`` of the true mixture q against the fit p
 # (lower is better). Even the best model of 2,000 points is not the truth: EM started at the
-# true parameters (:func:`~biglearn_em.experiments.hard.reference_fit`) gives the KL to aim
+# true parameters (``experiments.hard.reference_fit``) gives the KL to aim
 # for.
 fits = {
     "plain EM": grid25.plain_em(seed),
