@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy
+import scipy.linalg  # also loads SciPy's BLAS, which versions() lists
 import sklearn
 from sklearn.exceptions import ConvergenceWarning
 
@@ -119,7 +119,6 @@ def versions() -> dict[str, str]:
     picked for this CPU: OpenBLAS chooses its kernels by CPU (Haswell, SkylakeX, ...) and
     PyTorch its vector width, and the same library versions round differently on another
     CPU (up to 2e-13 relative on these fits)."""
-    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, so that its kernels are listed)
     from threadpoolctl import threadpool_info
 
     found = {"python": sys.version.split()[0], "numpy": np.__version__,
