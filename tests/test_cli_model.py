@@ -249,9 +249,9 @@ def test_predict_into_a_closed_pipe_is_quiet(tmp_path, capsys):
     proc.stderr.close()
 
 
-def test_any_command_into_a_closed_pipe_is_quiet(tmp_path):
-    # cli.main, not each command, meets a reader that went away: a command that prints more
-    # than a pipe holds (info stands in for any, its output made long) ends quietly with 0
+def test_an_output_command_into_a_closed_pipe_is_quiet(tmp_path):
+    # cli.main, not each command, meets a reader that went away: a command whose output is
+    # what it prints (info, its output made longer than a pipe holds) ends quietly with 0
     script = tmp_path / "flood.py"
     script.write_text(
         "import sys\n"
@@ -270,6 +270,22 @@ def test_any_command_into_a_closed_pipe_is_quiet(tmp_path):
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == b""
     proc.stderr.close()
+
+
+def test_a_fit_into_a_closed_pipe_keeps_its_model_and_says_so(tmp_path, csv_file):
+    # a fit whose summary meets a closed stdout (| head, the reader gone) has saved its model
+    # first, and says in one line that it did not end, with status 1, not 0
+    model = tmp_path / "m.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "biglearn_em.cli", "fit", str(csv_file),
+                             "-k", "3", "--label-column", "kind", "-o", str(model), *FAST],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # gone before the fit prints anything
+    assert proc.wait(timeout=120) == 1
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert err == ("biglearn-em: error: standard output closed before the command ended "
+                   "([Errno 32] Broken pipe)\n")
+    assert load(model).means_.shape[0] == 3
 
 
 def test_predict_progress_bar_only_on_a_terminal(tmp_path, csv_file, capsys, monkeypatch):

@@ -53,15 +53,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a reader of stdout gone is met here, not in Python's exit
+        return code
     except KeyboardInterrupt:
         print("biglearn-em: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # the reader of the output stopped early (| head): not an error, for any command;
-        # what Python still flushes at exit goes to /dev/null, not into a second broken pipe
+    except BrokenPipeError as exc:
+        # the reader of stdout stopped early (| head); what Python still flushes at exit goes
+        # to /dev/null, not into a second broken pipe
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        if getattr(args, "output_on_stdout", False):
+            return 0  # predict, impute, info: the reader took what it wanted
+        if args.debug:
+            raise
+        # any other command (a fit, a reproduction) stopped before its end
+        print(f"biglearn-em: error: standard output closed before the command ended ({exc})",
+              file=sys.stderr)
+        return 1
     except Exception as exc:  # one clear line unless --debug
         if args.debug:
             raise

@@ -103,7 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="where to compute: cpu, cuda, cuda:N or auto (default: the host, "
                               "whatever device the model was fitted on)")
     add_data_options(predict)
-    predict.set_defaults(run=_predict)
+    # output_on_stdout: what the command prints is its result, so a reader that stops early
+    # (| head) ends it without an error (cli.main); the files it writes come first
+    predict.set_defaults(run=_predict, output_on_stdout=True)
 
     impute = sub.add_parser(
         "impute", help="fill the missing values of a data file from a saved model",
@@ -126,14 +128,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="fill each gap with one draw from its conditional law, seeded "
                              "by N, instead of the conditional mean (default: the mean)")
     add_data_options(impute, missing_option=False)
-    impute.set_defaults(run=_impute)
+    impute.set_defaults(run=_impute, output_on_stdout=True)
 
     info = sub.add_parser("info", help="describe a saved model file",
                           description="Print what a model file holds: versions, sizes, "
                                       "parameters, fit results and component weights.")
     info.add_argument("model", metavar="MODEL", help="a model file written by fit")
     info.add_argument("--json", action="store_true", help="print the file's metadata as JSON")
-    info.set_defaults(run=_info)
+    info.set_defaults(run=_info, output_on_stdout=True)
 
 
 # -------------------------------------------------------------------- fit
@@ -198,6 +200,8 @@ def _fit(args: argparse.Namespace) -> int:
         # what scikit-learn records for a table with column names; saved with the model
         # so that predict can match the columns of another file by name
         model.feature_names_in_ = np.asarray(names, dtype=object)
+    if out is not None:  # before the summary: a reader of stdout gone (| head) loses no model
+        save(model, out)
 
     describe_data(args, X.shape, names, labels, index)
     if weights is not None:
@@ -217,7 +221,6 @@ def _fit(args: argparse.Namespace) -> int:
         size = f"{sizes[k]:>8}" if weights is None else f"{sizes[k]:>8.6g}"
         print(f"{k:>7} {size} {sizes[k] / sizes.sum():>7.1%} {model.weights_[k]:>8.4f}")
     if out is not None:
-        save(model, out)
         print(f"model: written to {out}")
     else:
         print("model: not saved (use --out MODEL.npz)")

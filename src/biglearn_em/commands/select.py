@@ -151,23 +151,24 @@ def _select(args: argparse.Namespace) -> int:
                              n_jobs=args.jobs, random_state=args.seed,
                              progress=False if args.quiet else None,
                              sample_weight=weights, search=args.search, **options)
+    model = found.best_estimator_
+    if names is not None:
+        # as fit does: predict then matches another file's columns by name
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+    if out is not None:  # before the table: a reader of stdout gone (| head) loses no file
+        save(model, out / MODEL_FILE)
+        found.to_csv(out / CSV_FILE)
+        figure = _figure(found, out / FIGURE_FILE)
+        (out / REPORT_FILE).write_text(_report(args, found, options, figure))
     print(f"seed: {found.random_state}" + ("" if args.seed is not None else
           f" (drawn; --seed {found.random_state} repeats this selection)"))
     print()
     print(found.table())
     print()
     print(found.describe_choice())
-    model = found.best_estimator_
-    if names is not None:
-        # as fit does: predict then matches another file's columns by name
-        model.feature_names_in_ = np.asarray(names, dtype=object)
     if out is None:
         print("nothing written (use --out DIR)")
         return 0
-    save(model, out / MODEL_FILE)
-    found.to_csv(out / CSV_FILE)
-    figure = _figure(found, out / FIGURE_FILE)
-    (out / REPORT_FILE).write_text(_report(args, found, options, figure))
     print(f"written to {out}: {MODEL_FILE} (the chosen model; biglearn-em predict and info "
           f"read it), {CSV_FILE}, {REPORT_FILE}"
           + (f", {FIGURE_FILE}" if figure is None else ""))
