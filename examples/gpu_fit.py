@@ -37,8 +37,8 @@ X, y = sample_gmm(rng, 200_000, np.full(K, 1 / K), means, covariances)
 # %%
 # The same fit on the GPU and on the host
 # ---------------------------------------
-# One seed gives the same model on every backend (to rounding): the k-means start, the
-# views and the sampler draw the same numbers. ``device="auto"`` would choose the GPU
+# One seed gives the same model on every backend (to rounding): the k-means++ starts, the
+# search subsample and the views draw the same numbers. ``device="auto"`` would choose the GPU
 # by itself for a problem of this size.
 start = time.perf_counter()
 gpu = BigLearnGaussianMixture(K, device="cuda", random_state=0).fit(X)
@@ -59,7 +59,8 @@ print("means_ is a", type(gpu.means_).__name__,
 # ``dtype="float32"`` halves the memory the data take on the device and is faster on most
 # GPUs (parameters and sufficient statistics stay float64). A torch tensor is fitted where
 # it lives, without a copy on the host; its labels are computed on the device and come back
-# as a NumPy array (tensors under scikit-learn's ``array_api_dispatch``, see the README).
+# as a NumPy array (tensors under scikit-learn's ``array_api_dispatch``, see the devices
+# guide, docs/guide/devices.md).
 fast = BigLearnGaussianMixture(K, device="cuda", dtype="float32", random_state=0).fit(X)
 print(f"float32: mean log-likelihood {fast.lower_bound_:.6f}")
 

@@ -60,7 +60,8 @@ for t, model in fits.items():
 # -----------------------
 # Each component as its 1- and 2-sd ellipses over the training data. Full covariances
 # take every shape; a tied matrix must suit all four clusters at once; diagonal ones cannot
-# tilt, so the tilted cluster becomes an axis-aligned ellipse; spherical ones are circles.
+# tilt, so the tilted cluster becomes an axis-aligned ellipse (here nearly a circle, its two
+# variances being about equal); spherical ones are circles.
 # The test log-likelihood in each title (higher is better) measures the cost of each
 # restriction on these data.
 t = np.linspace(0, 2 * np.pi, 100)

@@ -4,7 +4,7 @@ Fitting a Dask array
 
 A row-chunked :class:`dask.array.Array` is fitted where Dask keeps its blocks: each pass
 over the data is one Dask graph in which every block computes its sufficient statistics,
-and only the totals (K x D x D numbers) reach this process, which does the M-step. The same
+and only the totals (about K x D x D numbers) reach this process, which does the M-step. The same
 seed gives the same model as the in-memory fit of the same values. This page uses Dask's
 default scheduler (threads in this process); what changes for a cluster is said at the end.
 It needs the ``dask`` extra (``pip install -e ".[dask]"``).
@@ -15,7 +15,7 @@ It needs the ``dask`` extra (``pip install -e ".[dask]"``).
 # -------------------------------------
 # 60,000 rows of a six-component mixture in three dimensions, split into six blocks of
 # 10,000 rows (a block is what one task holds; real data would be read block by block from
-# Zarr or Parquet files, see the README's Dask section).
+# Zarr or Parquet files, see the Dask guide, docs/guide/dask.md).
 import dask.array as da
 import matplotlib.pyplot as plt
 import numpy as np
@@ -51,7 +51,7 @@ print("mean log-likelihood, in memory / on blocks:",
 # each block are computed on the blocks themselves (``map_blocks``), which is how results
 # of data larger than memory are summarised without gathering them.
 labels = on_blocks.predict(X_dask)
-print(labels)
+print(type(labels).__name__, labels.shape, labels.chunks)
 counts = labels.map_blocks(lambda b: np.bincount(b, minlength=K)[None, :], new_axis=1,
                            chunks=(1, K), dtype=np.int64)
 counts = counts.compute()

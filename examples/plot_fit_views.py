@@ -6,7 +6,7 @@ Every fit keeps a record of what it did in ``history_``: one dict per short EM r
 step, split-and-merge move, outer iteration (a view) and polish step, with its ``kind``, the
 view size ``m`` and the joint mean log-likelihood where the step computed it. A ``callback``
 receives each record while the fit runs, and ``verbose=2`` prints them. This page draws the
-records of two fits on the paper's grid25 data from the paper's bad start (see
+records of fits on the paper's grid25 data from the paper's bad start (see
 :ref:`sphx_glr_auto_examples_plot_grid25_bad_start.py`): a default fit, and the paper's
 algorithm next to plain EM.
 """
@@ -21,6 +21,7 @@ import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.exceptions import ConvergenceWarning
 
 from biglearn_em.datasets import GRID25_SEEDS, make_grid25
@@ -42,10 +43,13 @@ model.fit(X)
 
 # %%
 # The printed lines are the records: the short run from the given start ends far below the
-# others (the local optimum plain EM finds too), the k-means++ restarts agree on a better
+# others (it stops at its ``restart_iter`` steps while still climbing, towards the local
+# optimum plain EM finds from this start), the k-means++ restarts agree on a better
 # one and stop early, the refinement runs EM to convergence from the best run, and the views
 # (in two dimensions every marginal or rotated view is one-dimensional; ``m=0`` is a skipped
-# view) stop when they no longer improve, before the polish. Only joint steps compute the
+# view) stop after ``patience`` outer iterations without a better joint score (under
+# "auto": 10 once the restarts agreed, and at least twice what the last improvement took),
+# before the polish. Only joint steps compute the
 # joint log-likelihood; the views' records have none.
 kinds = [r["kind"] for r in model.history_]
 colors = {"restart": "tab:purple", "refine": "tab:brown", "move": "tab:pink",
@@ -63,6 +67,7 @@ for i, (kind, ll) in enumerate(zip(kinds, lls)):
 for kind in dict.fromkeys(kinds):
     ax.scatter([], [], color=colors[kind], label=kind)
 ax.set_xlabel("record of history_ (in order)")
+ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 ax.set_ylabel("joint mean log-likelihood")
 ax.set_title("a default fit from the paper's start")
 ax.legend(fontsize=8)
@@ -121,6 +126,6 @@ for row, kind in enumerate(("joint", "marginal", "rotated")):
     strip.scatter(at, np.full(len(at), row), marker="|", s=60, color=colors[kind])
 strip.set_yticks(range(3), ["joint", "marginal", "rotated"])
 strip.set_ylim(-0.7, 2.7)
-strip.set_xlabel("EM steps")
+strip.set_xlabel(f"EM steps (BigLearn-EM: {steps_per_view} per outer iteration)")
 strip.set_title("the view drawn at each outer iteration", fontsize=9)
 plt.show()

@@ -6,7 +6,8 @@ The paper's synthetic test: 25 equal Gaussians on a 5 x 5 grid, 2,000 training p
 the paper's deliberately bad start (uniform weights, every mean drawn from N(0, I) near the
 middle of the grid, identity covariances). Plain EM from that start settles in a local optimum:
 components stay shared between clusters. BigLearn-EM, from the very same start, runs its EM
-steps on random views of the data (one-dimensional projections here) and gets out.
+steps on random views of the data (its marginal and rotated views are one-dimensional
+here) and gets out.
 
 Three fits from one start, all made by ``biglearn_em.experiments.grid25`` (the module behind
 ``biglearn-em reproduce grid25``):
@@ -14,7 +15,8 @@ Three fits from one start, all made by ``biglearn_em.experiments.grid25`` (the m
 * plain EM (joint views only, ``tol=1e-6``);
 * BigLearn-EM with the paper's settings (block write-back, views (0.4, 0.1, 0.5)), cut to 500
   outer iterations instead of the paper's 2,000 to keep this page fast;
-* the estimator's defaults given the same start as ``means_init`` (its fit strategy: short
+* the estimator's defaults given the same start as ``weights_init``, ``means_init`` and
+  ``precisions_init`` (its fit strategy: short
   EM runs from that start and from k-means++ starts, split-and-merge moves, then the views).
 """
 

@@ -11,11 +11,11 @@ conditional mean given its row, or with a draw from that conditional law.
 """
 
 # %%
-# Data with a quarter of the entries missing
-# ------------------------------------------
-# Three tilted clusters in two dimensions; each entry goes missing with probability 0.25,
-# independently of everything (missing completely at random), except that every row keeps
-# one observed value.
+# Data with about a fifth of the entries missing
+# ----------------------------------------------
+# Three elongated clusters in two dimensions, two of them tilted; each entry goes missing
+# with probability 0.25, independently of everything (missing completely at random), except
+# that every row keeps one observed value (so fewer than a quarter go missing in the end).
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -59,7 +59,7 @@ print("imputer == impute:", np.allclose(imputer.transform(X_gaps), fills[
 # --------------------------
 # Complete rows in grey; rows that had a gap in colour, at their filled position (orange:
 # y was missing, blue: x was missing). Column means put every such row on one of two lines
-# through the middle of the data. Conditional means put each on one curve,
+# through the middle of the data. Conditional means put each on one of two curves,
 # ``E[missing | observed]``, which follows each cluster's regression line and bends from one
 # cluster to the next where the observed value could belong to either: close on average
 # (the smallest error above), but without the spread of the data. A draw restores the
@@ -73,6 +73,8 @@ for ax, (name, filled) in zip(axes, panels.items()):
     ax.scatter(X[complete, 0], X[complete, 1], s=2, color="0.8")
     for column, color in ((1, "tab:orange"), (0, "tab:blue")):
         rows = gaps[:, column]
-        ax.scatter(filled[rows, 0], filled[rows, 1], s=4, color=color)
+        ax.scatter(filled[rows, 0], filled[rows, 1], s=4, color=color,
+                   label=f"{'y' if column == 1 else 'x'} was missing")
     ax.set_title(name, fontsize=10)
+axes[0].legend(loc="upper left", fontsize=8, markerscale=3)
 plt.show()

@@ -4,7 +4,8 @@ Choosing K with the BIC curves
 
 :func:`~biglearn_em.select_model` fits one model per number of components K and covariance
 type, all from one seed, and chooses by BIC (the default), AIC or held-out log-likelihood.
-Here the data come from a known mixture of five elongated clusters, so the choice can be
+Here the data come from a known mixture of four elongated clusters and a round one, so the
+choice can be
 checked against the truth.
 """
 
@@ -36,7 +37,7 @@ X, y = sample_gmm(rng, 1500, weights, means, covariances)
 # One call, four covariance types, K = 1 to 10
 # --------------------------------------------
 # The default search is nested: within a covariance type each K starts from the K - 1
-# solution cut in two where it fits worst, and from k-means++ starts shared by every
+# solution cut in two where a split gains most, and from k-means++ starts shared by every
 # type. ``table()`` lists every candidate, the chosen one marked ``*``.
 found = select_model(X, n_components=range(1, 11),
                      covariance_types=("full", "tied", "diag", "spherical"), random_state=0)
@@ -55,7 +56,8 @@ print(found.table())
 # parameters: the full curve has its minimum at the true K, since each elongated cluster is
 # one full Gaussian. The other types need several components for one tilted, elongated
 # cluster; their curves still fall at K = 10 and stay far above. (The figure's range is the
-# chosen type's curve; a curve that leaves it is clipped, and its legend entry says so.)
+# chosen type's curve; a curve that left it would be clipped, and its legend entry would say
+# so.)
 with tempfile.TemporaryDirectory() as folder:
     image = plt.imread(found.plot(Path(folder) / "selection.png"))
 height, width = image.shape[:2]

@@ -59,10 +59,16 @@ ax.set_xlabel("seconds (one run, the machine that built this page)")
 ax.set_xlim(0, 1.25 * max(seconds.values()))
 for offset, (label, ll) in zip((-0.2, 0.2), (("training", train_ll), ("test", test_ll))):
     best = max(ll.values())
-    gap.barh(y + offset, [best - ll[n] for n in names], height=0.4, label=label,
+    gaps = [best - ll[n] for n in names]
+    gap.barh(y + offset, gaps, height=0.4, label=label,
              color="tab:orange" if label == "training" else "tab:green")
+    for yi, value in zip(y, gaps):  # a zero gap (the best) has no bar to see: its value does
+        gap.text(value, yi + offset, " best" if value == 0 else f" {value:.3f}",
+                 va="center", fontsize=8)
 gap.set_yticks(y, names)
 gap.invert_yaxis()
-gap.set_xlabel("mean log-likelihood below the best of the three (nats per point)")
+gap.set_xlim(0, 1.3 * max(max(train_ll.values()) - min(train_ll.values()),
+                          max(test_ll.values()) - min(test_ll.values()), 1e-3))
+gap.set_xlabel("mean log-likelihood below the best of the three (nats)")
 gap.legend()
 plt.show()

@@ -99,8 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "log-likelihood (needs --cv) (default: bic)")
     select.add_argument("--search", choices=SEARCHES, default="nested",
                         help="nested: each K starts from the K-1 solution of its covariance "
-                             "type, cut where it fits worst, and from k-means++ seeds shared by "
-                             "the types (the training likelihood never falls as K grows); "
+                             "type, cut in two where a split gains most, and from k-means++ "
+                             "seeds shared by the types (the training likelihood never falls "
+                             "as K grows); "
                              "independent: a default fit from scratch per candidate, as "
                              "releases before it (default: nested)")
     select.add_argument("--cv", metavar="N", type=_folds, default=None,
