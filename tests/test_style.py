@@ -22,8 +22,9 @@ def test_ruff_clean():
 @pytest.mark.slow
 def test_mypy_clean():
     # the mypy of this interpreter, which finds the packages installed beside it (numpy's and
-    # torch's types); pyproject's [tool.mypy] names the package and the settings. About 30 s
-    # with a cold cache (mostly reading torch's and numpy's types), 1 s with .mypy_cache
+    # torch's types); pyproject's [tool.mypy] names the package and the settings. About 45 s on
+    # the 2-core machine with a cold cache (mostly reading torch's and numpy's types), 1 s with
+    # .mypy_cache
     assert importlib.util.find_spec("mypy"), "mypy is a test dependency: pip install -e '.[test]'"
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
                             text=True)
