@@ -42,7 +42,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._inputs import Returns, numpy_dtype, to_host
 from ._kinds import is_dask_array, is_foreign_array, is_torch_tensor
-from .backends import precision_cholesky
+from .backends import precision_cholesky, precisions_from_cholesky
 from .engine import covariance_type
 
 LOG_2PI = np.log(2.0 * np.pi)
@@ -244,7 +244,7 @@ def fitted_model(model, mix: Mixture, kept: np.ndarray):
                                   means_init=None, precisions_init=None, checkpoint=None)
     cov = covariance_type(mix.covariance_type)
     prec_chol = precision_cholesky(mix.covs)
-    precisions = prec_chol**2 if prec_chol.ndim < 3 else prec_chol @ prec_chol.swapaxes(1, 2)
+    precisions = precisions_from_cholesky(prec_chol)
     returns, dtype = Returns.like(model.means_), numpy_dtype(model.means_)
     for attr, value in (("weights_", mix.weights), ("means_", mix.means),
                         ("covariances_", cov.public(mix.covs)),

@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ._inputs import Returns, restore_feature_attributes, to_host, validate, validate_weights
 from ._kinds import is_dask_array
 from ._validation import validate_params
-from .backends import one_blas_pool, precision_cholesky, select_backend
+from .backends import one_blas_pool, precision_cholesky, precisions_from_cholesky, select_backend
 from .backends.dask import digest
 from .engine import (
     Data,
@@ -237,7 +237,7 @@ class Fit:
         if covs.ndim == 3:
             covs = 0.5 * (covs + np.swapaxes(covs, -1, -2))
         prec_chol = precision_cholesky(covs)
-        precisions = prec_chol**2 if covs.ndim < 3 else prec_chol @ np.swapaxes(prec_chol, -1, -2)
+        precisions = precisions_from_cholesky(prec_chol)
         # C-ordered copies: predictions then do not depend on how an array was
         # laid out in memory (a transposed factor rounds differently in BLAS)
         fitted = {

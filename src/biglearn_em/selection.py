@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_array
 from . import engine
 from ._inputs import validate_weights
 from ._validation import Boolean, Integer, NoneValue, Options, RandomState, validate_params
-from .backends import precision_cholesky, select_backend
+from .backends import precision_cholesky, precisions_from_cholesky, select_backend
 from .engine.covariance import NAMES as COVARIANCE_TYPES
 from .fitting import settings_of
 from .io import install_hint, plural
@@ -830,7 +830,7 @@ def _user_units(params: engine.Params, data: engine.Data, settings: engine.Setti
         # of a nearly singular covariance (cuts of repeated rows, no floor)
         # gave a negative eigenvalue, which the estimator refuses
         chol = precision_cholesky(covs.reshape(-1, *covs.shape[-2:]))  # tied: (D, D)
-        precisions = (chol @ np.swapaxes(chol, -1, -2)).reshape(covs.shape)
+        precisions = precisions_from_cholesky(chol).reshape(covs.shape)
     else:
         precisions = 1.0 / covs
     return {"weights_init": host.weights,

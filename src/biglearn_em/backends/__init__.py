@@ -17,12 +17,12 @@ is the backends' public face.
 
 from .base import DTYPES, Backend
 from .blas import one_blas_pool
-from .kernels import SuffStats, floor_eigenvalues, precision_cholesky
+from .kernels import SuffStats, floor_eigenvalues, precision_cholesky, precisions_from_cholesky
 from .numpy import NumpyBackend
 from .select import AUTO_GPU_MIN_WORK, TORCH_MISSING, import_torch, select_backend
 
 __all__ = [
     "AUTO_GPU_MIN_WORK", "DTYPES", "TORCH_MISSING", "Backend", "NumpyBackend", "SuffStats",
     "floor_eigenvalues", "import_torch", "one_blas_pool", "precision_cholesky",
-    "select_backend",
+    "precisions_from_cholesky", "select_backend",
 ]

@@ -192,6 +192,15 @@ def spd_inverse(covs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.swapaxes(inv, -1, -2) @ inv, log_det
 
 
+def precisions_from_cholesky(prec_chol: np.ndarray) -> np.ndarray:
+    """The precisions ``U @ U.T`` of :func:`precision_cholesky`'s factors
+    (K, m, m), or ``U ** 2`` of variances' factors (K, m) or (K,): symmetric
+    and positive definite by construction, where ``inv`` of a nearly singular
+    covariance need not be (the fitted ``precisions_``, the derived
+    estimators', the model search's starts)."""
+    return prec_chol**2 if prec_chol.ndim < 3 else prec_chol @ np.swapaxes(prec_chol, -1, -2)
+
+
 def log_det_precision_cholesky(prec_chol: np.ndarray) -> np.ndarray:
     """``log det U_k`` (half the log-determinant of the precision), shape (K,)."""
     return np.log(np.diagonal(prec_chol, axis1=-2, axis2=-1)).sum(axis=-1)
