@@ -21,6 +21,7 @@ import numpy as np
 
 from biglearn_em import BigLearnGaussianMixture
 from biglearn_em.datasets import sample_gmm
+from biglearn_em.engine import covariance_type
 
 rng = np.random.default_rng(1)
 tilt = np.array([[1.0, 0.9], [0.9, 1.0]])
@@ -41,14 +42,10 @@ fits = {t: BigLearnGaussianMixture(4, covariance_type=t, random_state=0).fit(X) 
 
 
 def full_matrices(model):
-    cov, K, D = model.covariances_, *model.means_.shape
-    if model.covariance_type == "full":
-        return cov
-    if model.covariance_type == "tied":
-        return np.broadcast_to(cov, (K, D, D))
-    if model.covariance_type == "diag":
-        return np.array([np.diag(c) for c in cov])
-    return cov[:, None, None] * np.eye(D)
+    """K full matrices from ``covariances_``: the engine's covariance type reads scikit-learn's
+    shape back into its own storage and expands that."""
+    kind = covariance_type(model.covariance_type)
+    return kind.dense(kind.stored(model.covariances_), *model.means_.shape)
 
 
 for t, model in fits.items():
